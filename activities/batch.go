@@ -1,0 +1,78 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// LoadChunk reads one page of a stored roster. A missing or altered roster is
+// not something a retry can mend, so it fails at once.
+func (a *Activities) LoadChunk(ctx context.Context, in LoadChunkInput) (LoadChunkResult, error) {
+	ps, err := a.Roster.Load(in.Roster, in.Offset, in.Limit)
+	if err != nil {
+		return LoadChunkResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("load roster %s [%d:+%d]: %v", in.Roster.Key, in.Offset, in.Limit, err), ErrNotFound, err)
+	}
+	return LoadChunkResult{Participants: ps}, nil
+}
+
+// AwaitParticipant returns the outcome of a participant workflow that was
+// started before: at once when it has closed, else when it does, heartbeating
+// meanwhile so a worker crash hands the wait to another worker.
+func (a *Activities) AwaitParticipant(ctx context.Context, in AwaitParticipantInput) (AwaitParticipantResult, error) {
+	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, in.WorkflowID, "")
+	if err != nil {
+		return AwaitParticipantResult{}, fmt.Errorf("describe %s: %w", in.WorkflowID, err)
+	}
+	if desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		stop := heartbeatEvery(ctx, 20*time.Second)
+		defer stop()
+	}
+	var result json.RawMessage
+	err = a.Temporal.GetWorkflow(ctx, in.WorkflowID, "").Get(ctx, &result)
+	if err == nil {
+		return AwaitParticipantResult{Status: "ok", Result: result}, nil
+	}
+	if ctx.Err() != nil {
+		return AwaitParticipantResult{}, ctx.Err()
+	}
+	out := AwaitParticipantResult{Status: "failed", Step: "unknown", Error: err.Error()}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		out.Error = appErr.Message()
+		// Details are the workflows' StepFailure, decoded by its JSON shape.
+		var sf struct {
+			Step   string `json:"step"`
+			Reason string `json:"reason"`
+		}
+		if appErr.HasDetails() && appErr.Details(&sf) == nil && sf.Step != "" {
+			out.Step, out.Error = sf.Step, sf.Reason
+		}
+	}
+	return out, nil
+}
+
+// heartbeatEvery records a heartbeat at the interval until stopped.
+func heartbeatEvery(ctx context.Context, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return cancel
+}

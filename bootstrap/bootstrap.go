@@ -1,0 +1,70 @@
+// Package bootstrap connects Cohort's processes to Temporal: it dials the
+// frontend and registers the custom search attributes Cohort's workflows set,
+// so the worker, the starter and the tests share one way of doing both.
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/cohort-dev/cohort/workflows"
+)
+
+// Dial connects to the Temporal frontend at address in namespace, logging
+// through logger.
+func Dial(ctx context.Context, address, namespace string, logger *slog.Logger) (client.Client, error) {
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  address,
+		Namespace: namespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to temporal at %s (namespace %s): %w", address, namespace, err)
+	}
+	return c, nil
+}
+
+// SearchAttributes are the custom search attributes Cohort's workflows set.
+func SearchAttributes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		workflows.BatchAttr.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		workflows.EmailAttr.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		workflows.StatusAttr.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	}
+}
+
+// EnsureSearchAttributes registers the search attributes that are missing in
+// the namespace, and leaves the others alone.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	ops := c.OperatorService()
+	have, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of %s: %w", namespace, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range SearchAttributes() {
+		if got, ok := have.GetCustomAttributes()[name]; ok {
+			if got != typ {
+				return fmt.Errorf("search attribute %s exists in %s as %s, want %s", name, namespace, got, typ)
+			}
+			continue
+		}
+		missing[name] = typ
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing,
+	})
+	if err != nil {
+		return fmt.Errorf("add search attributes to %s: %w", namespace, err)
+	}
+	return nil
+}

@@ -1,0 +1,293 @@
+// Package config holds Cohort's YAML configuration, shared by the worker and the
+// starter. It carries no secrets: Databricks credentials come only from the SDK's
+// unified authentication (environment, ~/.databrickscfg profiles, Azure service
+// principals, OAuth M2M), never from this file or from workflow inputs.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cohort-dev/cohort/roster"
+)
+
+// Config is the whole file. Zero values mean "use the default" (see Default).
+type Config struct {
+	Temporal   Temporal   `yaml:"temporal"`
+	Databricks Databricks `yaml:"databricks"`
+	Catalog    Catalog    `yaml:"catalog"`
+	Naming     Naming     `yaml:"naming"`
+	Cluster    Cluster    `yaml:"cluster"`
+	Batch      Batch      `yaml:"batch"`
+	RateLimits RateLimits `yaml:"rate_limits"`
+	// RosterDir is where the starter stores validated rosters and the worker
+	// pages through them; both must see the same directory.
+	RosterDir string `yaml:"roster_dir"`
+}
+
+// Temporal says where the Temporal frontend is. TEMPORAL_ADDRESS and
+// TEMPORAL_NAMESPACE override the file; command-line flags override both.
+type Temporal struct {
+	Address   string `yaml:"address"`
+	Namespace string `yaml:"namespace"`
+	// UIAddress is the Web UI base URL printed for people (dev server: port 8233).
+	UIAddress string `yaml:"ui_address"`
+}
+
+// Databricks names the account and the workspace. Credentials are not here.
+type Databricks struct {
+	AccountHost   string `yaml:"account_host"`
+	AccountID     string `yaml:"account_id"`
+	WorkspaceHost string `yaml:"workspace_host"`
+	WorkspaceID   int64  `yaml:"workspace_id"`
+	// Profile selects a ~/.databrickscfg profile for both clients (optional);
+	// AccountProfile overrides it for the account client.
+	Profile        string `yaml:"profile"`
+	AccountProfile string `yaml:"account_profile"`
+	// RetryTimeout bounds the SDK's own retries of one call (its default is 300 s);
+	// kept well below the activities' StartToCloseTimeout so Temporal's retry
+	// policy, not the SDK, decides what happens after that.
+	RetryTimeout time.Duration `yaml:"retry_timeout"`
+	// HTTPTimeout bounds one HTTP attempt (SDK default 60 s).
+	HTTPTimeout time.Duration `yaml:"http_timeout"`
+	// AssignmentWait bounds how long one attempt waits for a new workspace
+	// assignment to become visible (it lags on the real service).
+	AssignmentWait time.Duration `yaml:"assignment_wait"`
+}
+
+// Catalog is the shared Unity Catalog catalog holding one schema per participant.
+type Catalog struct {
+	Name string `yaml:"name"`
+	// CreateIfMissing lets batch setup create the catalog (needs a metastore
+	// admin or CREATE CATALOG); otherwise a missing catalog fails the batch.
+	CreateIfMissing bool `yaml:"create_if_missing"`
+	// SchemaPrivileges are granted to the participant on their own schema.
+	SchemaPrivileges []string `yaml:"schema_privileges"`
+	// SharedGrants are granted to every participant, e.g. read access to the
+	// source-data schema. Nothing is ever granted to anyone but the participant.
+	SharedGrants []Grant `yaml:"shared_grants"`
+}
+
+// Grant is a set of privileges on one securable.
+type Grant struct {
+	Securable  string   `yaml:"securable"` // "catalog" or "schema"
+	Name       string   `yaml:"name"`      // full name: "cat" or "cat.schema"
+	Privileges []string `yaml:"privileges"`
+}
+
+// Naming configures the derived schema and cluster names (see roster.Naming).
+type Naming struct {
+	Schema  string `yaml:"schema"`
+	Cluster string `yaml:"cluster"`
+	MaxLen  int    `yaml:"max_len"`
+}
+
+// Cluster is the personal cluster every participant gets.
+type Cluster struct {
+	PolicyName string `yaml:"policy_name"`
+	// SparkVersion pins the runtime; empty selects the latest ML LTS runtime.
+	SparkVersion string `yaml:"spark_version"`
+	// NodeType is the VM type; "smallest" selects the smallest via SelectNodeType.
+	NodeType               string `yaml:"node_type"`
+	AutoterminationMinutes int    `yaml:"autotermination_minutes"`
+	// TagKey is the custom tag that identifies a participant's cluster; its
+	// value is the participant's email. An existing cluster carrying it is adopted.
+	TagKey string `yaml:"tag_key"`
+	// StopPollInterval is how often the stop step checks for TERMINATED.
+	StopPollInterval time.Duration `yaml:"stop_poll_interval"`
+}
+
+// Batch shapes the fan-out. See workflows.BatchWorkflow.
+type Batch struct {
+	// ChunkSize participants are handled by one chunk workflow run.
+	ChunkSize int `yaml:"chunk_size"`
+	// MaxInFlight bounds the participant workflows running at once (all chunks).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// ParallelChunks chunk workflows run at once, so one chunk's tail overlaps
+	// the next chunk's start.
+	ParallelChunks int `yaml:"parallel_chunks"`
+	// ChunksPerRun bounds the chunks one batch run starts before it continues as new.
+	ChunksPerRun int `yaml:"chunks_per_run"`
+	// StepTimeout bounds one step's retries (ScheduleToClose) before the
+	// participant is reported failed.
+	StepTimeout time.Duration `yaml:"step_timeout"`
+}
+
+// RateLimits are the Databricks API rates Cohort paces itself to, in requests
+// per second for the whole deployment (published Azure limits by default).
+type RateLimits struct {
+	SCIMWrite        float64 `yaml:"scim_write"`
+	SCIMList         float64 `yaml:"scim_list"`
+	SCIMGet          float64 `yaml:"scim_get"`
+	PermissionsWrite float64 `yaml:"permissions_write"`
+	PermissionsRead  float64 `yaml:"permissions_read"`
+	Assignments      float64 `yaml:"assignments"`
+	UnityCatalog     float64 `yaml:"unity_catalog"`
+	Clusters         float64 `yaml:"clusters"`
+	// Workers is how many worker processes share these limits; each paces
+	// itself to limit/Workers.
+	Workers int `yaml:"workers"`
+}
+
+// Default returns the configuration used where the file is silent.
+func Default() Config {
+	n := roster.DefaultNaming()
+	return Config{
+		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default", UIAddress: "http://localhost:8233"},
+		Databricks: Databricks{
+			RetryTimeout:   30 * time.Second,
+			HTTPTimeout:    60 * time.Second,
+			AssignmentWait: 30 * time.Second,
+		},
+		Catalog: Catalog{
+			Name:             "cohort",
+			CreateIfMissing:  true,
+			SchemaPrivileges: []string{"USE_SCHEMA", "CREATE_TABLE", "CREATE_VOLUME", "CREATE_FUNCTION", "CREATE_MODEL", "SELECT", "MODIFY", "READ_VOLUME", "WRITE_VOLUME", "EXECUTE"},
+		},
+		Naming: Naming{Schema: n.SchemaPattern, Cluster: n.ClusterPattern, MaxLen: n.MaxLen},
+		Cluster: Cluster{
+			PolicyName:             "Personal Compute",
+			NodeType:               "Standard_DS3_v2",
+			AutoterminationMinutes: 60,
+			TagKey:                 "CohortParticipant",
+			StopPollInterval:       10 * time.Second,
+		},
+		Batch: Batch{
+			ChunkSize:      1000,
+			MaxInFlight:    1200,
+			ParallelChunks: 2,
+			ChunksPerRun:   50,
+			StepTimeout:    30 * time.Minute,
+		},
+		RateLimits: RateLimits{
+			SCIMWrite:        5,
+			SCIMList:         4,
+			SCIMGet:          20,
+			PermissionsWrite: 30,
+			PermissionsRead:  100,
+			Assignments:      20,
+			UnityCatalog:     30,
+			Clusters:         20,
+			Workers:          1,
+		},
+		RosterDir: "data/rosters",
+	}
+}
+
+// Load reads YAML files over the defaults, later files overriding earlier
+// ones key by key (so a base config and an emulator's --write-config output
+// combine), and validates the result. Unknown keys are errors, so a typo never
+// silently falls back to a default.
+func Load(paths ...string) (Config, error) {
+	c := Default()
+	for _, path := range paths {
+		if path == "" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file changes nothing
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", strings.Join(paths, ", "), err)
+	}
+	return c, nil
+}
+
+// Paths is a repeatable --config flag.
+type Paths []string
+
+func (p *Paths) String() string { return strings.Join(*p, ",") }
+
+// Set adds one file.
+func (p *Paths) Set(v string) error {
+	*p = append(*p, v)
+	return nil
+}
+
+// ApplyEnv lets TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE override the file, as
+// the Temporal CLI does.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	if v := getenv("TEMPORAL_ADDRESS"); v != "" {
+		c.Temporal.Address = v
+	}
+	if v := getenv("TEMPORAL_NAMESPACE"); v != "" {
+		c.Temporal.Namespace = v
+	}
+}
+
+// RosterNaming returns the naming rules for the roster package.
+func (c Config) RosterNaming() roster.Naming {
+	return roster.Naming{SchemaPattern: c.Naming.Schema, ClusterPattern: c.Naming.Cluster, MaxLen: c.Naming.MaxLen}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var p []string
+	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+	if err := c.RosterNaming().Validate(); err != nil {
+		add("naming: %v", err)
+	}
+	if c.Catalog.Name == "" {
+		add("catalog.name: expected a catalog name")
+	}
+	for i, g := range c.Catalog.SharedGrants {
+		if g.Securable != "catalog" && g.Securable != "schema" {
+			add("catalog.shared_grants[%d].securable: expected catalog or schema, got %q", i, g.Securable)
+		}
+		if g.Name == "" || len(g.Privileges) == 0 {
+			add("catalog.shared_grants[%d]: expected a name and at least one privilege", i)
+		}
+	}
+	for _, pr := range c.Catalog.SchemaPrivileges {
+		if strings.EqualFold(pr, "MANAGE") || strings.EqualFold(pr, "ALL_PRIVILEGES") {
+			add("catalog.schema_privileges: %s would let participants re-grant; list the privileges they need instead", pr)
+		}
+	}
+	if c.Cluster.PolicyName == "" {
+		add("cluster.policy_name: expected a cluster policy name (Personal Compute)")
+	}
+	if c.Cluster.TagKey == "" {
+		add("cluster.tag_key: expected a custom tag key")
+	}
+	if m := c.Cluster.AutoterminationMinutes; m != 0 && (m < 10 || m > 10000) {
+		add("cluster.autotermination_minutes: expected 0 or 10..10000, got %d", m)
+	}
+	b := c.Batch
+	if b.ChunkSize < 1 || b.MaxInFlight < 1 || b.ParallelChunks < 1 || b.ChunksPerRun < 1 {
+		add("batch: chunk_size, max_in_flight, parallel_chunks and chunks_per_run must be positive")
+	}
+	if b.MaxInFlight/max(b.ParallelChunks, 1) >= 2000 {
+		add("batch: max_in_flight/parallel_chunks must stay below Temporal's 2,000 pending children per run")
+	}
+	r := c.RateLimits
+	for name, v := range map[string]float64{"scim_write": r.SCIMWrite, "scim_list": r.SCIMList, "scim_get": r.SCIMGet,
+		"permissions_write": r.PermissionsWrite, "permissions_read": r.PermissionsRead, "assignments": r.Assignments,
+		"unity_catalog": r.UnityCatalog, "clusters": r.Clusters} {
+		if v <= 0 {
+			add("rate_limits.%s: expected a positive rate in requests per second", name)
+		}
+	}
+	if r.Workers < 1 {
+		add("rate_limits.workers: expected at least 1")
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	slices.Sort(p)
+	return errors.New(strings.Join(p, "; "))
+}

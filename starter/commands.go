@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gocarina/gocsv"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/cohort-dev/cohort/bootstrap"
+	"github.com/cohort-dev/cohort/config"
+	"github.com/cohort-dev/cohort/control"
+	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/workflows"
+)
+
+// common are the flags every command takes.
+type common struct {
+	config             config.Paths
+	address, namespace string
+	cfg                config.Config
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.Var(&c.config, "config", "YAML config `file`, repeatable, later ones winning (default $COHORT_CONFIG, else ./cohort.yaml if present)")
+	fs.StringVar(&c.address, "address", "", "Temporal frontend `host:port` (default $TEMPORAL_ADDRESS or the config)")
+	fs.StringVar(&c.namespace, "namespace", "", "Temporal `namespace` (default $TEMPORAL_NAMESPACE or the config)")
+}
+
+// load reads the configuration with the usual precedence: flags over
+// environment over file over defaults.
+func (c *common) load(getenv func(string) string) error {
+	paths := c.config
+	if len(paths) == 0 && getenv("COHORT_CONFIG") != "" {
+		paths = config.Paths{getenv("COHORT_CONFIG")}
+	}
+	if len(paths) == 0 {
+		if _, err := os.Stat("cohort.yaml"); err == nil {
+			paths = config.Paths{"cohort.yaml"}
+		}
+	}
+	cfg, err := config.Load(paths...)
+	if err != nil {
+		return usagef("config: %v", err)
+	}
+	cfg.ApplyEnv(getenv)
+	if c.address != "" {
+		cfg.Temporal.Address = c.address
+	}
+	if c.namespace != "" {
+		cfg.Temporal.Namespace = c.namespace
+	}
+	c.cfg = cfg
+	return nil
+}
+
+func (m *Main) connect(ctx context.Context, c *common) (*control.Client, func(), error) {
+	tc, err := bootstrap.Dial(ctx, c.cfg.Temporal.Address, c.cfg.Temporal.Namespace, m.logger())
+	if err != nil {
+		return nil, nil, err
+	}
+	return &control.Client{
+		Temporal: tc, Namespace: c.cfg.Temporal.Namespace, UIAddress: c.cfg.Temporal.UIAddress,
+		Store: roster.Store{Dir: c.cfg.RosterDir}, Batch: c.cfg.Batch,
+	}, tc.Close, nil
+}
+
+// parse parses flags that may stand before or after the positional
+// arguments ("report BATCH --format csv"), and wants exactly n of those.
+func parse(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) != n {
+		return nil, usagef("%s: expected %s, got %d arguments", fs.Name(), what, len(pos))
+	}
+	return pos, nil
+}
+
+func (m *Main) submit(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	wait := fs.Bool("wait", false, "follow the batch with a progress bar until it ends")
+	batchID := fs.String("batch", "", "batch `id` (default: today's date and the roster's hash)")
+	skipInvalid := fs.Bool("skip-invalid", false, "submit the valid rows and list the invalid ones")
+	recheck := fs.Bool("recheck", false, "re-run participants provisioned before (every step is idempotent)")
+	pos, err := parse(fs, args, 1, "one roster FILE.csv")
+	if err != nil {
+		return err
+	}
+	if err := c.load(m.Getenv); err != nil {
+		return err
+	}
+	file := pos[0]
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	r, err := roster.Parse(filepath.Base(file), data, roster.Options{SkipInvalid: *skipInvalid, Naming: c.cfg.RosterNaming()})
+	if err != nil {
+		var ve *roster.ValidationError
+		if errors.As(err, &ve) {
+			return usagef("%s\n%s: %d problem(s); nothing was submitted (fix them, or use --skip-invalid)", err, file, len(ve.Problems))
+		}
+		return usagef("%v", err)
+	}
+	for _, p := range r.Skipped {
+		fmt.Fprintf(m.Stderr, "skipped %s\n", p)
+	}
+	if len(r.Participants) == 0 {
+		return usagef("%s: no participants to submit", file)
+	}
+
+	cl, closeFn, err := m.connect(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	sub, err := cl.Submit(ctx, r.Participants, *batchID, *recheck)
+	if err != nil {
+		return err
+	}
+	n := len(r.Participants)
+	fmt.Fprintf(m.Stdout, "validated %d participants (%d already provisioned, %d new) -> batch %s\n",
+		n, sub.Provisioned, n-sub.Provisioned, sub.BatchID)
+	if sub.Existing {
+		fmt.Fprintf(m.Stdout, "batch %s was submitted before with the same roster: nothing new started\n", sub.BatchID)
+	}
+	if !*wait {
+		fmt.Fprintf(m.Stdout, "follow: starter status %s; Web UI: %s\n", sub.BatchID, cl.BatchURL(sub.BatchID))
+		return nil
+	}
+	return m.follow(ctx, cl, sub.BatchID)
+}
+
+// follow shows a progress bar until the batch's attempt ends, then the summary.
+func (m *Main) follow(ctx context.Context, cl *control.Client, batchID string) error {
+	start := time.Now()
+	var bar *progressbar.ProgressBar
+	p, err := cl.Wait(ctx, batchID, time.Second, func(p control.Progress) {
+		if bar == nil && p.Total > 0 {
+			bar = progressbar.NewOptions(p.Total,
+				progressbar.OptionSetWriter(m.Stderr),
+				progressbar.OptionSetWidth(32),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(false),
+				progressbar.OptionThrottle(200*time.Millisecond),
+				progressbar.OptionSetRenderBlankState(true),
+			)
+		}
+		if bar != nil {
+			bar.Describe(fmt.Sprintf("%-12s ok %d  failed %d  %s", p.Phase, p.Counts.OK, p.Counts.Failed,
+				time.Since(start).Round(time.Second)))
+			_ = bar.Set(p.Counts.Done())
+		}
+	})
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(m.Stderr)
+	}
+	if err != nil {
+		return err
+	}
+	return m.summary(cl, p)
+}
+
+func (m *Main) summary(cl *control.Client, p control.Progress) error {
+	if p.Failure != "" {
+		fmt.Fprintf(m.Stdout, "batch %s did not finish: %s\nWeb UI: %s\n", p.BatchID, p.Failure, cl.BatchURL(p.BatchID))
+		return errSomeFailed
+	}
+	fmt.Fprintf(m.Stdout, "done: %d ok, %d failed", p.Counts.OK, p.Counts.Failed)
+	if p.Counts.Reused > 0 {
+		fmt.Fprintf(m.Stdout, " (%d of the ok were provisioned before)", p.Counts.Reused)
+	}
+	if p.Counts.Failed > 0 {
+		fmt.Fprintf(m.Stdout, " (see: starter status %s)", p.BatchID)
+	}
+	fmt.Fprintf(m.Stdout, "; Web UI: %s\n", cl.BatchURL(p.BatchID))
+	if p.Counts.Failed > 0 {
+		return errSomeFailed
+	}
+	return nil
+}
+
+func (m *Main) status(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	pos, err := parse(fs, args, 1, "one BATCH id")
+	if err != nil {
+		return err
+	}
+	if err := c.load(m.Getenv); err != nil {
+		return err
+	}
+	cl, closeFn, err := m.connect(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	id := pos[0]
+	p, err := cl.Progress(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !p.Closed() {
+		fmt.Fprintf(m.Stdout, "batch %s (attempt %d): %s, %d/%d done: %d ok, %d failed, %d running\n",
+			id, p.Attempt, p.Phase, p.Counts.Done(), p.Total, p.Counts.OK, p.Counts.Failed, p.Counts.Running)
+		if steps := control.FailedBySteps(p.Counts); len(steps) > 0 {
+			fmt.Fprintf(m.Stdout, "failed by step: %s\n", strings.Join(steps, ", "))
+		}
+		fmt.Fprintf(m.Stdout, "Web UI: %s\n", cl.BatchURL(id))
+		return nil
+	}
+	if p.Failure != "" {
+		return m.summary(cl, p)
+	}
+	outcomes, err := cl.Outcomes(ctx, id)
+	if err != nil {
+		return err
+	}
+	total := workflows.Counts{}
+	var failed []workflows.Outcome
+	for _, o := range outcomes {
+		total.Total++
+		if o.Status == workflows.StatusOK {
+			total.OK++
+			continue
+		}
+		total.Failed++
+		if total.FailedByStep == nil {
+			total.FailedByStep = map[string]int{}
+		}
+		total.FailedByStep[o.Step]++
+		failed = append(failed, o)
+	}
+	fmt.Fprintf(m.Stdout, "batch %s: %d participants, %d ok, %d failed (after %d retries)\n",
+		id, total.Total, total.OK, total.Failed, p.Attempt)
+	if steps := control.FailedBySteps(total); len(steps) > 0 {
+		fmt.Fprintf(m.Stdout, "failed by step: %s\n", strings.Join(steps, ", "))
+	}
+	for _, o := range failed {
+		fmt.Fprintf(m.Stdout, "  FAILED %s at %s: %s\n", o.Email, o.Step, o.Error)
+	}
+	if total.Failed > 0 {
+		fmt.Fprintf(m.Stdout, "re-run them: starter retry-failed %s; Web UI: %s\n", id, cl.FailuresURL(id))
+		return errSomeFailed
+	}
+	fmt.Fprintf(m.Stdout, "Web UI: %s\n", cl.BatchURL(id))
+	return nil
+}
+
+func (m *Main) retryFailed(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("retry-failed", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	wait := fs.Bool("wait", false, "follow the retry with a progress bar until it ends")
+	pos, err := parse(fs, args, 1, "one BATCH id")
+	if err != nil {
+		return err
+	}
+	if err := c.load(m.Getenv); err != nil {
+		return err
+	}
+	cl, closeFn, err := m.connect(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	id := pos[0]
+	n, err := cl.RetryFailed(ctx, id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		fmt.Fprintf(m.Stdout, "batch %s has no failed participants: nothing to retry\n", id)
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "retrying %d failed participants of batch %s\n", n, id)
+	if !*wait {
+		fmt.Fprintf(m.Stdout, "follow: starter status %s; Web UI: %s\n", id, cl.BatchURL(id))
+		return nil
+	}
+	return m.follow(ctx, cl, id)
+}
+
+// reportRow is one participant in the report.
+type reportRow struct {
+	Email       string `csv:"email" json:"email"`
+	DisplayName string `csv:"display_name" json:"display_name"`
+	UserID      string `csv:"user_id" json:"user_id"`
+	Schema      string `csv:"schema" json:"schema"`
+	ClusterID   string `csv:"cluster_id" json:"cluster_id"`
+	ClusterURL  string `csv:"cluster_url" json:"cluster_url"`
+	Status      string `csv:"status" json:"status"`
+	FailedStep  string `csv:"failed_step" json:"failed_step,omitempty"`
+	LastError   string `csv:"last_error" json:"last_error,omitempty"`
+}
+
+func (m *Main) report(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	format := fs.String("format", "csv", "output `format`: csv or json")
+	pos, err := parse(fs, args, 1, "one BATCH id")
+	if err != nil {
+		return err
+	}
+	if *format != "csv" && *format != "json" {
+		return usagef("report: --format: expected csv or json, got %q", *format)
+	}
+	if err := c.load(m.Getenv); err != nil {
+		return err
+	}
+	cl, closeFn, err := m.connect(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	outcomes, err := cl.Outcomes(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	rows := make([]reportRow, len(outcomes))
+	for i, o := range outcomes {
+		rows[i] = reportRow{Email: o.Email, DisplayName: o.DisplayName, UserID: o.UserID, Schema: o.Schema,
+			ClusterID: o.ClusterID, ClusterURL: o.ClusterURL, Status: o.Status, FailedStep: o.Step, LastError: o.Error}
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	return gocsv.Marshal(rows, m.Stdout)
+}

@@ -1,0 +1,111 @@
+// Command starter is the CLI an organizer types: submit a roster CSV as a
+// batch, follow it, see its status, retry its failed participants and write
+// the report to send to participants.
+//
+//	starter submit [--wait] [--batch ID] [--skip-invalid] [--recheck] FILE.csv
+//	starter status BATCH
+//	starter retry-failed [--wait] BATCH
+//	starter report BATCH [--format csv|json]
+//
+// Exit status: 0 every participant succeeded, 1 some failed (or the batch
+// could not run), 2 invalid input or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitInvalid = 2
+)
+
+// usageError marks errors that are the caller's to fix (exit 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// failedError marks a finished command whose participants did not all
+// succeed (exit 1), after its output was printed.
+var errSomeFailed = errors.New("some participants failed")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	err := m.Run(ctx, os.Args[1:])
+	var ue usageError
+	switch {
+	case err == nil:
+		os.Exit(exitOK)
+	case errors.Is(err, errSomeFailed):
+		os.Exit(exitFailed)
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(exitInvalid)
+	default:
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		os.Exit(exitFailed)
+	}
+}
+
+// Main runs one command line.
+type Main struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+const usage = `usage: starter COMMAND [flags] ARGS
+
+commands:
+  submit [--wait] [--batch ID] [--skip-invalid] [--recheck] FILE.csv
+                      validate a roster (Entra bulk-create/invite or plain email,display_name CSV)
+                      and start provisioning it as a batch
+  status BATCH        counts, failures by step, and the failed participants
+  retry-failed [--wait] BATCH
+                      re-run exactly the failed participants of a finished batch
+  report BATCH [--format csv|json]
+                      one row per participant: the list to send to participants
+
+common flags: --config FILE (default $COHORT_CONFIG or cohort.yaml if present),
+              --address HOST:PORT ($TEMPORAL_ADDRESS), --namespace NS ($TEMPORAL_NAMESPACE)`
+
+// Run dispatches to the command.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s", usage)
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "submit":
+		return m.submit(ctx, rest)
+	case "status":
+		return m.status(ctx, rest)
+	case "retry-failed":
+		return m.retryFailed(ctx, rest)
+	case "report":
+		return m.report(ctx, rest)
+	case "help", "-h", "--help":
+		fmt.Fprintln(m.Stdout, usage)
+		return nil
+	default:
+		return usagef("starter: unknown command %q\n%s", cmd, usage)
+	}
+}
+
+func (m *Main) logger() *slog.Logger {
+	// The Temporal client logs at info on every dial; people want the
+	// command's own output only.
+	return slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

@@ -1,0 +1,193 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cohort-dev/cohort/activities"
+	"github.com/cohort-dev/cohort/roster"
+)
+
+// BatchInput starts a batch, and carries its state across continue-as-new.
+// The roster itself is never an input: at 100,000 rows it would be ~12 MB,
+// far over Temporal's 2 MiB payload limit. Chunks page through the store.
+type BatchInput struct {
+	BatchID string     `json:"batch_id"`
+	Roster  roster.Ref `json:"roster"`
+	// Retries are the stored sub-rosters of failed participants that each
+	// retry-failed ran, oldest first. A run works on the last one, or on
+	// Roster when there is none; a report merges them all, later ones winning.
+	Retries []roster.Ref `json:"retries,omitempty"`
+	// ChunkSize participants per chunk workflow; MaxInFlight participant
+	// workflows at once across ParallelChunks chunks; ChunksPerRun chunks
+	// before the batch continues as new. See config.Batch.
+	ChunkSize      int           `json:"chunk_size"`
+	MaxInFlight    int           `json:"max_in_flight"`
+	ParallelChunks int           `json:"parallel_chunks"`
+	ChunksPerRun   int           `json:"chunks_per_run"`
+	StepTimeout    time.Duration `json:"step_timeout"`
+	Recheck        bool          `json:"recheck,omitempty"`
+
+	// Carried across continue-as-new.
+	NextChunk int                          `json:"next_chunk,omitempty"`
+	Done      Counts                       `json:"done"`
+	Setup     *activities.SetupBatchResult `json:"setup,omitempty"`
+}
+
+// BatchResult sums every chunk. Per-participant outcomes stay in the chunk
+// results (the starter's report reads them), so this stays small at any size.
+type BatchResult struct {
+	BatchID string `json:"batch_id"`
+	Chunks  int    `json:"chunks"`
+	Counts  Counts `json:"counts"`
+}
+
+// BatchProgress answers ProgressQuery. Done sums the finished chunks; the
+// starter adds the live counts of the chunks in Active.
+type BatchProgress struct {
+	BatchID string                       `json:"batch_id"`
+	Attempt int                          `json:"attempt"`
+	Phase   string                       `json:"phase"` // setup, provisioning, done
+	Total   int                          `json:"total"`
+	Chunks  int                          `json:"chunks"`
+	Done    Counts                       `json:"done"`
+	Active  []string                     `json:"active"` // workflow IDs of running chunks
+	Setup   *activities.SetupBatchResult `json:"setup,omitempty"`
+}
+
+// Attempt is the number of the attempt this input runs: 0 for the submitted
+// roster, n for the n-th retry.
+func (in BatchInput) Attempt() int { return len(in.Retries) }
+
+// AttemptRoster is the roster of attempt n.
+func (in BatchInput) AttemptRoster(n int) roster.Ref {
+	if n == 0 {
+		return in.Roster
+	}
+	return in.Retries[n-1]
+}
+
+// Current is the roster this run works on.
+func (in BatchInput) Current() roster.Ref { return in.AttemptRoster(in.Attempt()) }
+
+// ChunksOf is the number of chunks a roster makes.
+func (in BatchInput) ChunksOf(r roster.Ref) int {
+	if in.ChunkSize <= 0 {
+		return 0
+	}
+	return (r.Count + in.ChunkSize - 1) / in.ChunkSize
+}
+
+// Chunks is the number of chunks of the current attempt.
+func (in BatchInput) Chunks() int { return in.ChunksOf(in.Current()) }
+
+// BatchWorkflow provisions a submitted roster. It sets up what the batch
+// shares once, then runs chunk workflows, ParallelChunks at a time so one
+// chunk's tail overlaps the next one's start, and continues as new every
+// ChunksPerRun chunks so that no run nears Temporal's history limits.
+func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
+	if err := in.validate(); err != nil {
+		return BatchResult{}, err
+	}
+	progress := BatchProgress{BatchID: in.BatchID, Attempt: in.Attempt(), Phase: "setup", Total: in.Current().Count,
+		Chunks: in.Chunks(), Done: in.Done, Setup: in.Setup}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (BatchProgress, error) { return progress, nil }); err != nil {
+		return BatchResult{}, err
+	}
+
+	if in.Setup == nil {
+		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout:    5 * time.Minute,
+			ScheduleToCloseTimeout: in.StepTimeout,
+			RetryPolicy:            retryPolicy(),
+		})
+		var setup activities.SetupBatchResult
+		if err := workflow.ExecuteActivity(actx, a.SetupBatch, activities.SetupBatchInput{BatchID: in.BatchID}).Get(ctx, &setup); err != nil {
+			return BatchResult{}, fmt.Errorf("set up batch %s: %w", in.BatchID, err)
+		}
+		in.Setup = &setup
+		progress.Setup = &setup
+	}
+	progress.Phase = "provisioning"
+
+	window := max(in.MaxInFlight/in.ParallelChunks, 1)
+	sel := workflow.NewSelector(ctx)
+	startedThisRun := 0
+	for {
+		for in.NextChunk < in.Chunks() && len(progress.Active) < in.ParallelChunks && startedThisRun < in.ChunksPerRun {
+			startChunk(ctx, sel, in, in.NextChunk, window, &progress)
+			in.NextChunk++
+			startedThisRun++
+		}
+		if len(progress.Active) == 0 {
+			break
+		}
+		sel.Select(ctx)
+	}
+	in.Done = progress.Done
+
+	if in.NextChunk < in.Chunks() {
+		// Every chunk of this run has finished, so nothing is in flight: the
+		// next run starts with a fresh history and only the counts.
+		return BatchResult{}, workflow.NewContinueAsNewError(ctx, BatchWorkflowName, in)
+	}
+	progress.Phase = "done"
+	return BatchResult{BatchID: in.BatchID, Chunks: in.Chunks(), Counts: in.Done}, nil
+}
+
+func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, index, window int, progress *BatchProgress) {
+	id := ChunkWorkflowID(in.BatchID, in.Attempt(), index)
+	offset := index * in.ChunkSize
+	limit := min(in.ChunkSize, in.Current().Count-offset)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: id,
+		TaskQueue:  TaskQueue,
+		// Resetting or re-running a batch attempt runs its chunks again; their
+		// participants that completed are not re-run (see ChunkWorkflow).
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(BatchAttr.ValueSet(in.BatchID)),
+		StaticSummary:         fmt.Sprintf("chunk %d of %d (participants %d-%d) of batch %s", index+1, in.Chunks(), offset+1, offset+limit, in.BatchID),
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, ChunkWorkflowName, ChunkInput{
+		BatchID: in.BatchID, Index: index, Roster: in.Current(), Offset: offset, Limit: limit,
+		Window: window, Setup: *in.Setup, StepTimeout: in.StepTimeout, Recheck: in.Recheck,
+	})
+	progress.Active = append(progress.Active, id)
+	sel.AddFuture(f, func(f workflow.Future) {
+		var r ChunkResult
+		if err := f.Get(ctx, &r); err != nil {
+			// The chunk could not even load its participants (a missing
+			// roster store, say): count them failed so every row has an end.
+			workflow.GetLogger(ctx).Error("chunk failed", "chunk", id, "error", err)
+			r.Counts = Counts{Total: limit, Failed: limit, FailedByStep: map[string]int{"load_roster": limit}}
+		}
+		progress.Done = progress.Done.Add(r.Counts)
+		progress.Active = remove(progress.Active, id)
+	})
+}
+
+func remove(ids []string, id string) []string {
+	out := ids[:0]
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (in BatchInput) validate() error {
+	if in.BatchID == "" || in.Roster.Key == "" {
+		return temporal.NewNonRetryableApplicationError("batch needs a batch id and a stored roster", activities.ErrInvalidInput, nil)
+	}
+	if in.ChunkSize < 1 || in.MaxInFlight < 1 || in.ParallelChunks < 1 || in.ChunksPerRun < 1 {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("batch %s: chunk size, max in flight, parallel chunks and chunks per run must be positive", in.BatchID),
+			activities.ErrInvalidInput, nil)
+	}
+	return nil
+}

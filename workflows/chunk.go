@@ -1,0 +1,233 @@
+package workflows
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cohort-dev/cohort/activities"
+	"github.com/cohort-dev/cohort/roster"
+)
+
+// ChunkInput is one slice of a batch's stored roster.
+type ChunkInput struct {
+	BatchID string     `json:"batch_id"`
+	Index   int        `json:"index"`
+	Roster  roster.Ref `json:"roster"`
+	Offset  int        `json:"offset"`
+	Limit   int        `json:"limit"`
+	// Window bounds this chunk's participant workflows in flight.
+	Window      int                         `json:"window"`
+	Setup       activities.SetupBatchResult `json:"setup"`
+	StepTimeout time.Duration               `json:"step_timeout"`
+	// Recheck re-runs participants that completed before (all steps are
+	// idempotent); otherwise their earlier result is reused.
+	Recheck bool `json:"recheck,omitempty"`
+}
+
+// Outcome is the end of one participant in a batch: a row of the report.
+type Outcome struct {
+	ParticipantResult
+	Status string `json:"status"` // StatusOK or StatusFailed
+	// Reused says the participant had been provisioned before this batch (or
+	// by another batch running at the same time) and was not started again.
+	Reused bool   `json:"reused,omitempty"`
+	Step   string `json:"step,omitempty"`  // where it failed
+	Error  string `json:"error,omitempty"` // why it failed
+}
+
+// ChunkResult holds an outcome for every participant of the chunk, in roster order.
+type ChunkResult struct {
+	Index    int       `json:"index"`
+	Outcomes []Outcome `json:"outcomes"`
+	Counts   Counts    `json:"counts"`
+}
+
+// Counts is progress: how many participants are in each state, and for the
+// failed ones, at which step.
+type Counts struct {
+	Total        int            `json:"total"`
+	Running      int            `json:"running"`
+	OK           int            `json:"ok"`
+	Reused       int            `json:"reused"` // included in OK
+	Failed       int            `json:"failed"`
+	FailedByStep map[string]int `json:"failed_by_step,omitempty"`
+}
+
+// Done is the number of participants with an outcome.
+func (c Counts) Done() int { return c.OK + c.Failed }
+
+// Add returns the sum of two counts.
+func (c Counts) Add(o Counts) Counts {
+	sum := Counts{Total: c.Total + o.Total, Running: c.Running + o.Running, OK: c.OK + o.OK,
+		Reused: c.Reused + o.Reused, Failed: c.Failed + o.Failed}
+	for _, m := range []map[string]int{c.FailedByStep, o.FailedByStep} {
+		// Summing is order-independent, so map order cannot change the result.
+		for step, n := range m { //workflowcheck:ignore
+			if sum.FailedByStep == nil {
+				sum.FailedByStep = map[string]int{}
+			}
+			sum.FailedByStep[step] += n
+		}
+	}
+	return sum
+}
+
+func (c *Counts) record(o Outcome) {
+	c.Running--
+	switch o.Status {
+	case StatusOK:
+		c.OK++
+		if o.Reused {
+			c.Reused++
+		}
+	default:
+		c.Failed++
+		if c.FailedByStep == nil {
+			c.FailedByStep = map[string]int{}
+		}
+		c.FailedByStep[o.Step]++
+	}
+}
+
+// maxErrorLen keeps a chunk's result well under Temporal's payload limits
+// even when every participant fails with a long message.
+const maxErrorLen = 400
+
+// ChunkWorkflow provisions one slice of a batch: it loads the slice from the
+// roster store, runs a participant workflow per person with at most Window in
+// flight, and returns an outcome for every one of them. A failing participant
+// never stops the others.
+func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
+	res := ChunkResult{Index: in.Index}
+	counts := Counts{}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Counts, error) { return counts, nil }); err != nil {
+		return res, err
+	}
+
+	var page activities.LoadChunkResult
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 30 * time.Second, NonRetryableErrorTypes: activities.NonRetryable},
+	})
+	if err := workflow.ExecuteActivity(actx, a.LoadChunk, activities.LoadChunkInput{
+		Roster: in.Roster, Offset: in.Offset, Limit: in.Limit}).Get(ctx, &page); err != nil {
+		return res, err
+	}
+	ps := page.Participants
+	counts.Total = len(ps)
+	res.Outcomes = make([]Outcome, len(ps))
+	window := max(in.Window, 1)
+
+	reuse := enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
+	if in.Recheck {
+		reuse = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+	}
+	awaitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 24 * time.Hour,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
+	})
+
+	sel := workflow.NewSelector(ctx)
+	inFlight := 0
+	finish := func(i int, o Outcome) {
+		o.ParticipantResult.Email = ps[i].Email
+		o.ParticipantResult.DisplayName = ps[i].DisplayName
+		if len(o.Error) > maxErrorLen {
+			o.Error = o.Error[:maxErrorLen] + "..."
+		}
+		res.Outcomes[i] = o
+		counts.record(o)
+		inFlight--
+	}
+	start := func(i int) {
+		p := ps[i]
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:            ParticipantWorkflowID(p.Email),
+			TaskQueue:             TaskQueue,
+			WorkflowIDReusePolicy: reuse,
+			// Participants finish what they started even if the batch is
+			// cancelled: half a cluster setup helps nobody.
+			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+			TypedSearchAttributes: temporal.NewSearchAttributes(BatchAttr.ValueSet(in.BatchID), EmailAttr.ValueSet(p.Email)),
+			StaticSummary:         "participant " + p.Email + " (batch " + in.BatchID + ")",
+		})
+		child := workflow.ExecuteChildWorkflow(cctx, ParticipantWorkflowName, ParticipantInput{
+			BatchID: in.BatchID, Participant: p, Catalog: in.Setup.Catalog, Cluster: in.Setup.Cluster,
+			StepTimeout: in.StepTimeout,
+		})
+		inFlight++
+		counts.Running++
+		sel.AddFuture(child, func(f workflow.Future) {
+			var r ParticipantResult
+			err := f.Get(ctx, &r)
+			var already *temporal.ChildWorkflowExecutionAlreadyStartedError
+			if errors.As(err, &already) {
+				// Provisioned before, or being provisioned by another batch
+				// right now: take that run's outcome instead of starting twice.
+				await := workflow.ExecuteActivity(awaitCtx, a.AwaitParticipant,
+					activities.AwaitParticipantInput{WorkflowID: ParticipantWorkflowID(p.Email)})
+				sel.AddFuture(await, func(f workflow.Future) {
+					var ar activities.AwaitParticipantResult
+					if err := f.Get(ctx, &ar); err != nil {
+						finish(i, failedOutcome(err))
+						return
+					}
+					finish(i, reusedOutcome(ar))
+				})
+				return
+			}
+			if err != nil {
+				finish(i, failedOutcome(err))
+				return
+			}
+			finish(i, Outcome{ParticipantResult: r, Status: StatusOK})
+		})
+	}
+
+	next := 0
+	for next < len(ps) || inFlight > 0 {
+		for next < len(ps) && inFlight < window {
+			start(next)
+			next++
+		}
+		sel.Select(ctx)
+	}
+	res.Counts = counts
+	return res, nil
+}
+
+// failedOutcome reads the step and reason out of a participant's failure.
+func failedOutcome(err error) Outcome {
+	o := Outcome{Status: StatusFailed, Step: "unknown", Error: err.Error()}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		o.Error = appErr.Message()
+		var sf StepFailure
+		if appErr.Type() == ParticipantFailedError && appErr.HasDetails() && appErr.Details(&sf) == nil {
+			o.Step, o.Error = sf.Step, sf.Reason
+		}
+	}
+	var termErr *temporal.TerminatedError
+	if errors.As(err, &termErr) {
+		o.Error = "participant workflow was terminated"
+	}
+	return o
+}
+
+func reusedOutcome(ar activities.AwaitParticipantResult) Outcome {
+	if ar.Status != StatusOK {
+		return Outcome{Status: StatusFailed, Step: cmp.Or(ar.Step, "unknown"), Error: ar.Error}
+	}
+	var r ParticipantResult
+	if err := json.Unmarshal(ar.Result, &r); err != nil {
+		return Outcome{Status: StatusFailed, Step: "unknown", Error: "read earlier result: " + err.Error()}
+	}
+	return Outcome{ParticipantResult: r, Status: StatusOK, Reused: true}
+}

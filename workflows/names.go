@@ -1,0 +1,66 @@
+// Package workflows holds Cohort's deterministic orchestration: one batch
+// workflow per submitted roster, chunk workflows that fan out to one
+// participant workflow per person, and the participant workflow that runs the
+// provisioning activities. It never imports the Databricks SDK.
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// Task queues. Workflows and light activities run on TaskQueue; the activities
+// that call rate-limited Databricks APIs have their own queues so the server can
+// pace them across every worker (TaskQueueActivitiesPerSecond) and so slow
+// cluster stops never starve the others of slots.
+const (
+	TaskQueue        = "cohort"
+	AccountTaskQueue = "cohort-account" // ProvisionUser: account SCIM + workspace assignment
+	ComputeTaskQueue = "cohort-compute" // ProvisionCluster: create, permission, stop and wait
+)
+
+// Workflow type names are a wire contract, like activity names.
+const (
+	BatchWorkflowName       = "Batch"
+	ChunkWorkflowName       = "Chunk"
+	ParticipantWorkflowName = "Participant"
+)
+
+// ProgressQuery is answered by batch and chunk workflows.
+const ProgressQuery = "progress"
+
+// Custom search attributes. The worker registers them when missing so the Web
+// UI can filter one batch, one person, or the failures.
+var (
+	BatchAttr  = temporal.NewSearchAttributeKeyKeyword("CohortBatch")
+	EmailAttr  = temporal.NewSearchAttributeKeyKeyword("CohortEmail")
+	StatusAttr = temporal.NewSearchAttributeKeyKeyword("CohortStatus")
+)
+
+// Participant outcomes, as reported by chunks, status and report.
+const (
+	StatusOK     = "ok"
+	StatusFailed = "failed"
+)
+
+// BatchWorkflowID is the ID of a batch's workflow. Batch IDs come from the
+// roster's date and content, so re-submitting a file finds the same batch.
+func BatchWorkflowID(batchID string) string { return "cohort-batch/" + batchID }
+
+// ChunkWorkflowID is the ID of one chunk of a batch's attempt: attempt 0 is
+// the submitted roster, attempt n its n-th retry of the failed participants.
+func ChunkWorkflowID(batchID string, attempt, index int) string {
+	if attempt == 0 {
+		return fmt.Sprintf("cohort-batch/%s/chunk-%05d", batchID, index)
+	}
+	return fmt.Sprintf("cohort-batch/%s/retry-%d/chunk-%05d", batchID, attempt, index)
+}
+
+// ParticipantWorkflowID is one ID per person across all batches and days, so
+// a participant is never provisioned twice at once and a completed one is not
+// started again (reuse policy ALLOW_DUPLICATE_FAILED_ONLY).
+func ParticipantWorkflowID(email string) string {
+	return "cohort-participant/" + strings.ToLower(email)
+}
