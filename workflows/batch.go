@@ -107,7 +107,7 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		})
 		var setup activities.SetupBatchResult
 		if err := workflow.ExecuteActivity(actx, a.SetupBatch, activities.SetupBatchInput{BatchID: in.BatchID}).Get(ctx, &setup); err != nil {
-			return BatchResult{}, fmt.Errorf("set up batch %s: %w", in.BatchID, err)
+			return BatchResult{}, err // the activity error names the step and keeps its type
 		}
 		in.Setup = &setup
 		progress.Setup = &setup

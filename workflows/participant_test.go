@@ -1,0 +1,166 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cohort-dev/cohort/activities"
+	"github.com/cohort-dev/cohort/roster"
+)
+
+var taro = roster.Participant{Email: "taro@example.com", DisplayName: "山田 太郎", Schema: "taro_1a2b3c4d", ClusterName: "cohort-taro-1a2b3c4d"}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(BatchWorkflow, workflow.RegisterOptions{Name: BatchWorkflowName})
+	env.RegisterWorkflowWithOptions(ChunkWorkflow, workflow.RegisterOptions{Name: ChunkWorkflowName})
+	env.RegisterWorkflowWithOptions(ParticipantWorkflow, workflow.RegisterOptions{Name: ParticipantWorkflowName})
+	acts := &activities.Activities{}
+	for name, fn := range map[string]any{
+		activities.SetupBatchName: acts.SetupBatch, activities.ProvisionUserName: acts.ProvisionUser,
+		activities.ProvisionSchemaName: acts.ProvisionSchema, activities.ProvisionClusterName: acts.ProvisionCluster,
+		activities.LoadChunkName: acts.LoadChunk, activities.AwaitParticipantName: acts.AwaitParticipant,
+	} {
+		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	t.Cleanup(func() { env.AssertExpectations(t) })
+	return env
+}
+
+func appErr(typ string, step string, nonRetryable bool) error {
+	return temporal.NewApplicationErrorWithOptions("databricks said no", typ, temporal.ApplicationErrorOptions{
+		NonRetryable: nonRetryable, Details: []any{step},
+	})
+}
+
+// okActivities mocks every provisioning activity succeeding, except those in fail.
+func mockProvisioning(env *testsuite.TestWorkflowEnvironment, fail map[string]error) {
+	ret := func(name string, ok any) []any {
+		if err, bad := fail[name]; bad {
+			return []any{reflect.Zero(reflect.TypeOf(ok)).Interface(), err}
+		}
+		return []any{ok, nil}
+	}
+	env.OnActivity(activities.ProvisionUserName, mock.Anything, mock.Anything).
+		Return(ret(activities.ProvisionUserName, activities.ProvisionUserResult{UserID: "7064349174826396", Created: true})...).Maybe()
+	env.OnActivity(activities.ProvisionSchemaName, mock.Anything, mock.Anything).
+		Return(ret(activities.ProvisionSchemaName, activities.ProvisionSchemaResult{FullName: "cohort.taro_1a2b3c4d"})...).Maybe()
+	env.OnActivity(activities.ProvisionClusterName, mock.Anything, mock.Anything).
+		Return(ret(activities.ProvisionClusterName, activities.ProvisionClusterResult{ClusterID: "0101-000000-abc", URL: "https://adb/compute/clusters/0101-000000-abc", State: "TERMINATED"})...).Maybe()
+}
+
+func TestParticipantWorkflow_steps(t *testing.T) {
+	tests := []struct {
+		name     string
+		fail     map[string]error
+		wantStep string // "" = success
+	}{
+		{name: "all steps succeed"},
+		{name: "user refused", fail: map[string]error{activities.ProvisionUserName: appErr(activities.ErrInvalidInput, activities.StepCreateUser, true)}, wantStep: activities.StepCreateUser},
+		{name: "assignment denied", fail: map[string]error{activities.ProvisionUserName: appErr(activities.ErrPermissionDenied, activities.StepAssignWorkspace, true)}, wantStep: activities.StepAssignWorkspace},
+		{name: "grant invalid", fail: map[string]error{activities.ProvisionSchemaName: appErr(activities.ErrInvalidInput, activities.StepGrant, true)}, wantStep: activities.StepGrant},
+		{name: "cluster policy violation", fail: map[string]error{activities.ProvisionClusterName: appErr(activities.ErrInvalidInput, activities.StepCreateCluster, true)}, wantStep: activities.StepCreateCluster},
+		{name: "permission denied on ACL", fail: map[string]error{activities.ProvisionClusterName: appErr(activities.ErrPermissionDenied, activities.StepSetPermission, true)}, wantStep: activities.StepSetPermission},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			mockProvisioning(env, tt.fail)
+			env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort"})
+			if !env.IsWorkflowCompleted() {
+				t.Fatal("workflow did not complete")
+			}
+			err := env.GetWorkflowError()
+			if tt.wantStep == "" {
+				if err != nil {
+					t.Fatalf("got error %v, want success", err)
+				}
+				var got ParticipantResult
+				if err := env.GetWorkflowResult(&got); err != nil {
+					t.Fatal(err)
+				}
+				want := ParticipantResult{Email: taro.Email, DisplayName: taro.DisplayName, UserID: "7064349174826396",
+					Schema: "cohort.taro_1a2b3c4d", ClusterID: "0101-000000-abc", ClusterURL: "https://adb/compute/clusters/0101-000000-abc"}
+				if got != want {
+					t.Fatalf("result = %+v, want %+v", got, want)
+				}
+				return
+			}
+			var ae *temporal.ApplicationError
+			if !errors.As(err, &ae) || ae.Type() != ParticipantFailedError {
+				t.Fatalf("error = %v, want a %s application error", err, ParticipantFailedError)
+			}
+			var sf StepFailure
+			if err := ae.Details(&sf); err != nil {
+				t.Fatal(err)
+			}
+			if sf.Step != tt.wantStep || sf.Reason != "databricks said no" {
+				t.Fatalf("failure = %+v, want step %s with the activity's reason", sf, tt.wantStep)
+			}
+			if !ae.NonRetryable() {
+				t.Fatal("a participant's failure must not be retried as a whole workflow")
+			}
+		})
+	}
+}
+
+// A retryable failure (throttling, 5xx) is retried by the activity's policy
+// and the participant still succeeds.
+func TestParticipantWorkflow_retryableErrorsAreRetried(t *testing.T) {
+	for _, typ := range []string{activities.ErrThrottled, activities.ErrUnavailable, activities.ErrPrincipalNotReady} {
+		t.Run(typ, func(t *testing.T) {
+			env := newEnv(t)
+			calls := 0
+			env.OnActivity(activities.ProvisionUserName, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, _ activities.ProvisionUserInput) (activities.ProvisionUserResult, error) {
+					calls++
+					if calls < 3 {
+						return activities.ProvisionUserResult{}, appErr(typ, activities.StepCreateUser, false)
+					}
+					return activities.ProvisionUserResult{UserID: "42"}, nil
+				})
+			env.OnActivity(activities.ProvisionSchemaName, mock.Anything, mock.Anything).Return(activities.ProvisionSchemaResult{FullName: "cohort.x"}, nil)
+			env.OnActivity(activities.ProvisionClusterName, mock.Anything, mock.Anything).Return(activities.ProvisionClusterResult{ClusterID: "c"}, nil)
+			env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort"})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatalf("got %v, want success after retries", err)
+			}
+			if calls != 3 {
+				t.Fatalf("ProvisionUser ran %d times, want 3", calls)
+			}
+		})
+	}
+}
+
+// A step that keeps failing retryably gives up at the step timeout and the
+// participant fails with the last reason, instead of retrying forever.
+func TestParticipantWorkflow_stepTimeout(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(activities.ProvisionUserName, mock.Anything, mock.Anything).Return(activities.ProvisionUserResult{UserID: "42"}, nil)
+	env.OnActivity(activities.ProvisionSchemaName, mock.Anything, mock.Anything).Return(activities.ProvisionSchemaResult{FullName: "cohort.x"}, nil)
+	env.OnActivity(activities.ProvisionClusterName, mock.Anything, mock.Anything).Return(
+		activities.ProvisionClusterResult{}, appErr(activities.ErrThrottled, activities.StepCreateCluster, false))
+	env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort", StepTimeout: 5 * time.Minute})
+	var ae *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != ParticipantFailedError {
+		t.Fatalf("error = %v, want %s", err, ParticipantFailedError)
+	}
+	var sf StepFailure
+	if err := ae.Details(&sf); err != nil {
+		t.Fatal(err)
+	}
+	if sf.Step != activities.StepCreateCluster {
+		t.Fatalf("step = %q, want %q", sf.Step, activities.StepCreateCluster)
+	}
+}
