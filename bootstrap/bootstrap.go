@@ -33,9 +33,8 @@ func Dial(ctx context.Context, address, namespace string, logger *slog.Logger) (
 // SearchAttributes are the custom search attributes Cohort's workflows set.
 func SearchAttributes() map[string]enumspb.IndexedValueType {
 	return map[string]enumspb.IndexedValueType{
-		workflows.BatchAttr.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		workflows.EmailAttr.GetName():  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		workflows.StatusAttr.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		workflows.BatchAttr.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		workflows.EmailAttr.GetName(): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 

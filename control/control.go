@@ -357,8 +357,8 @@ func (c *Client) BatchURL(batchID string) string {
 
 // FailuresURL is the Web UI list of a batch's failed participants.
 func (c *Client) FailuresURL(batchID string) string {
-	q := fmt.Sprintf("%s = '%s' AND %s = '%s'", workflows.BatchAttr.GetName(), batchID,
-		workflows.StatusAttr.GetName(), workflows.StatusFailed)
+	q := fmt.Sprintf("%s = '%s' AND WorkflowType = '%s' AND ExecutionStatus = 'Failed'", workflows.BatchAttr.GetName(), batchID,
+		workflows.ParticipantWorkflowName)
 	return fmt.Sprintf("%s/namespaces/%s/workflows?query=%s", strings.TrimRight(c.UIAddress, "/"),
 		url.PathEscape(c.Namespace), url.QueryEscape(q))
 }

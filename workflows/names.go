@@ -32,11 +32,12 @@ const (
 const ProgressQuery = "progress"
 
 // Custom search attributes. The worker registers them when missing so the Web
-// UI can filter one batch, one person, or the failures.
+// UI can filter one batch or one person; with ExecutionStatus = 'Failed', a
+// batch's failures. (A participant's outcome is its workflow's status, so it
+// needs no attribute of its own, nor the history event an upsert would cost.)
 var (
-	BatchAttr  = temporal.NewSearchAttributeKeyKeyword("CohortBatch")
-	EmailAttr  = temporal.NewSearchAttributeKeyKeyword("CohortEmail")
-	StatusAttr = temporal.NewSearchAttributeKeyKeyword("CohortStatus")
+	BatchAttr = temporal.NewSearchAttributeKeyKeyword("CohortBatch")
+	EmailAttr = temporal.NewSearchAttributeKeyKeyword("CohortEmail")
 )
 
 // Participant outcomes, as reported by chunks, status and report.

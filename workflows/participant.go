@@ -126,7 +126,6 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 	}
 	res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
 
-	setStatus(ctx, StatusOK)
 	return res, nil
 }
 
@@ -148,7 +147,6 @@ func fail(ctx workflow.Context, p roster.Participant, step string, err error) er
 			reason = "gave up after the step timeout: " + lastFailure(timeoutErr)
 		}
 	}
-	setStatus(ctx, StatusFailed)
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("provision %s: %s: %s", p.Email, step, reason),
 		ParticipantFailedError, nil, StepFailure{Step: step, Reason: reason})
@@ -163,12 +161,4 @@ func lastFailure(err *temporal.TimeoutError) string {
 		return cause.Error()
 	}
 	return err.Error()
-}
-
-func setStatus(ctx workflow.Context, status string) {
-	// A failed upsert only costs the Web UI a filter value; never fail the
-	// participant for it.
-	if err := workflow.UpsertTypedSearchAttributes(ctx, StatusAttr.ValueSet(status)); err != nil {
-		workflow.GetLogger(ctx).Warn("set status search attribute", "error", err)
-	}
 }
