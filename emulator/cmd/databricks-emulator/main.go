@@ -1,0 +1,160 @@
+// Command databricks-emulator serves the Cohort Databricks emulator over HTTP.
+// See the emulator package documentation for flags and endpoints.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cohort-dev/cohort/emulator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "databricks-emulator:", err)
+		os.Exit(2)
+	}
+}
+
+// limitFlags collects repeated --limit CLASS=RPS values.
+type limitFlags map[string]float64
+
+func (l limitFlags) String() string {
+	var parts []string
+	for k, v := range l {
+		parts = append(parts, k+"="+strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l limitFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want CLASS=RPS or CLASS.burst=N, got %q", s)
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return fmt.Errorf("limit %s: %q is not a number", k, v)
+	}
+	l[k] = f
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("databricks-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		listen      = fs.String("listen", "127.0.0.1:8765", "address to listen on (port 0 picks a free port)")
+		token       = fs.String("token", "dapi-emulator-admin", "admin personal access token the emulator accepts")
+		userToken   = fs.String("user-token", "dapi-emulator-user", "non-admin token (403 on admin APIs); empty disables it")
+		accountID   = fs.String("account-id", emulator.DefaultAccountID, "account id")
+		workspaceID = fs.Int64("workspace-id", emulator.DefaultWorkspaceID, "workspace id")
+		state       = fs.String("state", "", "state journal file (empty = in memory)")
+		latency     = fs.String("latency", "none", "latency model: none or realistic")
+		rateLimits  = fs.String("rate-limits", "none", "rate limits: none or azure")
+		faults      = fs.Float64("faults", 0, "fraction of requests failing transiently (0..1)")
+		seed        = fs.Int64("seed", 1, "seed for ids, latencies and faults")
+		timeScale   = fs.Float64("time-scale", 1, "run latencies, cluster transitions and rate windows this many times faster")
+		lag         = fs.Duration("assignment-lag", 0, "read-after-write lag after a workspace assignment (before scaling)")
+		startDelay  = fs.Duration("cluster-start-delay", 0, "PENDING->RUNNING delay (before scaling); 0 = by latency model")
+		stopDelay   = fs.Duration("cluster-stop-delay", 0, "TERMINATING->TERMINATED delay (before scaling); 0 = by latency model")
+		writeConfig = fs.String("write-config", "", "write a worker config fragment (YAML) pointing at this emulator")
+		verbose     = fs.Bool("v", false, "log every request to stderr")
+		limits      = limitFlags{}
+	)
+	fs.Var(limits, "limit", "rate-limit override CLASS=RPS or CLASS.burst=N (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	emu, err := emulator.New(emulator.Options{
+		Token: *token, UserToken: *userToken, AccountID: *accountID, WorkspaceID: *workspaceID,
+		StatePath: *state, Latency: *latency, RateLimits: *rateLimits, Limits: limits,
+		Faults: *faults, Seed: *seed, TimeScale: *timeScale, AssignmentLag: *lag,
+		ClusterStartDelay: *startDelay, ClusterStopDelay: *stopDelay, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		emu.Close()
+		return fmt.Errorf("listen on %s: %w", *listen, err)
+	}
+	host := "http://" + ln.Addr().String()
+	if *writeConfig != "" {
+		if err := writeWorkerConfig(*writeConfig, host, *accountID, *workspaceID); err != nil {
+			ln.Close()
+			emu.Close()
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "host: %s\naccount id: %s\nworkspace id: %d\ntoken: %s\n", host, *accountID, *workspaceID, *token)
+	if *userToken != "" {
+		fmt.Fprintf(stdout, "user token: %s\n", *userToken)
+	}
+	if *state != "" {
+		fmt.Fprintf(stdout, "state: %s\n", *state)
+	}
+	fmt.Fprintf(stdout, "listening on %s\n", host)
+
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		emu.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	serr := srv.Shutdown(shutdownCtx)
+	if err := emu.Close(); err != nil {
+		return err
+	}
+	if serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", serr)
+	}
+	fmt.Fprintln(stdout, "stopped")
+	return nil
+}
+
+func writeWorkerConfig(path, host, accountID string, workspaceID int64) error {
+	cfg := fmt.Sprintf(`# Written by databricks-emulator. Credentials come from DATABRICKS_TOKEN, never from this file.
+databricks:
+  account_host: %s
+  account_id: %q
+  workspace_host: %s
+  workspace_id: %d
+`, host, accountID, host, workspaceID)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return fmt.Errorf("write config %s: %w", path, err)
+	}
+	return nil
+}

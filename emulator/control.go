@@ -1,0 +1,209 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// Config is the effective configuration served at GET /emulator/v1/config.
+type Config struct {
+	AccountID     string                  `json:"account_id"`
+	WorkspaceID   int64                   `json:"workspace_id"`
+	Latency       string                  `json:"latency"`
+	RateLimits    string                  `json:"rate_limits"`
+	Faults        float64                 `json:"faults"`
+	Seed          int64                   `json:"seed"`
+	TimeScale     float64                 `json:"time_scale"`
+	AssignmentLag string                  `json:"assignment_lag"`
+	Classes       []RateClass             `json:"rate_limit_classes"`
+	Endpoints     map[string]EndpointInfo `json:"endpoints"`
+	Clusters      ClusterTiming           `json:"clusters"`
+	Persistent    bool                    `json:"persistent"`
+}
+
+// RateClass describes one token bucket (rps and burst at time scale 1).
+type RateClass struct {
+	Name      string   `json:"name"`
+	RPS       float64  `json:"rps"`
+	Burst     int      `json:"burst"`
+	Endpoints []string `json:"endpoints"`
+	Published bool     `json:"published"`
+	Source    string   `json:"source"`
+}
+
+// EndpointInfo is an endpoint's latency (ms at time scale 1) and rate-limit class.
+type EndpointInfo struct {
+	MinMS     float64 `json:"min_ms"`
+	TypicalMS float64 `json:"typical_ms"`
+	MaxMS     float64 `json:"max_ms"`
+	RateClass string  `json:"rate_class,omitempty"`
+}
+
+// ClusterTiming gives the cluster transition delays in ms at time scale 1.
+type ClusterTiming struct {
+	StartMinMS     float64 `json:"start_min_ms"`
+	StartTypicalMS float64 `json:"start_typical_ms"`
+	StartMaxMS     float64 `json:"start_max_ms"`
+	StopMinMS      float64 `json:"stop_min_ms"`
+	StopTypicalMS  float64 `json:"stop_typical_ms"`
+	StopMaxMS      float64 `json:"stop_max_ms"`
+}
+
+// EffectiveConfig reports the settings in force.
+func (s *Server) EffectiveConfig() Config {
+	cfg := Config{
+		AccountID: s.opts.AccountID, WorkspaceID: s.opts.WorkspaceID,
+		Latency: s.opts.Latency, RateLimits: s.opts.RateLimits, Faults: s.opts.Faults,
+		Seed: s.opts.Seed, TimeScale: s.timeScale, AssignmentLag: s.opts.AssignmentLag.String(),
+		Classes: []RateClass{}, Endpoints: map[string]EndpointInfo{}, Persistent: s.opts.StatePath != "",
+	}
+	for _, c := range s.limits.classes {
+		cfg.Classes = append(cfg.Classes, RateClass{Name: c.Name, RPS: c.RPS, Burst: c.Burst, Endpoints: c.Endpoints, Published: c.Published, Source: c.Source})
+	}
+	for k, r := range s.latency.table() {
+		info := EndpointInfo{MinMS: r.Min, TypicalMS: r.Typical, MaxMS: r.Max}
+		if c, ok := s.limits.byKey[k]; ok {
+			info.RateClass = c.Name
+		}
+		cfg.Endpoints[k] = info
+	}
+	switch {
+	case s.opts.Latency == "realistic":
+		cfg.Clusters = ClusterTiming{StartMinMS: 3 * 60000, StartTypicalMS: 5 * 60000, StartMaxMS: 8 * 60000,
+			StopMinMS: 30000, StopTypicalMS: 60000, StopMaxMS: 180000}
+	default:
+		cfg.Clusters = ClusterTiming{StartMinMS: 300, StartTypicalMS: 300, StartMaxMS: 300, StopMinMS: 200, StopTypicalMS: 200, StopMaxMS: 200}
+	}
+	if d := s.opts.ClusterStartDelay; d > 0 {
+		v := float64(d.Milliseconds())
+		cfg.Clusters.StartMinMS, cfg.Clusters.StartTypicalMS, cfg.Clusters.StartMaxMS = v, v, v
+	}
+	if d := s.opts.ClusterStopDelay; d > 0 {
+		v := float64(d.Milliseconds())
+		cfg.Clusters.StopMinMS, cfg.Clusters.StopTypicalMS, cfg.Clusters.StopMaxMS = v, v, v
+	}
+	return cfg
+}
+
+// serveControl answers /emulator/v1/*; it returns the status written.
+func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) int {
+	p, ok := s.authenticate(r)
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, apiError{ErrorCode: "UNAUTHENTICATED", Message: "Invalid access token."})
+		return http.StatusUnauthorized
+	}
+	if !p.admin {
+		writeJSON(w, http.StatusForbidden, apiError{ErrorCode: "PERMISSION_DENIED", Message: "The emulator control API needs the admin token."})
+		return http.StatusForbidden
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{ErrorCode: "MALFORMED_REQUEST", Message: "Could not read request body."})
+		return http.StatusBadRequest
+	}
+	bad := func(msg string) int {
+		writeJSON(w, http.StatusBadRequest, apiError{ErrorCode: "MALFORMED_REQUEST", Message: msg})
+		return http.StatusBadRequest
+	}
+	path := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/emulator/v1"), "/")
+	switch r.Method + " " + path {
+	case "GET /stats":
+		writeJSON(w, http.StatusOK, s.Stats())
+	case "POST /stats/reset":
+		s.stats.reset()
+		writeJSON(w, http.StatusOK, map[string]any{})
+	case "GET /config":
+		writeJSON(w, http.StatusOK, s.EffectiveConfig())
+	case "GET /rules":
+		s.mu.Lock()
+		pats := []string{}
+		for _, re := range s.refuse {
+			pats = append(pats, re.String())
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"refuse_users": pats})
+	case "PUT /rules":
+		var req struct {
+			RefuseUsers []string `json:"refuse_users"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return bad("Could not parse request object: " + err.Error())
+		}
+		var res []*regexp.Regexp
+		for _, p := range req.RefuseUsers {
+			re, err := regexp.Compile(p)
+			if err != nil {
+				return bad(fmt.Sprintf("refuse_users: invalid regexp %q: %v", p, err))
+			}
+			res = append(res, re)
+		}
+		s.mu.Lock()
+		s.refuse = res
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"refuse_users": append([]string{}, req.RefuseUsers...)})
+	case "GET /faults":
+		writeJSON(w, http.StatusOK, map[string]any{"queued": s.faults.pending()})
+	case "POST /faults":
+		var req struct {
+			Endpoint string `json:"endpoint"`
+			Mode     string `json:"mode"`
+			Count    int    `json:"count"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return bad("Could not parse request object: " + err.Error())
+		}
+		if !knownEndpoint(req.Endpoint) {
+			return bad(fmt.Sprintf("unknown endpoint %q; known: %s", req.Endpoint, strings.Join(endpointKeys, ", ")))
+		}
+		m, ok := parseFaultMode(req.Mode)
+		if !ok {
+			return bad(fmt.Sprintf("unknown mode %q; want 503, 500, 429, reset, applied_then_503 or applied_then_reset", req.Mode))
+		}
+		if req.Count == 0 {
+			req.Count = 1
+		}
+		if req.Count < 0 || req.Count > 100000 {
+			return bad("count must be between 1 and 100000")
+		}
+		s.faults.enqueue(req.Endpoint, m, req.Count)
+		writeJSON(w, http.StatusOK, map[string]any{"queued": s.faults.pending()})
+	case "POST /tokens":
+		var req struct {
+			UserName string `json:"user_name"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return bad("Could not parse request object: " + err.Error())
+		}
+		if req.UserName == "" {
+			return bad("user_name is required")
+		}
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		tok := "dapi" + hex.EncodeToString(b[:])
+		name := strings.ToLower(req.UserName)
+		s.mu.Lock()
+		s.st.Tokens[tok] = name
+		s.put(kindToken, tok, name)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user_name": name})
+	default:
+		writeJSON(w, http.StatusNotFound, apiError{ErrorCode: "ENDPOINT_NOT_FOUND", Message: fmt.Sprintf("No emulator control API for '%s %s'", r.Method, r.URL.Path)})
+		return http.StatusNotFound
+	}
+	return http.StatusOK
+}
+
+func knownEndpoint(k string) bool {
+	for _, e := range endpointKeys {
+		if e == k {
+			return true
+		}
+	}
+	return false
+}

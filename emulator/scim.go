@@ -1,0 +1,581 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+const (
+	scimUserSchema = "urn:ietf:params:scim:schemas:core:2.0:User"
+	scimListSchema = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+	maxFilterNodes = 200
+	maxSCIMCount   = 10000
+)
+
+type scimValue struct {
+	Value   string `json:"value,omitempty"`
+	Type    string `json:"type,omitempty"`
+	Primary bool   `json:"primary,omitempty"`
+	Display string `json:"display,omitempty"`
+}
+
+type scimName struct {
+	GivenName  string `json:"givenName,omitempty"`
+	FamilyName string `json:"familyName,omitempty"`
+}
+
+// user is an account user.
+type user struct {
+	ID          string      `json:"id"`
+	UserName    string      `json:"userName"`
+	DisplayName string      `json:"displayName,omitempty"`
+	Active      bool        `json:"active"`
+	Emails      []scimValue `json:"emails,omitempty"`
+	Name        *scimName   `json:"name,omitempty"`
+	ExternalID  string      `json:"externalId,omitempty"`
+	Seq         int64       `json:"seq"`
+}
+
+// render returns the SCIM representation, projected by attributes/excluded.
+func (u *user) render(attrs, excluded []string) map[string]any {
+	m := map[string]any{
+		"schemas":  []string{scimUserSchema},
+		"id":       u.ID,
+		"userName": u.UserName,
+		"active":   u.Active,
+	}
+	if u.DisplayName != "" {
+		m["displayName"] = u.DisplayName
+	}
+	if len(u.Emails) > 0 {
+		m["emails"] = u.Emails
+	}
+	if u.Name != nil {
+		m["name"] = u.Name
+	}
+	if u.ExternalID != "" {
+		m["externalId"] = u.ExternalID
+	}
+	if len(attrs) > 0 {
+		keep := map[string]any{"id": u.ID}
+		for _, a := range attrs {
+			a = strings.TrimPrefix(strings.ToLower(a), strings.ToLower(scimUserSchema)+":")
+			top, _, _ := strings.Cut(a, ".")
+			for k, v := range m {
+				if strings.ToLower(k) == top {
+					keep[k] = v
+				}
+			}
+		}
+		m = keep
+	}
+	for _, a := range excluded {
+		a = strings.ToLower(a)
+		for k := range m {
+			if strings.ToLower(k) == a && k != "id" {
+				delete(m, k)
+			}
+		}
+	}
+	return m
+}
+
+func splitAttrs(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *Server) createUser(c *call) {
+	var req struct {
+		UserName    string      `json:"userName"`
+		DisplayName string      `json:"displayName"`
+		Emails      []scimValue `json:"emails"`
+		Name        *scimName   `json:"name"`
+		ExternalID  string      `json:"externalId"`
+		Active      *bool       `json:"active"`
+	}
+	if !c.decode(&req) {
+		return
+	}
+	name := strings.ToLower(strings.TrimSpace(req.UserName))
+	if name == "" {
+		c.scimFail(http.StatusBadRequest, "Request is unparsable, syntactically incorrect, or violates schema: userName is required.", "invalidValue")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, re := range s.refuse {
+		if re.MatchString(name) {
+			c.scimFail(http.StatusBadRequest, fmt.Sprintf("User name %s is not allowed by the identity policy of this account.", name), "invalidValue")
+			return
+		}
+	}
+	if s.st.userByName(name) != nil {
+		c.scimFail(http.StatusConflict, fmt.Sprintf("User with email %s already exists in this account. Note: emails are case insensitive (i.e abc@domain.com and ABC@DOMAIN.COM are considered equivalent)", name), "")
+		return
+	}
+	u := &user{
+		ID:          s.newNumericID(),
+		UserName:    name,
+		DisplayName: req.DisplayName,
+		Active:      req.Active == nil || *req.Active,
+		Emails:      req.Emails,
+		Name:        req.Name,
+		ExternalID:  req.ExternalID,
+		Seq:         s.st.nextSeq(),
+	}
+	if u.DisplayName == "" {
+		u.DisplayName = name
+	}
+	if len(u.Emails) == 0 {
+		u.Emails = []scimValue{{Value: name, Type: "work", Primary: true}}
+	}
+	for i := range u.Emails {
+		u.Emails[i].Value = strings.ToLower(u.Emails[i].Value)
+	}
+	s.st.Users[u.ID] = u
+	s.st.byName[name] = u.ID
+	s.put(kindUser, u.ID, u)
+	c.reply(http.StatusCreated, u.render(nil, nil))
+	c.header.Set("Content-Type", "application/scim+json")
+}
+
+// newNumericID returns an unused 16-digit int64 id. Callers hold s.mu.
+func (s *Server) newNumericID() string {
+	for {
+		id := strconv.FormatInt(1_000_000_000_000_000+s.rng.Int64N(8_999_999_999_999_999), 10)
+		n, _ := strconv.ParseInt(id, 10, 64)
+		if _, ok := s.st.Users[id]; ok {
+			continue
+		}
+		if _, ok := s.st.Assign[n]; ok {
+			continue
+		}
+		return id
+	}
+}
+
+func (s *Server) listUsers(c *call) {
+	q := c.r.URL.Query()
+	start := int64(1)
+	if v := q.Get("startIndex"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			c.scimFail(http.StatusBadRequest, "Invalid startIndex: "+v, "invalidValue")
+			return
+		}
+		if n > 1 {
+			start = n
+		}
+	}
+	count := int64(maxSCIMCount)
+	if v := q.Get("count"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			c.scimFail(http.StatusBadRequest, "Invalid count: "+v, "invalidValue")
+			return
+		}
+		count = min(n, maxSCIMCount)
+	}
+	var f filterNode
+	if expr := strings.TrimSpace(q.Get("filter")); expr != "" {
+		var err error
+		f, err = parseFilter(expr)
+		if err != nil {
+			c.scimFail(http.StatusBadRequest, fmt.Sprintf("Invalid filter %q: %v", expr, err), "invalidFilter")
+			return
+		}
+	}
+	attrs := splitAttrs(q.Get("attributes"))
+	excluded := splitAttrs(q.Get("excludedAttributes"))
+
+	s.mu.Lock()
+	var matches []*user
+	if name, ok := exactUserName(f); ok {
+		if u := s.st.userByName(name); u != nil {
+			matches = append(matches, u)
+		}
+	} else {
+		for _, u := range s.st.Users {
+			if f == nil || f.match(u) {
+				matches = append(matches, u)
+			}
+		}
+	}
+	sort.Slice(matches, func(i, j int) bool { return matches[i].Seq < matches[j].Seq })
+	total := int64(len(matches))
+	var page []map[string]any
+	for i := start - 1; i < total && int64(len(page)) < count; i++ {
+		page = append(page, matches[i].render(attrs, excluded))
+	}
+	s.mu.Unlock()
+
+	resp := map[string]any{
+		"schemas":      []string{scimListSchema},
+		"totalResults": total,
+		"startIndex":   start,
+		"itemsPerPage": len(page),
+	}
+	if len(page) > 0 {
+		resp["Resources"] = page
+	}
+	c.ok(resp)
+	c.header.Set("Content-Type", "application/scim+json")
+}
+
+func (s *Server) getUser(c *call) {
+	id := c.params[0]
+	s.mu.Lock()
+	u, ok := s.st.Users[id]
+	var out map[string]any
+	if ok {
+		out = u.render(splitAttrs(c.query("attributes")), splitAttrs(c.query("excludedAttributes")))
+	}
+	s.mu.Unlock()
+	if !ok {
+		c.scimFail(http.StatusNotFound, fmt.Sprintf("User %s not found.", id), "")
+		return
+	}
+	c.ok(out)
+	c.header.Set("Content-Type", "application/scim+json")
+}
+
+func (s *Server) deleteUser(c *call) {
+	id := c.params[0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.st.Users[id]
+	if !ok {
+		c.scimFail(http.StatusNotFound, fmt.Sprintf("User %s not found.", id), "")
+		return
+	}
+	delete(s.st.Users, id)
+	delete(s.st.byName, u.UserName)
+	s.del(kindUser, id)
+	// Deleting an account user also removes objects associated with the user.
+	n, _ := strconv.ParseInt(id, 10, 64)
+	if _, ok := s.st.Assign[n]; ok {
+		delete(s.st.Assign, n)
+		s.del(kindAssign, id)
+	}
+	for key, g := range s.st.Grants {
+		if _, ok := g[u.UserName]; ok {
+			delete(g, u.UserName)
+			s.put(kindGrant, key, g)
+		}
+	}
+	for _, cl := range s.st.Clusters {
+		if _, ok := cl.ACL[aclKey("user_name", u.UserName)]; ok {
+			delete(cl.ACL, aclKey("user_name", u.UserName))
+			s.put(kindCluster, cl.ID, cl)
+		}
+	}
+	c.status = http.StatusNoContent
+}
+
+func exactUserName(f filterNode) (string, bool) {
+	if f == nil {
+		return "", false
+	}
+	return f.exactUserName()
+}
+
+// SCIM filter: attrPath op value, "pr", "and", "or", "not", parentheses.
+
+type filterNode interface {
+	match(u *user) bool
+	exactUserName() (string, bool)
+}
+
+type filterAnd struct{ l, r filterNode }
+type filterOr struct{ l, r filterNode }
+type filterNot struct{ x filterNode }
+type filterCmp struct {
+	attr, op string
+	val      any // string, bool, float64 or nil
+}
+
+func (f filterAnd) match(u *user) bool          { return f.l.match(u) && f.r.match(u) }
+func (f filterOr) match(u *user) bool           { return f.l.match(u) || f.r.match(u) }
+func (f filterNot) match(u *user) bool          { return !f.x.match(u) }
+func (filterAnd) exactUserName() (string, bool) { return "", false }
+func (filterOr) exactUserName() (string, bool)  { return "", false }
+func (filterNot) exactUserName() (string, bool) { return "", false }
+func (f filterCmp) exactUserName() (string, bool) {
+	s, ok := f.val.(string)
+	return s, ok && f.op == "eq" && f.attr == "username"
+}
+
+func (f filterCmp) values(u *user) []any {
+	switch f.attr {
+	case "username":
+		return []any{u.UserName}
+	case "id":
+		return []any{u.ID}
+	case "displayname":
+		return []any{u.DisplayName}
+	case "externalid":
+		return []any{u.ExternalID}
+	case "active":
+		return []any{u.Active}
+	case "emails", "emails.value":
+		var out []any
+		for _, e := range u.Emails {
+			out = append(out, e.Value)
+		}
+		return out
+	case "name.givenname":
+		if u.Name != nil {
+			return []any{u.Name.GivenName}
+		}
+	case "name.familyname":
+		if u.Name != nil {
+			return []any{u.Name.FamilyName}
+		}
+	}
+	return nil
+}
+
+func (f filterCmp) match(u *user) bool {
+	vals := f.values(u)
+	if f.op == "pr" {
+		for _, v := range vals {
+			if s, ok := v.(string); !ok || s != "" {
+				return true
+			}
+		}
+		return false
+	}
+	if f.op == "ne" {
+		for _, v := range vals {
+			if cmpEq(v, f.val) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, v := range vals {
+		if cmpOp(f.op, v, f.val) {
+			return true
+		}
+	}
+	return false
+}
+
+func cmpEq(a, b any) bool {
+	as, aok := a.(string)
+	bs, bok := b.(string)
+	if aok && bok {
+		return strings.EqualFold(as, bs)
+	}
+	return a == b
+}
+
+func cmpOp(op string, a, b any) bool {
+	if op == "eq" {
+		return cmpEq(a, b)
+	}
+	as, aok := a.(string)
+	bs, bok := b.(string)
+	if !aok || !bok {
+		return false
+	}
+	as, bs = strings.ToLower(as), strings.ToLower(bs)
+	switch op {
+	case "co":
+		return strings.Contains(as, bs)
+	case "sw":
+		return strings.HasPrefix(as, bs)
+	case "ew":
+		return strings.HasSuffix(as, bs)
+	case "gt":
+		return as > bs
+	case "ge":
+		return as >= bs
+	case "lt":
+		return as < bs
+	case "le":
+		return as <= bs
+	}
+	return false
+}
+
+var filterAttrs = map[string]bool{
+	"username": true, "id": true, "displayname": true, "externalid": true, "active": true,
+	"emails": true, "emails.value": true, "name.givenname": true, "name.familyname": true,
+}
+
+type filterParser struct {
+	toks  []string
+	pos   int
+	nodes int
+}
+
+func parseFilter(s string) (filterNode, error) {
+	toks, err := lexFilter(s)
+	if err != nil {
+		return nil, err
+	}
+	p := &filterParser{toks: toks}
+	n, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	if p.pos != len(p.toks) {
+		return nil, fmt.Errorf("unexpected %q", p.toks[p.pos])
+	}
+	if p.nodes > maxFilterNodes {
+		return nil, fmt.Errorf("filter has %d nodes, more than the %d allowed", p.nodes, maxFilterNodes)
+	}
+	return n, nil
+}
+
+func lexFilter(s string) ([]string, error) {
+	var toks []string
+	for i := 0; i < len(s); {
+		ch := s[i]
+		switch {
+		case ch == ' ' || ch == '\t':
+			i++
+		case ch == '(' || ch == ')':
+			toks = append(toks, string(ch))
+			i++
+		case ch == '"':
+			j := i + 1
+			var b strings.Builder
+			for ; j < len(s) && s[j] != '"'; j++ {
+				if s[j] == '\\' && j+1 < len(s) {
+					j++
+				}
+				b.WriteByte(s[j])
+			}
+			if j >= len(s) {
+				return nil, fmt.Errorf("unterminated string")
+			}
+			toks = append(toks, "\""+b.String())
+			i = j + 1
+		default:
+			j := i
+			for j < len(s) && s[j] != ' ' && s[j] != '(' && s[j] != ')' && s[j] != '"' && !unicode.IsSpace(rune(s[j])) {
+				j++
+			}
+			toks = append(toks, s[i:j])
+			i = j
+		}
+	}
+	return toks, nil
+}
+
+func (p *filterParser) peek() string {
+	if p.pos < len(p.toks) {
+		return p.toks[p.pos]
+	}
+	return ""
+}
+
+func (p *filterParser) or() (filterNode, error) {
+	l, err := p.and()
+	if err != nil {
+		return nil, err
+	}
+	for strings.EqualFold(p.peek(), "or") {
+		p.pos++
+		p.nodes++
+		r, err := p.and()
+		if err != nil {
+			return nil, err
+		}
+		l = filterOr{l, r}
+	}
+	return l, nil
+}
+
+func (p *filterParser) and() (filterNode, error) {
+	l, err := p.unary()
+	if err != nil {
+		return nil, err
+	}
+	for strings.EqualFold(p.peek(), "and") {
+		p.pos++
+		p.nodes++
+		r, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		l = filterAnd{l, r}
+	}
+	return l, nil
+}
+
+func (p *filterParser) unary() (filterNode, error) {
+	tok := p.peek()
+	switch {
+	case tok == "":
+		return nil, fmt.Errorf("unexpected end of filter")
+	case strings.EqualFold(tok, "not"):
+		p.pos++
+		p.nodes++
+		x, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		return filterNot{x}, nil
+	case tok == "(":
+		p.pos++
+		x, err := p.or()
+		if err != nil {
+			return nil, err
+		}
+		if p.peek() != ")" {
+			return nil, fmt.Errorf("missing )")
+		}
+		p.pos++
+		return x, nil
+	}
+	attr := strings.ToLower(strings.TrimPrefix(tok, scimUserSchema+":"))
+	if !filterAttrs[attr] {
+		return nil, fmt.Errorf("unsupported attribute %q", tok)
+	}
+	p.pos++
+	p.nodes++
+	op := strings.ToLower(p.peek())
+	p.pos++
+	switch op {
+	case "pr":
+		return filterCmp{attr: attr, op: op}, nil
+	case "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le":
+	default:
+		return nil, fmt.Errorf("unsupported operator %q", op)
+	}
+	v := p.peek()
+	if v == "" {
+		return nil, fmt.Errorf("missing value after %s", op)
+	}
+	p.pos++
+	var val any
+	switch {
+	case strings.HasPrefix(v, "\""):
+		val = v[1:]
+	case v == "true" || v == "false":
+		val = v == "true"
+	case v == "null":
+		val = nil
+	default:
+		var n json.Number = json.Number(v)
+		if _, err := n.Float64(); err != nil {
+			return nil, fmt.Errorf("invalid value %q", v)
+		}
+		val = v
+	}
+	return filterCmp{attr: attr, op: op, val: val}, nil
+}
