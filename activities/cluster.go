@@ -1,0 +1,399 @@
+package activities
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/databricks/databricks-sdk-go/apierr"
+	"github.com/databricks/databricks-sdk-go/service/compute"
+	"go.temporal.io/sdk/activity"
+)
+
+// DefaultStopPollInterval is used when Settings.StopPollInterval is 0.
+const DefaultStopPollInterval = 10 * time.Second
+
+// clusterListPageSize is the page size of the tag lookup (the API's maximum).
+const clusterListPageSize = 100
+
+// clusterProgress is ProvisionCluster's heartbeat detail. A retried attempt
+// reads it back to go straight to the cluster it already found or created.
+type clusterProgress struct {
+	ClusterID string `json:"cluster_id"`
+	State     string `json:"state,omitempty"`
+}
+
+// ProvisionCluster is steps create_cluster, set_permission and stop_cluster:
+// the participant's personal single-node cluster under the policy (adopted
+// when one carrying the participant's tag exists), CAN_RESTART for the
+// participant, and the cluster terminated, confirmed by polling while
+// heartbeating.
+func (a *Activities) ProvisionCluster(ctx context.Context, in ProvisionClusterInput) (ProvisionClusterResult, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Participant.Email))
+	if email == "" {
+		return ProvisionClusterResult{}, invalid(StepCreateCluster, "create cluster: participant has no email")
+	}
+	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec)
+	if err != nil {
+		return ProvisionClusterResult{}, err
+	}
+	res := ProvisionClusterResult{ClusterID: c.ClusterId, URL: a.clusterURL(c.ClusterId), State: string(c.State), Created: created}
+	heartbeat(ctx, clusterProgress{ClusterID: c.ClusterId, State: res.State})
+
+	if err := a.setClusterPermission(ctx, email, c.ClusterId); err != nil {
+		return res, err
+	}
+	heartbeat(ctx, clusterProgress{ClusterID: c.ClusterId, State: res.State})
+
+	state, err := a.stopCluster(ctx, c.ClusterId, c.State)
+	if state != "" {
+		res.State = string(state)
+	}
+	return res, err
+}
+
+// clusterURL is the cluster's page in the workspace UI. The modern UI serves
+// <host>/compute/clusters/<id> (older docs show <host>/#/setting/clusters/<id>,
+// which still redirects there).
+func (a *Activities) clusterURL(id string) string {
+	if a.Settings.WorkspaceHost == "" || id == "" {
+		return ""
+	}
+	return strings.TrimRight(a.Settings.WorkspaceHost, "/") + "/compute/clusters/" + id
+}
+
+// ensureCluster returns the participant's cluster: the one a previous
+// attempt of this activity recorded in its heartbeat, else the oldest
+// cluster under the policy tagged with the participant's email, else a new
+// one. After ANY create error it lists again before deciding, because the
+// create may have been applied before the error (503, connection reset);
+// the idempotency_token also makes the SDK's own retry of such a create
+// return the same cluster.
+func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec ClusterSpec) (*compute.ClusterDetails, bool, error) {
+	if spec.PolicyID == "" || spec.SparkVersion == "" || spec.NodeType == "" {
+		return nil, false, invalid(StepCreateCluster, "create cluster for %s: incomplete cluster spec %+v (run batch setup first)", email, spec)
+	}
+	if a.Settings.TagKey == "" {
+		return nil, false, invalid(StepCreateCluster, "create cluster for %s: no participant tag key configured", email)
+	}
+	if c := a.resumeCluster(ctx, email); c != nil {
+		return c, false, nil
+	}
+	c, err := a.findCluster(ctx, email, spec.PolicyID)
+	if err != nil || c != nil {
+		return c, false, err
+	}
+
+	if name == "" {
+		name = "cohort-" + email
+	}
+	req := compute.CreateCluster{
+		ClusterName:  name,
+		SparkVersion: spec.SparkVersion,
+		NodeTypeId:   spec.NodeType,
+		PolicyId:     spec.PolicyID,
+		NumWorkers:   0,
+		SparkConf: map[string]string{
+			"spark.databricks.cluster.profile": "singleNode",
+			"spark.master":                     "local[*]",
+		},
+		CustomTags: map[string]string{
+			"ResourceClass":   "SingleNode",
+			a.Settings.TagKey: email,
+		},
+		DataSecurityMode:         compute.DataSecurityModeSingleUser,
+		SingleUserName:           email,
+		AutoterminationMinutes:   a.Settings.Autotermination,
+		ApplyPolicyDefaultValues: true,
+		ForceSendFields:          []string{"NumWorkers"},
+	}
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return nil, false, classify(StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, err))
+	}
+	id, cerr := a.createCluster(ctx, req, idempotencyToken(email))
+	if cerr == nil && id != "" {
+		return &compute.ClusterDetails{ClusterId: id, State: compute.StatePending}, true, nil
+	}
+	if cerr == nil {
+		cerr = errNoClusterID
+	}
+	// The create may have been applied before it failed: look again.
+	c, ferr := a.findCluster(ctx, email, spec.PolicyID)
+	if ferr == nil && c != nil {
+		if l := logger(ctx); l != nil {
+			l.Info("adopted the cluster of a create that reported an error", "cluster_id", c.ClusterId, "error", redact(cerr.Error()))
+		}
+		return c, true, nil
+	}
+	if errors.Is(cerr, errNoClusterID) {
+		return nil, false, inconsistent(StepCreateCluster, ErrClusterLaunchFailed, "create cluster for %s: %v", email, cerr)
+	}
+	return nil, false, classify(StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, cerr))
+}
+
+var errNoClusterID = errors.New("no cluster id in the answer")
+
+// idempotencyToken derives the clusters/create idempotency_token (at most 64
+// characters) from the participant's email.
+func idempotencyToken(email string) string {
+	sum := sha256.Sum256([]byte("cohort-cluster:" + strings.ToLower(email)))
+	return "cohort-" + hex.EncodeToString(sum[:])[:40]
+}
+
+// createCluster POSTs clusters/create. Through Raw it sends the typed body
+// (as the SDK marshals it, ForceSendFields included) plus idempotency_token,
+// with the same headers the typed call sends; without Raw it uses the typed
+// call.
+func (a *Activities) createCluster(ctx context.Context, req compute.CreateCluster, token string) (string, error) {
+	if a.Workspace.Raw == nil {
+		w, err := a.Workspace.Clusters.Create(ctx, req)
+		if err != nil {
+			return "", err
+		}
+		if w.Response != nil && w.Response.ClusterId != "" {
+			return w.Response.ClusterId, nil
+		}
+		return w.ClusterId, nil
+	}
+	body, err := createBody(req, token)
+	if err != nil {
+		return "", err
+	}
+	headers := map[string]string{"Accept": "application/json", "Content-Type": "application/json"}
+	if a.Workspace.OrgID != "" {
+		headers["X-Databricks-Org-Id"] = a.Workspace.OrgID
+	}
+	var resp compute.CreateClusterResponse
+	if err := a.Workspace.Raw.Do(ctx, http.MethodPost, "/api/2.1/clusters/create", headers, map[string]any{}, body, &resp); err != nil {
+		return "", err
+	}
+	return resp.ClusterId, nil
+}
+
+// createBody is the JSON object of req with idempotency_token added.
+func createBody(req compute.CreateCluster, token string) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode create cluster request: %w", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("encode create cluster request: %w", err)
+	}
+	if token != "" {
+		t, _ := json.Marshal(token)
+		m["idempotency_token"] = t
+	}
+	return m, nil
+}
+
+// resumeCluster returns the cluster a previous attempt recorded in its last
+// heartbeat, if it still exists and still carries the participant's tag.
+func (a *Activities) resumeCluster(ctx context.Context, email string) *compute.ClusterDetails {
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return nil
+	}
+	var p clusterProgress
+	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil || p.ClusterID == "" {
+		return nil
+	}
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return nil
+	}
+	c, err := a.Workspace.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: p.ClusterID})
+	if err != nil || c == nil || !strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
+		return nil // fall back to the tag lookup
+	}
+	return c
+}
+
+// findCluster lists the clusters under the policy, in every state, and
+// returns the oldest one tagged with the participant's email (nil if none).
+// Extra tagged clusters (duplicates from an earlier failure) are logged, not
+// deleted.
+func (a *Activities) findCluster(ctx context.Context, email, policyID string) (*compute.ClusterDetails, error) {
+	wrap := func(err error) error {
+		return classify(StepCreateCluster, fmt.Errorf("list clusters under policy %s: %w", policyID, err))
+	}
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return nil, wrap(err)
+	}
+	it := a.Workspace.Clusters.List(ctx, compute.ListClustersRequest{
+		FilterBy: &compute.ListClustersFilterBy{PolicyId: policyID},
+		PageSize: clusterListPageSize,
+	})
+	var found []compute.ClusterDetails
+	for n := 1; it.HasNext(ctx); n++ {
+		c, err := it.Next(ctx)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		if strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
+			found = append(found, c)
+		}
+		if n%clusterListPageSize == 0 { // the next HasNext may fetch a page
+			heartbeat(ctx)
+			if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+				return nil, wrap(err)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(found, func(x, y compute.ClusterDetails) int {
+		return cmp.Or(cmp.Compare(x.StartTime, y.StartTime), cmp.Compare(x.ClusterId, y.ClusterId))
+	})
+	if len(found) > 1 {
+		extra := make([]string, 0, len(found)-1)
+		for _, c := range found[1:] {
+			extra = append(extra, c.ClusterId)
+		}
+		if l := logger(ctx); l != nil {
+			l.Warn("participant has several tagged clusters; adopting the oldest, leaving the others",
+				"participant", email, "cluster_id", found[0].ClusterId, "extra_cluster_ids", extra)
+		}
+	}
+	return &found[0], nil
+}
+
+// setClusterPermission PATCHes the participant's direct permission to
+// CAN_RESTART. PATCH changes only the principals it names, so the admins'
+// inherited CAN_MANAGE and every other entry stay as they are (a PUT would
+// wipe them). The answer, or a read-back when the answer is empty, must show
+// the participant's direct level as CAN_RESTART.
+func (a *Activities) setClusterPermission(ctx context.Context, email, id string) error {
+	what := fmt.Sprintf("set CAN_RESTART for %s on cluster %s", email, id)
+	if err := a.Limits.Wait(ctx, ClassPermissionsWrite); err != nil {
+		return classify(StepSetPermission, fmt.Errorf("%s: %w", what, err))
+	}
+	perms, err := a.Workspace.Clusters.UpdatePermissions(ctx, compute.ClusterPermissionsRequest{
+		ClusterId: id,
+		AccessControlList: []compute.ClusterAccessControlRequest{{
+			UserName:        email,
+			PermissionLevel: compute.ClusterPermissionLevelCanRestart,
+		}},
+	})
+	if err != nil {
+		return classify(StepSetPermission, fmt.Errorf("%s: %w", what, err))
+	}
+	levels := directLevels(perms, email)
+	if len(levels) == 0 {
+		if err := a.Limits.Wait(ctx, ClassPermissionsRead); err != nil {
+			return classify(StepSetPermission, fmt.Errorf("read permissions of cluster %s: %w", id, err))
+		}
+		perms, err = a.Workspace.Clusters.GetPermissions(ctx, compute.GetClusterPermissionsRequest{ClusterId: id})
+		if err != nil {
+			return classify(StepSetPermission, fmt.Errorf("read permissions of cluster %s: %w", id, err))
+		}
+		levels = directLevels(perms, email)
+	}
+	if !slices.Equal(levels, []compute.ClusterPermissionLevel{compute.ClusterPermissionLevelCanRestart}) {
+		return inconsistent(StepSetPermission, ErrClusterLaunchFailed, "%s: direct permissions read back as %v", what, levels)
+	}
+	return nil
+}
+
+// directLevels returns the user's direct (not inherited) permission levels.
+func directLevels(p *compute.ClusterPermissions, user string) []compute.ClusterPermissionLevel {
+	if p == nil {
+		return nil
+	}
+	var out []compute.ClusterPermissionLevel
+	for _, e := range p.AccessControlList {
+		if !strings.EqualFold(e.UserName, user) {
+			continue
+		}
+		for _, perm := range e.AllPermissions {
+			if !perm.Inherited && !slices.Contains(out, perm.PermissionLevel) {
+				out = append(out, perm.PermissionLevel)
+			}
+		}
+	}
+	return out
+}
+
+// stopCluster terminates the cluster (clusters/delete: the cluster and its
+// id, permissions and tags are kept; permanent-delete is never used) and
+// polls until it is TERMINATED, heartbeating so that a worker crash is
+// noticed within the heartbeat timeout. Terminating a cluster that is
+// already TERMINATING or TERMINATED is a no-op, so a repeat is safe; a
+// cluster that comes back up meanwhile (the participant may start it) is
+// terminated again.
+func (a *Activities) stopCluster(ctx context.Context, id string, known compute.State) (compute.State, error) {
+	if known == compute.StateTerminated {
+		return known, nil
+	}
+	interval := a.Settings.StopPollInterval
+	if interval <= 0 {
+		interval = DefaultStopPollInterval
+	}
+	state := known
+	for {
+		if state != compute.StateTerminating {
+			if err := a.terminate(ctx, id); err != nil {
+				return state, err
+			}
+		}
+		if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+			return state, classify(StepStopCluster, fmt.Errorf("get cluster %s: %w", id, err))
+		}
+		c, err := a.Workspace.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: id})
+		switch {
+		case err != nil && isMissingCluster(err):
+			return state, inconsistent(StepStopCluster, ErrClusterLaunchFailed, "get cluster %s: cluster no longer exists: %v", id, err)
+		case err != nil:
+			cerr := classify(StepStopCluster, fmt.Errorf("get cluster %s: %w", id, err))
+			if t := errorType(cerr); t != ErrUnavailable && t != ErrThrottled {
+				return state, cerr
+			}
+			// A transient failure while polling: keep polling.
+		default:
+			state = c.State
+			switch state {
+			case compute.StateTerminated:
+				return state, nil
+			case compute.StateError, compute.StateUnknown:
+				return state, inconsistent(StepStopCluster, ErrClusterLaunchFailed, "stop cluster %s: cluster is in state %s: %s", id, state, c.StateMessage)
+			}
+		}
+		heartbeat(ctx, clusterProgress{ClusterID: id, State: string(state)})
+		if err := sleep(ctx, interval); err != nil {
+			return state, classify(StepStopCluster, fmt.Errorf("wait for cluster %s to terminate: %w", id, err))
+		}
+	}
+}
+
+// terminate calls clusters/delete (terminate, not permanent delete).
+func (a *Activities) terminate(ctx context.Context, id string) error {
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return classify(StepStopCluster, fmt.Errorf("terminate cluster %s: %w", id, err))
+	}
+	if _, err := a.Workspace.Clusters.Delete(ctx, compute.DeleteCluster{ClusterId: id}); err != nil {
+		if isMissingCluster(err) {
+			return inconsistent(StepStopCluster, ErrClusterLaunchFailed, "terminate cluster %s: cluster no longer exists: %v", id, err)
+		}
+		return classify(StepStopCluster, fmt.Errorf("terminate cluster %s: %w", id, err))
+	}
+	return nil
+}
+
+// isMissingCluster recognises "Cluster <id> does not exist", which the SDK
+// maps to ErrResourceDoesNotExist only for clusters/get (elsewhere it is a
+// plain INVALID_PARAMETER_VALUE).
+func isMissingCluster(err error) bool {
+	if errors.Is(err, apierr.ErrResourceDoesNotExist) {
+		return true
+	}
+	var ae *apierr.APIError
+	return errors.As(err, &ae) && strings.Contains(strings.ToLower(ae.Message), "does not exist") &&
+		strings.Contains(strings.ToLower(ae.Message), "cluster")
+}

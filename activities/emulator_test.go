@@ -1,0 +1,551 @@
+package activities
+
+// Integration tests: the activities drive the real SDK (built by NewClients,
+// authenticated from DATABRICKS_TOKEN) against the emulator on httptest, and
+// the end state is checked through the SDK too.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/databricks/databricks-sdk-go"
+	"github.com/databricks/databricks-sdk-go/service/catalog"
+	"github.com/databricks/databricks-sdk-go/service/compute"
+	"github.com/databricks/databricks-sdk-go/service/iam"
+
+	"github.com/cohort-dev/cohort/emulator"
+	"github.com/cohort-dev/cohort/roster"
+)
+
+const (
+	emuToken     = "dapi-activities-admin"
+	emuUserToken = "dapi-activities-user"
+	emuAccount   = "acc-activities"
+	emuWorkspace = int64(4455667788990011)
+)
+
+// emuEnv is one emulator plus the activities and raw SDK clients over it.
+type emuEnv struct {
+	t    *testing.T
+	emu  *emulator.Server
+	srv  *httptest.Server
+	acts *Activities
+	a    *databricks.AccountClient
+	w    *databricks.WorkspaceClient
+	spec ClusterSpec
+}
+
+type setupOpts struct {
+	emulator     emulator.Options
+	retryTimeout time.Duration
+}
+
+// setup starts an emulator, builds the clients through NewClients with the
+// token in DATABRICKS_TOKEN (as in production: unified auth only), seeds a
+// shared schema for the shared grants and runs SetupBatch.
+func setup(t *testing.T, o setupOpts) *emuEnv {
+	t.Helper()
+	eo := o.emulator
+	eo.Token, eo.UserToken, eo.AccountID, eo.WorkspaceID = emuToken, emuUserToken, emuAccount, emuWorkspace
+	eo.Latency, eo.RateLimits = "none", "none"
+	if eo.Seed == 0 {
+		eo.Seed = 42
+	}
+	if eo.ClusterStartDelay == 0 {
+		eo.ClusterStartDelay = 50 * time.Millisecond
+	}
+	if eo.ClusterStopDelay == 0 {
+		eo.ClusterStopDelay = 50 * time.Millisecond
+	}
+	emu, err := emulator.New(eo)
+	if err != nil {
+		t.Fatalf("emulator: %v", err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+
+	for _, k := range []string{"DATABRICKS_HOST", "DATABRICKS_ACCOUNT_ID", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
+		"ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_TENANT_ID", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("DATABRICKS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("DATABRICKS_TOKEN", emuToken)
+	if o.retryTimeout == 0 {
+		o.retryTimeout = 5 * time.Second
+	}
+	a, w, err := NewClients(Connection{
+		AccountHost: srv.URL, AccountID: emuAccount, WorkspaceHost: srv.URL, WorkspaceID: emuWorkspace,
+		RetryTimeout: o.retryTimeout, HTTPTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("NewClients: %v", err)
+	}
+	acc, ws := FromClients(a, w)
+	e := &emuEnv{t: t, emu: emu, srv: srv, a: a, w: w}
+	e.acts = &Activities{
+		Account: acc, Workspace: ws,
+		Limits: NewLimits(RateRates{SCIMWrite: 500, SCIMList: 400, SCIMGet: 500, PermissionsWrite: 500,
+			PermissionsRead: 500, Assignments: 500, UnityCatalog: 500, Clusters: 500}, 1),
+		Settings: Settings{
+			WorkspaceID:      emuWorkspace,
+			WorkspaceHost:    "https://adb-4455667788990011.11.azuredatabricks.net",
+			Catalog:          "cohort",
+			CreateCatalog:    true,
+			SchemaPrivileges: []string{"USE_SCHEMA", "CREATE_TABLE", "CREATE_VOLUME", "SELECT", "MODIFY"},
+			SharedGrants: []Grant{
+				{Securable: "catalog", Name: "main", Privileges: []string{"USE_CATALOG"}},
+				{Securable: "schema", Name: "main.shared", Privileges: []string{"USE_SCHEMA", "SELECT"}},
+			},
+			PolicyName:       "Personal Compute",
+			NodeType:         "Standard_DS3_v2",
+			Autotermination:  60,
+			TagKey:           fxTag,
+			StopPollInterval: 20 * time.Millisecond,
+			AssignmentWait:   2 * time.Second,
+		},
+	}
+	if _, err := w.Schemas.Create(context.Background(), catalog.CreateSchema{CatalogName: "main", Name: "shared"}); err != nil {
+		t.Fatalf("seed shared schema: %v", err)
+	}
+	res, err := run[SetupBatchInput, SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{BatchID: "b1"})
+	if err != nil {
+		t.Fatalf("SetupBatch: %v", err)
+	}
+	e.spec = res.Cluster
+	return e
+}
+
+// control calls the emulator's control API with the admin token.
+func (e *emuEnv) control(method, path string, body any, out any) {
+	e.t.Helper()
+	var r *bytes.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	} else {
+		r = bytes.NewReader(nil)
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, r)
+	req.Header.Set("Authorization", "Bearer "+emuToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("%s %s: status %d", method, path, resp.StatusCode)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			e.t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+}
+
+func (e *emuEnv) fault(endpoint, mode string, count int) {
+	e.t.Helper()
+	e.control("POST", "/emulator/v1/faults", map[string]any{"endpoint": endpoint, "mode": mode, "count": count}, nil)
+}
+
+// requests returns how many answers an endpoint gave with a status.
+func (e *emuEnv) requests(endpoint, status string) int64 {
+	var st struct {
+		Requests map[string]map[string]int64 `json:"requests"`
+	}
+	e.control("GET", "/emulator/v1/stats", nil, &st)
+	return st.Requests[endpoint][status]
+}
+
+func participant(email string) roster.Participant {
+	local := strings.NewReplacer(".", "_", "-", "_").Replace(strings.Split(email, "@")[0])
+	return roster.Participant{Email: email, DisplayName: "Ana Lima 🚀 José", Schema: local, ClusterName: "cohort-" + local}
+}
+
+func (e *emuEnv) provisionUser(p roster.Participant) (ProvisionUserResult, error) {
+	return run[ProvisionUserInput, ProvisionUserResult](e.t, e.acts, func(a *Activities) any { return a.ProvisionUser }, ProvisionUserInput{Participant: p})
+}
+
+func (e *emuEnv) provisionSchema(p roster.Participant) (ProvisionSchemaResult, error) {
+	return run[ProvisionSchemaInput, ProvisionSchemaResult](e.t, e.acts, func(a *Activities) any { return a.ProvisionSchema },
+		ProvisionSchemaInput{Participant: p, Catalog: "cohort"})
+}
+
+func (e *emuEnv) provisionCluster(p roster.Participant) (ProvisionClusterResult, error) {
+	return run[ProvisionClusterInput, ProvisionClusterResult](e.t, e.acts, func(a *Activities) any { return a.ProvisionCluster },
+		ProvisionClusterInput{Participant: p, Spec: e.spec, BatchID: "b1"})
+}
+
+// provision runs the three participant activities and fails the test on error.
+func (e *emuEnv) provision(p roster.Participant) (ProvisionUserResult, ProvisionSchemaResult, ProvisionClusterResult) {
+	e.t.Helper()
+	u, err := e.provisionUser(p)
+	if err != nil {
+		e.t.Fatalf("ProvisionUser: %v", err)
+	}
+	s, err := e.provisionSchema(p)
+	if err != nil {
+		e.t.Fatalf("ProvisionSchema: %v", err)
+	}
+	c, err := e.provisionCluster(p)
+	if err != nil {
+		e.t.Fatalf("ProvisionCluster: %v", err)
+	}
+	return u, s, c
+}
+
+// checkState verifies the participant's whole end state through the SDK.
+func (e *emuEnv) checkState(p roster.Participant, userID, clusterID string) {
+	e.t.Helper()
+	ctx := context.Background()
+	email := strings.ToLower(p.Email)
+
+	users, err := e.a.Users.ListAll(ctx, iam.ListAccountUsersRequest{Filter: `userName eq "` + email + `"`})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(users) != 1 || users[0].Id != userID || users[0].DisplayName != p.DisplayName {
+		e.t.Errorf("users named %s = %+v, want exactly one with id %s and display name %q", email, users, userID, p.DisplayName)
+	}
+
+	as, err := e.a.WorkspaceAssignment.ListAll(ctx, iam.ListWorkspaceAssignmentRequest{WorkspaceId: emuWorkspace})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var perms [][]iam.WorkspacePermission
+	for _, x := range as {
+		if x.Principal != nil && userID != "" && x.Principal.UserName == email {
+			perms = append(perms, x.Permissions)
+		}
+	}
+	if len(perms) != 1 || !slices.Equal(perms[0], []iam.WorkspacePermission{iam.WorkspacePermissionUser}) {
+		e.t.Errorf("workspace assignments of %s = %v, want one with [USER]", email, perms)
+	}
+
+	full := "cohort." + strings.ToLower(p.Schema)
+	if _, err := e.w.Schemas.GetByFullName(ctx, full); err != nil {
+		e.t.Errorf("schema %s: %v", full, err)
+	}
+	wantGrants := map[[2]string][]string{
+		{"catalog", "cohort"}:     {"USE_CATALOG"},
+		{"schema", full}:          {"CREATE_TABLE", "CREATE_VOLUME", "MODIFY", "SELECT", "USE_SCHEMA"},
+		{"catalog", "main"}:       {"USE_CATALOG"},
+		{"schema", "main.shared"}: {"SELECT", "USE_SCHEMA"},
+	}
+	for sec, want := range wantGrants {
+		g, err := e.w.Grants.Get(ctx, catalog.GetGrantRequest{SecurableType: sec[0], FullName: sec[1], Principal: email})
+		if err != nil {
+			e.t.Errorf("grants on %v: %v", sec, err)
+			continue
+		}
+		var got []string
+		for _, pa := range g.PrivilegeAssignments {
+			if strings.EqualFold(pa.Principal, email) {
+				for _, pr := range pa.Privileges {
+					got = append(got, string(pr))
+				}
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			e.t.Errorf("grants of %s on %v = %v, want %v", email, sec, got, want)
+		}
+	}
+	// Nothing granted to anyone else on the participant's schema.
+	g, err := e.w.Grants.Get(ctx, catalog.GetGrantRequest{SecurableType: "schema", FullName: full})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, pa := range g.PrivilegeAssignments {
+		if !strings.EqualFold(pa.Principal, email) {
+			e.t.Errorf("schema %s grants %v to %s, want only the participant", full, pa.Privileges, pa.Principal)
+		}
+	}
+
+	all, err := e.w.Clusters.ListAll(ctx, compute.ListClustersRequest{FilterBy: &compute.ListClustersFilterBy{PolicyId: e.spec.PolicyID}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var mine []compute.ClusterDetails
+	for _, c := range all {
+		if strings.EqualFold(c.CustomTags[fxTag], email) {
+			mine = append(mine, c)
+		}
+	}
+	if len(mine) != 1 {
+		e.t.Fatalf("clusters tagged %s = %d, want exactly 1", email, len(mine))
+	}
+	c := mine[0]
+	if c.ClusterId != clusterID || c.State != compute.StateTerminated || c.PolicyId != e.spec.PolicyID ||
+		c.SingleUserName != email || c.DataSecurityMode != compute.DataSecurityModeSingleUser || c.NumWorkers != 0 ||
+		c.SparkConf["spark.databricks.cluster.profile"] != "singleNode" || c.CustomTags["ResourceClass"] != "SingleNode" {
+		e.t.Errorf("cluster = %+v, want %s TERMINATED, single node, SINGLE_USER for %s under policy %s", c, clusterID, email, e.spec.PolicyID)
+	}
+	acl, err := e.w.Clusters.GetPermissions(ctx, compute.GetClusterPermissionsRequest{ClusterId: c.ClusterId})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if got := directLevels(acl, email); !slices.Equal(got, []compute.ClusterPermissionLevel{compute.ClusterPermissionLevelCanRestart}) {
+		e.t.Errorf("participant's direct levels = %v, want [CAN_RESTART]", got)
+	}
+	adminsInherited := false
+	for _, x := range acl.AccessControlList {
+		if x.GroupName == "admins" {
+			for _, p := range x.AllPermissions {
+				adminsInherited = adminsInherited || (p.Inherited && p.PermissionLevel == compute.ClusterPermissionLevelCanManage)
+			}
+		}
+	}
+	if !adminsInherited {
+		e.t.Errorf("admins' inherited CAN_MANAGE missing from %+v", acl.AccessControlList)
+	}
+	if got := directLevels(acl, emulator.AdminUserName); !slices.Equal(got, []compute.ClusterPermissionLevel{compute.ClusterPermissionLevelCanManage}) {
+		e.t.Errorf("creator's direct levels = %v, want [CAN_MANAGE] untouched", got)
+	}
+}
+
+func TestEmulator_setupBatchResolvesSpec(t *testing.T) {
+	e := setup(t, setupOpts{})
+	if e.spec.PolicyID == "" || e.spec.SparkVersion != "15.4.x-cpu-ml-scala2.12" || e.spec.NodeType != "Standard_DS3_v2" {
+		t.Errorf("spec = %+v, want the Personal Compute policy, 15.4 LTS ML, Standard_DS3_v2", e.spec)
+	}
+	if _, err := e.w.Catalogs.GetByName(context.Background(), "cohort"); err != nil {
+		t.Errorf("catalog cohort not created: %v", err)
+	}
+	// Smallest: the emulator's smallest general-purpose node with a local disk.
+	e.acts.Settings.NodeType = "smallest"
+	res, err := run[SetupBatchInput, SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Cluster.NodeType != "Standard_DS3_v2" {
+		t.Errorf("smallest node type = %s, want Standard_DS3_v2", res.Cluster.NodeType)
+	}
+	e.acts.Settings.NodeType = "Standard_Nope"
+	_, err = run[SetupBatchInput, SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{})
+	wantAppErr(t, err, ErrNotFound, false)
+}
+
+func TestEmulator_provisionParticipant(t *testing.T) {
+	e := setup(t, setupOpts{})
+	p := participant("Ana.Lima@Example.com")
+	u, s, c := e.provision(p)
+	if !u.Created || !s.Created || !c.Created {
+		t.Errorf("created = %v %v %v, want all true on a first run", u.Created, s.Created, c.Created)
+	}
+	if s.FullName != "cohort.ana_lima" || c.State != "TERMINATED" ||
+		c.URL != "https://adb-4455667788990011.11.azuredatabricks.net/compute/clusters/"+c.ClusterID {
+		t.Errorf("results = %+v %+v", s, c)
+	}
+	e.checkState(p, u.UserID, c.ClusterID)
+}
+
+// Every activity repeated gives the same end state and adopts instead of
+// creating.
+func TestEmulator_idempotent(t *testing.T) {
+	e := setup(t, setupOpts{})
+	p := participant("bo@example.com")
+	u1, s1, c1 := e.provision(p)
+	for i := range 2 {
+		u2, s2, c2 := e.provision(p)
+		if u2.UserID != u1.UserID || s2.FullName != s1.FullName || c2.ClusterID != c1.ClusterID {
+			t.Fatalf("repeat %d: %+v %+v %+v, want the same objects as %+v %+v %+v", i, u2, s2, c2, u1, s1, c1)
+		}
+		if u2.Created || s2.Created || c2.Created {
+			t.Errorf("repeat %d created something: %v %v %v", i, u2.Created, s2.Created, c2.Created)
+		}
+	}
+	// Each step on its own, again.
+	if _, err := e.provisionSchema(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.provisionUser(p); err != nil {
+		t.Fatal(err)
+	}
+	// A conflict costs exactly one SCIM list request.
+	if n := e.requests("scim.users.list", "200"); n != 3 {
+		t.Errorf("SCIM list requests = %d, want 3 (one per adopting ProvisionUser)", n)
+	}
+	e.checkState(p, u1.UserID, c1.ClusterID)
+}
+
+// A cluster the participant started again is found, re-permissioned and
+// terminated again.
+func TestEmulator_restartedClusterIsStoppedAgain(t *testing.T) {
+	e := setup(t, setupOpts{})
+	p := participant("cy@example.com")
+	u, _, c := e.provision(p)
+	if _, err := e.w.Clusters.Start(context.Background(), compute.StartCluster{ClusterId: c.ClusterID}); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := e.provisionCluster(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.ClusterID != c.ClusterID || c2.State != "TERMINATED" {
+		t.Errorf("got %+v", c2)
+	}
+	e.checkState(p, u.UserID, c.ClusterID)
+}
+
+func TestEmulator_userCreateAppliedThenFails(t *testing.T) {
+	for _, mode := range []string{"applied_then_503", "applied_then_reset"} {
+		t.Run(mode, func(t *testing.T) {
+			e := setup(t, setupOpts{})
+			p := participant("dee@example.com")
+			e.fault("scim.users.create", mode, 1)
+			u, err := e.provisionUser(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Created {
+				t.Errorf("Created = true, want the applied user adopted")
+			}
+			_, _, c := e.provision(p)
+			e.checkState(p, u.UserID, c.ClusterID) // exactly one user
+		})
+	}
+}
+
+func TestEmulator_clusterCreateAppliedThenFails(t *testing.T) {
+	for _, mode := range []string{"applied_then_503", "applied_then_reset"} {
+		t.Run(mode, func(t *testing.T) {
+			e := setup(t, setupOpts{})
+			p := participant("eve@example.com")
+			u, err := e.provisionUser(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.provisionSchema(p); err != nil {
+				t.Fatal(err)
+			}
+			e.fault("clusters.create", mode, 1)
+			c, err := e.provisionCluster(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.checkState(p, u.UserID, c.ClusterID) // exactly one cluster
+		})
+	}
+}
+
+// A 500 on create (not retried by the SDK, not applied) is a retryable
+// failure; the next attempt creates the one cluster.
+func TestEmulator_clusterCreate500IsRetryable(t *testing.T) {
+	e := setup(t, setupOpts{})
+	p := participant("fay@example.com")
+	u, err := e.provisionUser(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fault("clusters.create", "500", 1)
+	_, err = e.provisionCluster(p)
+	wantAppErr(t, err, ErrUnavailable, true)
+	c, err := e.provisionCluster(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.provisionSchema(p); err != nil {
+		t.Fatal(err)
+	}
+	e.checkState(p, u.UserID, c.ClusterID)
+}
+
+func TestEmulator_refusedUserIsInvalidInput(t *testing.T) {
+	e := setup(t, setupOpts{})
+	e.control("PUT", "/emulator/v1/rules", map[string]any{"refuse_users": []string{"^refused@"}}, nil)
+	_, err := e.provisionUser(participant("refused@example.com"))
+	wantAppErr(t, err, ErrInvalidInput, false)
+}
+
+// 429s that outlast the SDK's retry window surface as ErrThrottled with a
+// jittered NextRetryDelay.
+func TestEmulator_throttledBeyondSDKWindow(t *testing.T) {
+	e := setup(t, setupOpts{retryTimeout: time.Second})
+	e.fault("scim.users.create", "429", 20)
+	_, err := e.provisionUser(participant("gus@example.com"))
+	ae := wantAppErr(t, err, ErrThrottled, true)
+	if d := ae.NextRetryDelay(); d < throttleBase || d >= throttleBase+throttleJitter {
+		t.Errorf("NextRetryDelay = %v", d)
+	}
+	if n := e.requests("scim.users.create", "429"); n < 1 {
+		t.Errorf("429s answered = %d", n)
+	}
+}
+
+// Right after assignment the principal is invisible for a while: grants and
+// the cluster fail retryably, then succeed.
+func TestEmulator_assignmentLag(t *testing.T) {
+	e := setup(t, setupOpts{emulator: emulator.Options{AssignmentLag: 700 * time.Millisecond}})
+	p := participant("hal@example.com")
+	u, err := e.provisionUser(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.provisionSchema(p)
+	wantAppErr(t, err, ErrPrincipalNotReady, true)
+	_, err = e.provisionCluster(p)
+	wantAppErr(t, err, ErrPrincipalNotReady, true)
+	time.Sleep(800 * time.Millisecond)
+	if _, err := e.provisionSchema(p); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.provisionCluster(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.checkState(p, u.UserID, c.ClusterID)
+}
+
+// Several participants in parallel, as a worker runs them.
+func TestEmulator_parallelParticipants(t *testing.T) {
+	e := setup(t, setupOpts{})
+	emails := []string{"p1@example.com", "p2@example.com", "p3@example.com", "p4@example.com", "p5@example.com", "p6@example.com"}
+	type out struct {
+		user, cluster string
+		err           error
+	}
+	results := make(chan out, len(emails))
+	for _, m := range emails {
+		go func() {
+			p := participant(m)
+			u, err := e.provisionUser(p)
+			if err == nil {
+				_, err = e.provisionSchema(p)
+			}
+			var c ProvisionClusterResult
+			if err == nil {
+				c, err = e.provisionCluster(p)
+			}
+			results <- out{u.UserID, c.ClusterID, err}
+		}()
+	}
+	got := map[string]out{}
+	for _, m := range emails {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("participant failed: %v", r.err)
+		}
+		got[m] = r
+	}
+	for _, m := range emails {
+		p := participant(m)
+		users, err := e.a.Users.ListAll(context.Background(), iam.ListAccountUsersRequest{Filter: `userName eq "` + m + `"`})
+		if err != nil || len(users) != 1 {
+			t.Fatalf("users %s = %d (%v)", m, len(users), err)
+		}
+		var cid string
+		for _, r := range got {
+			if r.user == users[0].Id {
+				cid = r.cluster
+			}
+		}
+		e.checkState(p, users[0].Id, cid)
+	}
+}

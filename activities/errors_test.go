@@ -1,0 +1,196 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/databricks/databricks-sdk-go/apierr"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/time/rate"
+)
+
+// sdkErr mimics what the SDK returns: an *apierr.APIError wrapped once more
+// (the SDK wraps in *retries.Err), so classify must use errors.As.
+func sdkErr(status int, code, msg string) error {
+	return fmt.Errorf("wrapped by the sdk: %w", &apierr.APIError{StatusCode: status, ErrorCode: code, Message: msg})
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name      string
+		step      string
+		err       error
+		typ       string
+		retryable bool
+	}{
+		{"429", StepCreateUser, sdkErr(429, "", "Too Many Requests"), ErrThrottled, true},
+		{"request limit exceeded on 400", StepGrant, sdkErr(400, "REQUEST_LIMIT_EXCEEDED", "rate limit"), ErrThrottled, true},
+		{"scim 500 request limit exceeded", StepCreateUser, sdkErr(500, "REQUEST_LIMIT_EXCEEDED", "GetUserPermissionsRequest RPC token bucket limit has been exceeded"), ErrThrottled, true},
+		{"resource exhausted", StepCreateCluster, sdkErr(429, "RESOURCE_EXHAUSTED", "quota"), ErrThrottled, true},
+		{"local pacing", StepCreateUser, fmt.Errorf("create user a: %w (scim_write)", errPaced), ErrThrottled, true},
+		{"503", StepCreateSchema, sdkErr(503, "TEMPORARILY_UNAVAILABLE", "try later"), ErrUnavailable, true},
+		{"500", StepCreateCluster, sdkErr(500, "INTERNAL_ERROR", "boom"), ErrUnavailable, true},
+		{"502 html", StepCreateCluster, sdkErr(502, "BAD_GATEWAY", "Bad Gateway"), ErrUnavailable, true},
+		{"504", StepStopCluster, sdkErr(504, "", "Gateway Timeout"), ErrUnavailable, true},
+		{"unknown code", StepCreateCluster, sdkErr(400, "UNKNOWN", "??"), ErrUnavailable, true},
+		{"aborted conflict", StepGrant, sdkErr(409, "ABORTED", "concurrent update"), ErrUnavailable, true},
+		{"url error", StepCreateUser, &url.Error{Op: "Post", URL: "https://x/api", Err: syscall.ECONNRESET}, ErrUnavailable, true},
+		{"context deadline", StepStopCluster, fmt.Errorf("get cluster: %w", context.DeadlineExceeded), ErrUnavailable, true},
+		{"401", StepCreateUser, sdkErr(401, "UNAUTHENTICATED", "Invalid access token."), ErrUnauthenticated, false},
+		{"403", StepCreateSchema, sdkErr(403, "PERMISSION_DENIED", "User does not have CREATE SCHEMA on Catalog 'cohort'."), ErrPermissionDenied, false},
+		{"400 invalid parameter", StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Validation failed for spark_version"), ErrInvalidInput, false},
+		{"400 bad request", StepGrant, sdkErr(400, "", "Duplicate privileges to add and delete for principal a."), ErrInvalidInput, false},
+		{"invalid state", StepStopCluster, sdkErr(400, "INVALID_STATE", "Cannot access cluster X that was terminated more than 30 days ago."), ErrInvalidInput, false},
+		{"scim 400 user refused", StepCreateUser, sdkErr(400, "SCIM_400", "invalidValue User a@b.c not found in directory"), ErrInvalidInput, false},
+		{"404 catalog", StepCreateSchema, sdkErr(404, "CATALOG_DOES_NOT_EXIST", "Catalog 'cohort' does not exist."), ErrNotFound, false},
+		{"501", StepAssignWorkspace, sdkErr(501, "NOT_IMPLEMENTED", "Permission assignments not supported for current workspace."), ErrInvalidInput, false},
+		{"not in workspace", StepAssignWorkspace, sdkErr(400, "INVALID_PARAMETER_VALUE", "Principal 123 not in workspace 456"), ErrPrincipalNotReady, true},
+		{"principal not found in account", StepAssignWorkspace, sdkErr(404, "NOT_FOUND", "Principal not found in account."), ErrPrincipalNotReady, true},
+		{"could not find principal", StepGrant, sdkErr(404, "PRINCIPAL_DOES_NOT_EXIST", "Could not find principal with name a.b@c.com"), ErrPrincipalNotReady, true},
+		{"permissions principal", StepSetPermission, sdkErr(400, "INVALID_PARAMETER_VALUE", "Principal: UserName(a.b@c.com) does not exist"), ErrPrincipalNotReady, true},
+		{"single user name", StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "single_user_name a.b@c.com does not exist in the workspace"), ErrPrincipalNotReady, true},
+		{"cluster does not exist is not a principal", StepStopCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Cluster 0301-1 does not exist"), ErrInvalidInput, false},
+		{"schema does not exist is not a principal", StepGrant, sdkErr(404, "SCHEMA_DOES_NOT_EXIST", "Schema 'cohort.p1' does not exist."), ErrNotFound, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := classify(tt.step, tt.err)
+			ae := wantAppErr(t, err, tt.typ, tt.retryable)
+			var step string
+			if err := ae.Details(&step); err != nil || step != tt.step {
+				t.Errorf("details = %q (%v), want step %q", step, err, tt.step)
+			}
+			if got, want := ae.Message(), tt.err.Error(); got != want {
+				t.Errorf("message = %q, want the wrapped error's %q", got, want)
+			}
+			if tt.typ == ErrThrottled {
+				if d := ae.NextRetryDelay(); d < throttleBase || d >= throttleBase+throttleJitter {
+					t.Errorf("NextRetryDelay = %v, want in [%v, %v)", d, throttleBase, throttleBase+throttleJitter)
+				}
+			} else if d := ae.NextRetryDelay(); d != 0 {
+				t.Errorf("NextRetryDelay = %v, want 0 (the retry policy decides)", d)
+			}
+		})
+	}
+}
+
+func TestClassify_throttleDelaysAreJittered(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		var ae *temporal.ApplicationError
+		errors.As(classify(StepCreateUser, sdkErr(429, "", "slow down")), &ae)
+		seen[ae.NextRetryDelay()] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("%d distinct delays in 20 throttled errors, want jitter", len(seen))
+	}
+}
+
+func TestClassify_keepsApplicationErrors(t *testing.T) {
+	in := notReady(StepAssignWorkspace, "assign user a: not visible")
+	if got := classify(StepGrant, in); got != in {
+		t.Errorf("classify changed an ApplicationError: %v", got)
+	}
+	if classify(StepGrant, nil) != nil {
+		t.Error("classify(nil) != nil")
+	}
+}
+
+func TestClassify_redactsSecrets(t *testing.T) {
+	err := classify(StepCreateUser, fmt.Errorf("create user a: %w",
+		sdkErr(400, "", "bad header Authorization: Bearer dapi0123456789abcdef0123456789abcdef token=s3cr3t")))
+	var ae *temporal.ApplicationError
+	errors.As(err, &ae)
+	for _, secret := range []string{"dapi0123456789abcdef", "s3cr3t"} {
+		if strings.Contains(ae.Error(), secret) {
+			t.Errorf("message %q leaks %q", ae.Error(), secret)
+		}
+	}
+}
+
+func TestNewLimits(t *testing.T) {
+	l := NewLimits(RateRates{SCIMWrite: 5, SCIMList: 4, Clusters: 20, UnityCatalog: 0}, 4)
+	for class, want := range map[Class]rate.Limit{
+		ClassSCIMWrite:    1.25,
+		ClassSCIMList:     1,
+		ClassClusters:     5,
+		ClassUnityCatalog: rate.Inf, // 0 = unpaced
+	} {
+		if got := l.Limit(class); got != want {
+			t.Errorf("%s: limit %v, want %v", class, got, want)
+		}
+	}
+	var nilLimits *Limits
+	if err := nilLimits.Wait(context.Background(), ClassSCIMWrite); err != nil {
+		t.Errorf("nil Limits: %v", err)
+	}
+}
+
+func TestLimits_paces(t *testing.T) {
+	l := NewLimits(RateRates{SCIMList: 40}, 2) // 20/s per worker: 50 ms apart
+	ctx := context.Background()
+	start := time.Now()
+	for range 5 {
+		if err := l.Wait(ctx, ClassSCIMList); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if el := time.Since(start); el < 150*time.Millisecond {
+		t.Errorf("5 calls at 20/s took %v, want >= 200ms minus slack", el)
+	}
+}
+
+func TestLimits_deadlineIsThrottling(t *testing.T) {
+	l := NewLimits(RateRates{SCIMWrite: 0.1}, 1)
+	ctx := context.Background()
+	if err := l.Wait(ctx, ClassSCIMWrite); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err := l.Wait(ctx, ClassSCIMWrite)
+	wantAppErr(t, classify(StepCreateUser, fmt.Errorf("create user a: %w", err)), ErrThrottled, true)
+}
+
+func TestNewClients_noSecretsAndBudget(t *testing.T) {
+	t.Setenv("DATABRICKS_TOKEN", "dapi00000000000000000000000000000000")
+	t.Setenv("DATABRICKS_CONFIG_FILE", "/nonexistent")
+	srv := httptest.NewServer(http.NotFoundHandler()) // no host metadata
+	defer srv.Close()
+	a, w, err := NewClients(Connection{
+		AccountHost: srv.URL, AccountID: "acc", WorkspaceHost: srv.URL, WorkspaceID: 42,
+		RetryTimeout: 2 * time.Second, HTTPTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "dapi0000") {
+			t.Fatalf("error leaks the token: %v", err)
+		}
+		t.Fatal(err)
+	}
+	if got := w.Config.RetryTimeoutSeconds; got != 2 {
+		t.Errorf("workspace RetryTimeoutSeconds = %d, want 2", got)
+	}
+	if got := a.Config.RetryTimeoutSeconds; got != 2 {
+		t.Errorf("account RetryTimeoutSeconds = %d, want 2", got)
+	}
+	if got := w.Config.HTTPTimeoutSeconds; got != 5 {
+		t.Errorf("HTTPTimeoutSeconds = %d, want 5", got)
+	}
+	if got := w.Config.RateLimitPerSecond; got < 1000 {
+		t.Errorf("RateLimitPerSecond = %d, want the SDK limiter out of the way", got)
+	}
+	if got := w.Config.WorkspaceID; got != "42" {
+		t.Errorf("WorkspaceID = %q, want 42", got)
+	}
+	if a.Config.AccountID != "acc" {
+		t.Errorf("AccountID = %q", a.Config.AccountID)
+	}
+}

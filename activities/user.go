@@ -1,0 +1,188 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/databricks/databricks-sdk-go/apierr"
+	"github.com/databricks/databricks-sdk-go/service/iam"
+)
+
+// DefaultAssignmentWait bounds the in-activity wait for a fresh workspace
+// assignment when Settings.AssignmentWait is 0.
+const DefaultAssignmentWait = 30 * time.Second
+
+// ProvisionUser is steps create_user and assign_workspace: the participant
+// becomes an account user (created, or adopted when it already exists) with
+// permission USER on the workspace.
+func (a *Activities) ProvisionUser(ctx context.Context, in ProvisionUserInput) (ProvisionUserResult, error) {
+	id, created, err := a.ensureUser(ctx, in.Participant.Email, in.Participant.DisplayName)
+	if err != nil {
+		return ProvisionUserResult{}, err
+	}
+	if err := a.assignWorkspace(ctx, in.Participant.Email, id); err != nil {
+		return ProvisionUserResult{UserID: id, Created: created}, err
+	}
+	return ProvisionUserResult{UserID: id, Created: created}, nil
+}
+
+// ensureUser creates the account user, or adopts the existing one when the
+// create conflicts. It never looks up first: SCIM lists are the scarcest
+// rate (4/s against 5/s for creates), so a lookup is spent only on a
+// conflict. A create the server applied before failing (503, reset) is
+// retried by the SDK, conflicts, and is adopted here: exactly one user.
+func (a *Activities) ensureUser(ctx context.Context, email, displayName string) (id string, created bool, err error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" {
+		return "", false, invalid(StepCreateUser, "create user: participant has no email")
+	}
+	if err := a.Limits.Wait(ctx, ClassSCIMWrite); err != nil {
+		return "", false, classify(StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
+	}
+	u, err := a.Account.Users.Create(ctx, iam.User{
+		UserName:    email,
+		DisplayName: displayName,
+		Emails:      []iam.ComplexValue{{Value: email, Primary: true}},
+	})
+	switch {
+	case err == nil:
+		if _, perr := strconv.ParseInt(u.Id, 10, 64); perr != nil {
+			return "", false, inconsistent(StepCreateUser, ErrUnavailable, "create user %s: unexpected user id %q", email, u.Id)
+		}
+		return u.Id, true, nil
+	case errors.Is(err, apierr.ErrResourceConflict):
+		id, ferr := a.findUser(ctx, email)
+		if ferr != nil {
+			return "", false, ferr
+		}
+		return id, false, nil
+	default:
+		return "", false, classify(StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
+	}
+}
+
+// findUser looks the user up by userName with exactly one SCIM list request:
+// the iterator fetches the first page on HasNext and only asks for another
+// page once that one is used up (ListAll always costs a second, empty page).
+func (a *Activities) findUser(ctx context.Context, email string) (string, error) {
+	if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
+		return "", classify(StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+	}
+	it := a.Account.Users.List(ctx, iam.ListAccountUsersRequest{
+		Filter:     `userName eq "` + strings.ReplaceAll(email, `"`, `\"`) + `"`,
+		Attributes: "id,userName",
+	})
+	if !it.HasNext(ctx) { // HasNext is true on an error, which Next then returns
+		// Conflict but not listed yet: the SCIM list lags the create.
+		return "", inconsistent(StepCreateUser, ErrUnavailable,
+			"create user %s: already exists but not found by userName yet", email)
+	}
+	u, err := it.Next(ctx)
+	if err != nil {
+		return "", classify(StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+	}
+	if !strings.EqualFold(u.UserName, email) {
+		return "", inconsistent(StepCreateUser, ErrUnavailable,
+			"create user %s: lookup returned another user %q", email, u.UserName)
+	}
+	if _, perr := strconv.ParseInt(u.Id, 10, 64); perr != nil {
+		return "", inconsistent(StepCreateUser, ErrUnavailable, "find user %s: unexpected user id %q", email, u.Id)
+	}
+	return u.Id, nil
+}
+
+// assignWorkspace gives the user permission USER on the workspace (PUT is
+// an upsert of that principal's permission set, so repeating it is a no-op)
+// and confirms it. Right after a create, Databricks may answer "Principal X
+// not in workspace Y" or "Principal not found in account": the PUT is
+// retried for up to Settings.AssignmentWait, then ErrPrincipalNotReady lets
+// Temporal retry the activity later.
+func (a *Activities) assignWorkspace(ctx context.Context, email, userID string) error {
+	principal, err := strconv.ParseInt(userID, 10, 64)
+	if err != nil {
+		return invalid(StepAssignWorkspace, "assign user %s to workspace: user id %q is not numeric", email, userID)
+	}
+	if a.Settings.WorkspaceID == 0 {
+		return invalid(StepAssignWorkspace, "assign user %s to workspace: no workspace id configured", email)
+	}
+	wait := a.Settings.AssignmentWait
+	if wait <= 0 {
+		wait = DefaultAssignmentWait
+	}
+	deadline := time.Now().Add(wait)
+	backoff := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		confirmed, err := a.assignOnce(ctx, principal)
+		if err == nil && confirmed {
+			return nil
+		}
+		last := "assignment not listed yet"
+		if err != nil {
+			cerr := classify(StepAssignWorkspace, fmt.Errorf("assign user %s to workspace %d: %w", email, a.Settings.WorkspaceID, err))
+			if errorType(cerr) != ErrPrincipalNotReady {
+				return cerr
+			}
+			last = err.Error()
+		}
+		if time.Now().Add(backoff).After(deadline) {
+			return notReady(StepAssignWorkspace, "assign user %s to workspace %d: not visible after %d attempts in %s: %s",
+				email, a.Settings.WorkspaceID, attempt, wait, last)
+		}
+		if err := sleep(ctx, backoff); err != nil {
+			return classify(StepAssignWorkspace, fmt.Errorf("assign user %s to workspace %d: %w", email, a.Settings.WorkspaceID, err))
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// assignOnce PUTs the assignment and reports whether Databricks confirms it:
+// from the PUT's own answer when it names the principal with USER, else by
+// listing the workspace's assignments (one request, no paging).
+func (a *Activities) assignOnce(ctx context.Context, principal int64) (bool, error) {
+	if err := a.Limits.Wait(ctx, ClassAssignments); err != nil {
+		return false, err
+	}
+	pa, err := a.Account.Assignments.Update(ctx, iam.UpdateWorkspaceAssignments{
+		WorkspaceId: a.Settings.WorkspaceID,
+		PrincipalId: principal,
+		Permissions: []iam.WorkspacePermission{iam.WorkspacePermissionUser},
+	})
+	if err != nil {
+		return false, err
+	}
+	if pa != nil && pa.Error == "" && pa.Principal != nil && pa.Principal.PrincipalId == principal &&
+		slices.Contains(pa.Permissions, iam.WorkspacePermissionUser) {
+		return true, nil
+	}
+	if err := a.Limits.Wait(ctx, ClassAssignments); err != nil {
+		return false, err
+	}
+	it := a.Account.Assignments.List(ctx, iam.ListWorkspaceAssignmentRequest{WorkspaceId: a.Settings.WorkspaceID})
+	for it.HasNext(ctx) {
+		as, err := it.Next(ctx)
+		if err != nil {
+			return false, err
+		}
+		if as.Principal != nil && as.Principal.PrincipalId == principal {
+			return as.Error == "" && slices.Contains(as.Permissions, iam.WorkspacePermissionUser), nil
+		}
+	}
+	return false, nil
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
