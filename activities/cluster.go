@@ -41,7 +41,8 @@ func (a *Activities) ProvisionCluster(ctx context.Context, in ProvisionClusterIn
 	if email == "" {
 		return ProvisionClusterResult{}, invalid(StepCreateCluster, "create cluster: participant has no email")
 	}
-	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec)
+	lookup := in.Lookup || (activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1)
+	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec, lookup)
 	if err != nil {
 		return ProvisionClusterResult{}, err
 	}
@@ -71,13 +72,13 @@ func (a *Activities) clusterURL(id string) string {
 }
 
 // ensureCluster returns the participant's cluster: the one a previous
-// attempt of this activity recorded in its heartbeat, else the oldest
-// cluster under the policy tagged with the participant's email, else a new
-// one. After ANY create error it lists again before deciding, because the
+// attempt of this activity recorded in its heartbeat, else (when lookup says
+// one may exist) the oldest cluster under the policy tagged with the
+// participant's email, else a new one. After ANY create error it lists again before deciding, because the
 // create may have been applied before the error (503, connection reset);
 // the idempotency_token also makes the SDK's own retry of such a create
 // return the same cluster.
-func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec ClusterSpec) (*compute.ClusterDetails, bool, error) {
+func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec ClusterSpec, lookup bool) (*compute.ClusterDetails, bool, error) {
 	if spec.PolicyID == "" || spec.SparkVersion == "" || spec.NodeType == "" {
 		return nil, false, invalid(StepCreateCluster, "create cluster for %s: incomplete cluster spec %+v (run batch setup first)", email, spec)
 	}
@@ -87,9 +88,11 @@ func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec
 	if c := a.resumeCluster(ctx, email); c != nil {
 		return c, false, nil
 	}
-	c, err := a.findCluster(ctx, email, spec.PolicyID)
-	if err != nil || c != nil {
-		return c, false, err
+	if lookup {
+		c, err := a.findCluster(ctx, email, spec.PolicyID)
+		if err != nil || c != nil {
+			return c, false, err
+		}
 	}
 
 	if name == "" {

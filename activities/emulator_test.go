@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -177,9 +178,9 @@ func (e *emuEnv) provisionSchema(p roster.Participant) (ProvisionSchemaResult, e
 		ProvisionSchemaInput{Participant: p, Catalog: "cohort"})
 }
 
-func (e *emuEnv) provisionCluster(p roster.Participant) (ProvisionClusterResult, error) {
+func (e *emuEnv) provisionCluster(p roster.Participant, lookup bool) (ProvisionClusterResult, error) {
 	return run[ProvisionClusterInput, ProvisionClusterResult](e.t, e.acts, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: p, Spec: e.spec, BatchID: "b1"})
+		ProvisionClusterInput{Participant: p, Spec: e.spec, BatchID: "b1", Lookup: lookup})
 }
 
 // provision runs the three participant activities and fails the test on error.
@@ -193,7 +194,7 @@ func (e *emuEnv) provision(p roster.Participant) (ProvisionUserResult, Provision
 	if err != nil {
 		e.t.Fatalf("ProvisionSchema: %v", err)
 	}
-	c, err := e.provisionCluster(p)
+	c, err := e.provisionCluster(p, !u.Created)
 	if err != nil {
 		e.t.Fatalf("ProvisionCluster: %v", err)
 	}
@@ -384,7 +385,7 @@ func TestEmulator_restartedClusterIsStoppedAgain(t *testing.T) {
 	if _, err := e.w.Clusters.Start(context.Background(), compute.StartCluster{ClusterId: c.ClusterID}); err != nil {
 		t.Fatal(err)
 	}
-	c2, err := e.provisionCluster(p)
+	c2, err := e.provisionCluster(p, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +427,7 @@ func TestEmulator_clusterCreateAppliedThenFails(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.fault("clusters.create", mode, 1)
-			c, err := e.provisionCluster(p)
+			c, err := e.provisionCluster(p, false) // a first run: no lookup before the create
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -445,9 +446,9 @@ func TestEmulator_clusterCreate500IsRetryable(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.fault("clusters.create", "500", 1)
-	_, err = e.provisionCluster(p)
+	_, err = e.provisionCluster(p, false)
 	wantAppErr(t, err, ErrUnavailable, true)
-	c, err := e.provisionCluster(p)
+	c, err := e.provisionCluster(p, true) // the retry attempt looks
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,13 +491,13 @@ func TestEmulator_assignmentLag(t *testing.T) {
 	}
 	_, err = e.provisionSchema(p)
 	wantAppErr(t, err, ErrPrincipalNotReady, true)
-	_, err = e.provisionCluster(p)
+	_, err = e.provisionCluster(p, false)
 	wantAppErr(t, err, ErrPrincipalNotReady, true)
 	time.Sleep(800 * time.Millisecond)
 	if _, err := e.provisionSchema(p); err != nil {
 		t.Fatal(err)
 	}
-	c, err := e.provisionCluster(p)
+	c, err := e.provisionCluster(p, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +522,7 @@ func TestEmulator_parallelParticipants(t *testing.T) {
 			}
 			var c ProvisionClusterResult
 			if err == nil {
-				c, err = e.provisionCluster(p)
+				c, err = e.provisionCluster(p, false)
 			}
 			results <- out{u.UserID, c.ClusterID, err}
 		}()
@@ -548,4 +549,36 @@ func TestEmulator_parallelParticipants(t *testing.T) {
 		}
 		e.checkState(p, users[0].Id, cid)
 	}
+}
+
+// ProvisionAccess runs user, assignment, schema and grants as one activity;
+// an attempt that resumes from a recorded user skips the SCIM create.
+func TestEmulator_provisionAccess(t *testing.T) {
+	e := setup(t, setupOpts{})
+	p := participant("ida@example.com")
+	got, err := run[ProvisionAccessInput, ProvisionAccessResult](t, e.acts, func(a *Activities) any { return a.ProvisionAccess },
+		ProvisionAccessInput{Participant: p, Catalog: "cohort"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UserID == "" || !got.UserCreated || got.Schema != "cohort.ida" {
+		t.Fatalf("got %+v, want a created user and schema cohort.ida", got)
+	}
+	creates := e.emu.Stats().Requests["scim.users.create"]
+	again, err := run[ProvisionAccessInput, ProvisionAccessResult](t, e.acts, func(a *Activities) any { return a.ProvisionAccess },
+		ProvisionAccessInput{Participant: p, Catalog: "cohort"}, accessProgress{UserID: got.UserID, UserCreated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != got {
+		t.Errorf("resumed attempt = %+v, want %+v", again, got)
+	}
+	if after := e.emu.Stats().Requests["scim.users.create"]; fmt.Sprint(after) != fmt.Sprint(creates) {
+		t.Errorf("scim creates went from %v to %v: a resumed attempt must not create the user again", creates, after)
+	}
+	c, err := e.provisionCluster(p, !got.UserCreated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.checkState(p, got.UserID, c.ClusterID)
 }

@@ -359,9 +359,11 @@ func stopFixtures(id string) qa.HTTPFixtures {
 	}
 }
 
+// A participant whose user this run created cannot have a cluster yet: the
+// create goes out without a clusters/list first (the fixtures would fail an
+// unexpected request).
 func TestProvisionCluster_createsSingleNode(t *testing.T) {
 	fx := qa.HTTPFixtures{
-		{Method: "GET", Resource: clustersList, Response: map[string]any{}},
 		{Method: "POST", Resource: "/api/2.1/clusters/create", ExpectedRequest: createClusterBody, Response: map[string]any{"cluster_id": clusterID}},
 		permissionsFixture(clusterID),
 	}
@@ -400,7 +402,7 @@ func TestProvisionCluster_adoptsOldestTagged(t *testing.T) {
 	}
 	a := fixtureActivities(t, append(fx, stopFixtures("c-older")...), fxSettings())
 	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec})
+		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +418,7 @@ func TestProvisionCluster_alreadyTerminated(t *testing.T) {
 		permissionsFixture(clusterID),
 	}, fxSettings())
 	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec})
+		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +438,7 @@ func TestProvisionCluster_createErrorAdoptsApplied(t *testing.T) {
 	}
 	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), fxSettings())
 	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec})
+		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +458,7 @@ func TestProvisionCluster_policyViolation(t *testing.T) {
 		{Method: "GET", Resource: clustersList, Response: map[string]any{}},
 	}, fxSettings())
 	_, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec})
+		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
 	ae := wantAppErr(t, err, ErrInvalidInput, false)
 	var step string
 	if err := ae.Details(&step); err != nil || step != StepCreateCluster {
@@ -472,7 +474,7 @@ func TestProvisionCluster_resumesFromHeartbeat(t *testing.T) {
 	}
 	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), fxSettings())
 	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec}, clusterProgress{ClusterID: clusterID, State: "RUNNING"})
+		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true}, clusterProgress{ClusterID: clusterID, State: "RUNNING"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,7 +495,7 @@ func TestProvisionCluster_permissionReadBackMismatch(t *testing.T) {
 		},
 	}, fxSettings())
 	_, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec})
+		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
 	wantAppErr(t, err, ErrClusterLaunchFailed, true)
 }
 
@@ -582,7 +584,7 @@ func TestProvisionCluster_typedCreateWithoutRaw(t *testing.T) {
 	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), fxSettings())
 	a.Workspace.Raw = nil
 	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec})
+		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
 	if err != nil {
 		t.Fatal(err)
 	}

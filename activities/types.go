@@ -12,8 +12,7 @@ import (
 // *Activities, so these names are what Temporal registers.
 const (
 	SetupBatchName       = "SetupBatch"
-	ProvisionUserName    = "ProvisionUser"
-	ProvisionSchemaName  = "ProvisionSchema"
+	ProvisionAccessName  = "ProvisionAccess"
 	ProvisionClusterName = "ProvisionCluster"
 	LoadChunkName        = "LoadChunk"
 	AwaitParticipantName = "AwaitParticipant"
@@ -79,6 +78,22 @@ type SetupBatchResult struct {
 	Cluster ClusterSpec `json:"cluster"`
 }
 
+// ProvisionAccessInput covers steps create_user, assign_workspace,
+// create_schema and grant: everything but the cluster.
+type ProvisionAccessInput struct {
+	Participant roster.Participant `json:"participant"`
+	Catalog     string             `json:"catalog"`
+}
+
+// ProvisionAccessResult carries the account user id and the schema's full name.
+type ProvisionAccessResult struct {
+	UserID string `json:"user_id"`
+	// UserCreated is false when the user existed before this run: only then
+	// can the participant already have a cluster worth looking for.
+	UserCreated bool   `json:"user_created"`
+	Schema      string `json:"schema"`
+}
+
 // ProvisionUserInput covers steps create_user and assign_workspace.
 type ProvisionUserInput struct {
 	Participant roster.Participant `json:"participant"`
@@ -108,6 +123,12 @@ type ProvisionClusterInput struct {
 	Participant roster.Participant `json:"participant"`
 	Spec        ClusterSpec        `json:"spec"`
 	BatchID     string             `json:"batch_id"`
+	// Lookup says the participant may already have a cluster (their user
+	// existed before this run): look for it by tag before creating. A user
+	// created by this run cannot have one, so a first-day participant costs
+	// no clusters/list, which at 10,000 participants would page through
+	// 10,000 clusters each time. Retried attempts always look.
+	Lookup bool `json:"lookup,omitempty"`
 }
 
 // ProvisionClusterResult identifies the participant's cluster.

@@ -131,8 +131,8 @@ func newActivities(cfg config.Config, tc client.Client) (*activities.Activities,
 }
 
 // newWorkers polls one task queue each: workflows and light activities on the
-// main queue; account calls on a queue the server paces to the SCIM write rate
-// for all workers together; cluster work, which waits minutes for clusters to
+// main queue; the access activity (account SCIM first of all) on a queue the
+// server paces to the SCIM write rate for all workers together; cluster work, which waits minutes for clusters to
 // stop, on its own queue with many slots.
 func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities) []worker.Worker {
 	main := worker.New(tc, workflows.TaskQueue, worker.Options{})
@@ -140,7 +140,6 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	main.RegisterWorkflowWithOptions(workflows.ChunkWorkflow, workflow.RegisterOptions{Name: workflows.ChunkWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ParticipantWorkflow, workflow.RegisterOptions{Name: workflows.ParticipantWorkflowName})
 	register(main, acts.SetupBatch, activities.SetupBatchName)
-	register(main, acts.ProvisionSchema, activities.ProvisionSchemaName)
 	register(main, acts.LoadChunk, activities.LoadChunkName)
 	register(main, acts.AwaitParticipant, activities.AwaitParticipantName)
 
@@ -148,7 +147,7 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 		DisableWorkflowWorker:        true,
 		TaskQueueActivitiesPerSecond: cfg.RateLimits.SCIMWrite,
 	})
-	register(account, acts.ProvisionUser, activities.ProvisionUserName)
+	register(account, acts.ProvisionAccess, activities.ProvisionAccessName)
 
 	compute := worker.New(tc, workflows.ComputeTaskQueue, worker.Options{
 		DisableWorkflowWorker:              true,

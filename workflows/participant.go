@@ -12,8 +12,8 @@ import (
 	"github.com/cohort-dev/cohort/roster"
 )
 
-// a refers to the activities through a nil pointer: workflows only need the
-// method values for their names and signatures.
+// a refers to the activities through a nil pointer: workflows need only the
+// methods' names and signatures (the names are activities.*Name).
 var a *activities.Activities
 
 // ParticipantInput is everything one participant's provisioning needs. The
@@ -60,19 +60,12 @@ func retryPolicy() *temporal.RetryPolicy {
 	}
 }
 
-func userOptions(stepTimeout time.Duration) workflow.ActivityOptions {
+// accessOptions: user, assignment, schema and grants, on the queue the server
+// paces to the SCIM write rate across all workers.
+func accessOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		TaskQueue:              AccountTaskQueue,
-		StartToCloseTimeout:    3 * time.Minute,
-		ScheduleToCloseTimeout: stepTimeout,
-		RetryPolicy:            retryPolicy(),
-	}
-}
-
-func schemaOptions(stepTimeout time.Duration) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		TaskQueue:              TaskQueue,
-		StartToCloseTimeout:    3 * time.Minute,
+		StartToCloseTimeout:    5 * time.Minute,
 		ScheduleToCloseTimeout: stepTimeout,
 		RetryPolicy:            retryPolicy(),
 	}
@@ -93,8 +86,9 @@ func clusterOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 
 // ParticipantWorkflow gives one participant a ready environment: account user
 // assigned to the workspace, schema with grants, and a stopped personal cluster
-// they may restart. The seven steps run as three activities grouped by API, so
-// that a participant costs few history events; each step is idempotent.
+// they may restart. The seven steps (see activities) run as two activities,
+// access and cluster, so that a participant costs few history events; each
+// step is idempotent, and a failure names its step.
 func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
 	p := in.Participant
 	res := ParticipantResult{Email: p.Email, DisplayName: p.DisplayName}
@@ -102,27 +96,20 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 		in.StepTimeout = 30 * time.Minute
 	}
 
-	var user activities.ProvisionUserResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, userOptions(in.StepTimeout)),
-		a.ProvisionUser, activities.ProvisionUserInput{Participant: p}).Get(ctx, &user)
+	var access activities.ProvisionAccessResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, accessOptions(in.StepTimeout)),
+		a.ProvisionAccess, activities.ProvisionAccessInput{Participant: p, Catalog: in.Catalog}).Get(ctx, &access)
 	if err != nil {
-		return res, fail(ctx, p, activities.StepCreateUser, err)
+		return res, fail(p, activities.StepCreateUser, err)
 	}
-	res.UserID = user.UserID
-
-	var schema activities.ProvisionSchemaResult
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, schemaOptions(in.StepTimeout)),
-		a.ProvisionSchema, activities.ProvisionSchemaInput{Participant: p, Catalog: in.Catalog}).Get(ctx, &schema)
-	if err != nil {
-		return res, fail(ctx, p, activities.StepCreateSchema, err)
-	}
-	res.Schema = schema.FullName
+	res.UserID, res.Schema = access.UserID, access.Schema
 
 	var cluster activities.ProvisionClusterResult
 	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, clusterOptions(in.StepTimeout)),
-		a.ProvisionCluster, activities.ProvisionClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID}).Get(ctx, &cluster)
+		a.ProvisionCluster, activities.ProvisionClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID,
+			Lookup: !access.UserCreated}).Get(ctx, &cluster)
 	if err != nil {
-		return res, fail(ctx, p, activities.StepCreateCluster, err)
+		return res, fail(p, activities.StepCreateCluster, err)
 	}
 	res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
 
@@ -132,7 +119,7 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 // fail turns an activity error into the participant's failure: the step comes
 // from the activity error's details when it has them (the activity knows which
 // of its steps failed), else the activity's first step.
-func fail(ctx workflow.Context, p roster.Participant, step string, err error) error {
+func fail(p roster.Participant, step string, err error) error {
 	reason := err.Error()
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {

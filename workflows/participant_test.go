@@ -28,8 +28,8 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflowWithOptions(ParticipantWorkflow, workflow.RegisterOptions{Name: ParticipantWorkflowName})
 	acts := &activities.Activities{}
 	for name, fn := range map[string]any{
-		activities.SetupBatchName: acts.SetupBatch, activities.ProvisionUserName: acts.ProvisionUser,
-		activities.ProvisionSchemaName: acts.ProvisionSchema, activities.ProvisionClusterName: acts.ProvisionCluster,
+		activities.SetupBatchName: acts.SetupBatch, activities.ProvisionAccessName: acts.ProvisionAccess,
+		activities.ProvisionClusterName: acts.ProvisionCluster,
 		activities.LoadChunkName: acts.LoadChunk, activities.AwaitParticipantName: acts.AwaitParticipant,
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
@@ -52,10 +52,8 @@ func mockProvisioning(env *testsuite.TestWorkflowEnvironment, fail map[string]er
 		}
 		return []any{ok, nil}
 	}
-	env.OnActivity(activities.ProvisionUserName, mock.Anything, mock.Anything).
-		Return(ret(activities.ProvisionUserName, activities.ProvisionUserResult{UserID: "7064349174826396", Created: true})...).Maybe()
-	env.OnActivity(activities.ProvisionSchemaName, mock.Anything, mock.Anything).
-		Return(ret(activities.ProvisionSchemaName, activities.ProvisionSchemaResult{FullName: "cohort.taro_1a2b3c4d"})...).Maybe()
+	env.OnActivity(activities.ProvisionAccessName, mock.Anything, mock.Anything).
+		Return(ret(activities.ProvisionAccessName, activities.ProvisionAccessResult{UserID: "7064349174826396", UserCreated: true, Schema: "cohort.taro_1a2b3c4d"})...).Maybe()
 	env.OnActivity(activities.ProvisionClusterName, mock.Anything, mock.Anything).
 		Return(ret(activities.ProvisionClusterName, activities.ProvisionClusterResult{ClusterID: "0101-000000-abc", URL: "https://adb/compute/clusters/0101-000000-abc", State: "TERMINATED"})...).Maybe()
 }
@@ -67,9 +65,9 @@ func TestParticipantWorkflow_steps(t *testing.T) {
 		wantStep string // "" = success
 	}{
 		{name: "all steps succeed"},
-		{name: "user refused", fail: map[string]error{activities.ProvisionUserName: appErr(activities.ErrInvalidInput, activities.StepCreateUser, true)}, wantStep: activities.StepCreateUser},
-		{name: "assignment denied", fail: map[string]error{activities.ProvisionUserName: appErr(activities.ErrPermissionDenied, activities.StepAssignWorkspace, true)}, wantStep: activities.StepAssignWorkspace},
-		{name: "grant invalid", fail: map[string]error{activities.ProvisionSchemaName: appErr(activities.ErrInvalidInput, activities.StepGrant, true)}, wantStep: activities.StepGrant},
+		{name: "user refused", fail: map[string]error{activities.ProvisionAccessName: appErr(activities.ErrInvalidInput, activities.StepCreateUser, true)}, wantStep: activities.StepCreateUser},
+		{name: "assignment denied", fail: map[string]error{activities.ProvisionAccessName: appErr(activities.ErrPermissionDenied, activities.StepAssignWorkspace, true)}, wantStep: activities.StepAssignWorkspace},
+		{name: "grant invalid", fail: map[string]error{activities.ProvisionAccessName: appErr(activities.ErrInvalidInput, activities.StepGrant, true)}, wantStep: activities.StepGrant},
 		{name: "cluster policy violation", fail: map[string]error{activities.ProvisionClusterName: appErr(activities.ErrInvalidInput, activities.StepCreateCluster, true)}, wantStep: activities.StepCreateCluster},
 		{name: "permission denied on ACL", fail: map[string]error{activities.ProvisionClusterName: appErr(activities.ErrPermissionDenied, activities.StepSetPermission, true)}, wantStep: activities.StepSetPermission},
 	}
@@ -122,22 +120,21 @@ func TestParticipantWorkflow_retryableErrorsAreRetried(t *testing.T) {
 		t.Run(typ, func(t *testing.T) {
 			env := newEnv(t)
 			calls := 0
-			env.OnActivity(activities.ProvisionUserName, mock.Anything, mock.Anything).Return(
-				func(_ context.Context, _ activities.ProvisionUserInput) (activities.ProvisionUserResult, error) {
+			env.OnActivity(activities.ProvisionAccessName, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, _ activities.ProvisionAccessInput) (activities.ProvisionAccessResult, error) {
 					calls++
 					if calls < 3 {
-						return activities.ProvisionUserResult{}, appErr(typ, activities.StepCreateUser, false)
+						return activities.ProvisionAccessResult{}, appErr(typ, activities.StepCreateUser, false)
 					}
-					return activities.ProvisionUserResult{UserID: "42"}, nil
+					return activities.ProvisionAccessResult{UserID: "42", Schema: "cohort.x"}, nil
 				})
-			env.OnActivity(activities.ProvisionSchemaName, mock.Anything, mock.Anything).Return(activities.ProvisionSchemaResult{FullName: "cohort.x"}, nil)
 			env.OnActivity(activities.ProvisionClusterName, mock.Anything, mock.Anything).Return(activities.ProvisionClusterResult{ClusterID: "c"}, nil)
 			env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort"})
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatalf("got %v, want success after retries", err)
 			}
 			if calls != 3 {
-				t.Fatalf("ProvisionUser ran %d times, want 3", calls)
+				t.Fatalf("ProvisionAccess ran %d times, want 3", calls)
 			}
 		})
 	}
@@ -147,8 +144,7 @@ func TestParticipantWorkflow_retryableErrorsAreRetried(t *testing.T) {
 // participant fails with the last reason, instead of retrying forever.
 func TestParticipantWorkflow_stepTimeout(t *testing.T) {
 	env := newEnv(t)
-	env.OnActivity(activities.ProvisionUserName, mock.Anything, mock.Anything).Return(activities.ProvisionUserResult{UserID: "42"}, nil)
-	env.OnActivity(activities.ProvisionSchemaName, mock.Anything, mock.Anything).Return(activities.ProvisionSchemaResult{FullName: "cohort.x"}, nil)
+	env.OnActivity(activities.ProvisionAccessName, mock.Anything, mock.Anything).Return(activities.ProvisionAccessResult{UserID: "42", Schema: "cohort.x"}, nil)
 	env.OnActivity(activities.ProvisionClusterName, mock.Anything, mock.Anything).Return(
 		activities.ProvisionClusterResult{}, appErr(activities.ErrThrottled, activities.StepCreateCluster, false))
 	env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort", StepTimeout: 5 * time.Minute})
@@ -162,5 +158,28 @@ func TestParticipantWorkflow_stepTimeout(t *testing.T) {
 	}
 	if sf.Step != activities.StepCreateCluster {
 		t.Fatalf("step = %q, want %q", sf.Step, activities.StepCreateCluster)
+	}
+}
+
+// The cluster step looks for an existing cluster only when the participant's
+// user existed before this run: a brand-new user cannot have one.
+func TestParticipantWorkflow_clusterLookupOnlyForExistingUsers(t *testing.T) {
+	for _, created := range []bool{true, false} {
+		env := newEnv(t)
+		env.OnActivity(activities.ProvisionAccessName, mock.Anything, mock.Anything).
+			Return(activities.ProvisionAccessResult{UserID: "42", UserCreated: created, Schema: "cohort.x"}, nil)
+		var got activities.ProvisionClusterInput
+		env.OnActivity(activities.ProvisionClusterName, mock.Anything, mock.Anything).Return(
+			func(_ context.Context, in activities.ProvisionClusterInput) (activities.ProvisionClusterResult, error) {
+				got = in
+				return activities.ProvisionClusterResult{ClusterID: "c"}, nil
+			})
+		env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort"})
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		if got.Lookup == created {
+			t.Errorf("user created = %v: cluster lookup = %v, want %v", created, got.Lookup, !created)
+		}
 	}
 }
