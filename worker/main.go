@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -135,7 +136,7 @@ func newActivities(cfg config.Config, tc client.Client) (*activities.Activities,
 // server paces to the SCIM write rate for all workers together; cluster work, which waits minutes for clusters to
 // stop, on its own queue with many slots.
 func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities) []worker.Worker {
-	main := worker.New(tc, workflows.TaskQueue, worker.Options{})
+	main := worker.New(tc, workflows.TaskQueue, worker.Options{WorkerStopTimeout: stopTimeout})
 	main.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ChunkWorkflow, workflow.RegisterOptions{Name: workflows.ChunkWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ParticipantWorkflow, workflow.RegisterOptions{Name: workflows.ParticipantWorkflowName})
@@ -146,16 +147,23 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	account := worker.New(tc, workflows.AccountTaskQueue, worker.Options{
 		DisableWorkflowWorker:        true,
 		TaskQueueActivitiesPerSecond: cfg.RateLimits.SCIMWrite,
+		WorkerStopTimeout:            stopTimeout,
 	})
 	register(account, acts.ProvisionAccess, activities.ProvisionAccessName)
 
 	compute := worker.New(tc, workflows.ComputeTaskQueue, worker.Options{
 		DisableWorkflowWorker:              true,
 		MaxConcurrentActivityExecutionSize: 2 * cfg.Batch.MaxInFlight,
+		WorkerStopTimeout:                  stopTimeout,
 	})
 	register(compute, acts.ProvisionCluster, activities.ProvisionClusterName)
 	return []worker.Worker{main, account, compute}
 }
+
+// stopTimeout is how long a stopping worker (SIGTERM) lets running
+// activities finish before cancelling them; whatever is cut short is retried
+// elsewhere, every step being idempotent.
+const stopTimeout = 30 * time.Second
 
 func register(w worker.Worker, fn any, name string) {
 	w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
