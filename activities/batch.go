@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -35,7 +34,7 @@ func (a *Activities) AwaitParticipant(ctx context.Context, in AwaitParticipantIn
 		stop := heartbeatEvery(ctx, 20*time.Second)
 		defer stop()
 	}
-	var result json.RawMessage
+	var result Provisioned
 	err = a.Temporal.GetWorkflow(ctx, in.WorkflowID, "").Get(ctx, &result)
 	if err == nil {
 		return AwaitParticipantResult{Status: "ok", Result: result}, nil

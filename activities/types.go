@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/cohort-dev/cohort/roster"
@@ -157,10 +156,21 @@ type AwaitParticipantInput struct {
 	WorkflowID string `json:"workflow_id"`
 }
 
+// Provisioned is what one participant got: the participant workflow's result
+// (workflows.ParticipantResult is this type) and a row of the report.
+type Provisioned struct {
+	Email       string `json:"email"`
+	DisplayName string `json:"display_name"`
+	UserID      string `json:"user_id"`
+	Schema      string `json:"schema"` // full name, catalog.schema
+	ClusterID   string `json:"cluster_id"`
+	ClusterURL  string `json:"cluster_url"`
+}
+
 // AwaitParticipantResult is that workflow's outcome. Status is "ok" or "failed".
 type AwaitParticipantResult struct {
-	Status string          `json:"status"`
-	Result json.RawMessage `json:"result,omitempty"` // the workflow's result (workflows.ParticipantResult) when ok
+	Status string      `json:"status"`
+	Result Provisioned `json:"result"` // when ok
 	Step   string          `json:"step,omitempty"`   // where it failed, when failed
 	Error  string          `json:"error,omitempty"`  // why it failed, when failed
 }

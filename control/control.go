@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -366,10 +365,9 @@ func (c *Client) FailuresURL(batchID string) string {
 // FailedBySteps lists failure counts by step in a stable order.
 func FailedBySteps(c workflows.Counts) []string {
 	var out []string
-	for step, n := range c.FailedByStep {
-		out = append(out, fmt.Sprintf("%s %d", step, n))
+	for _, sc := range c.FailedByStep {
+		out = append(out, fmt.Sprintf("%s %d", sc.Step, sc.N))
 	}
-	sort.Strings(out)
 	return out
 }
 

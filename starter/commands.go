@@ -248,10 +248,7 @@ func (m *Main) status(ctx context.Context, args []string) error {
 			continue
 		}
 		total.Failed++
-		if total.FailedByStep == nil {
-			total.FailedByStep = map[string]int{}
-		}
-		total.FailedByStep[o.Step]++
+		total.AddFailed(o.Step, 1)
 		failed = append(failed, o)
 	}
 	fmt.Fprintf(m.Stdout, "batch %s: %d participants, %d ok, %d failed (after %d retries)\n",

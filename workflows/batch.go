@@ -163,7 +163,7 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 			// The chunk could not even load its participants (a missing
 			// roster store, say): count them failed so every row has an end.
 			workflow.GetLogger(ctx).Error("chunk failed", "chunk", id, "error", err)
-			r.Counts = Counts{Total: limit, Failed: limit, FailedByStep: map[string]int{"load_roster": limit}}
+			r.Counts = Counts{Total: limit, Failed: limit, FailedByStep: []StepCount{{Step: "load_roster", N: limit}}}
 		}
 		progress.Done = progress.Done.Add(r.Counts)
 		progress.Active = remove(progress.Active, id)

@@ -77,7 +77,7 @@ func TestChunkWorkflow_partialFailureAndWindow(t *testing.T) {
 			t.Errorf("outcome %d = %+v, want ok with its cluster", i, o)
 		}
 	}
-	want := Counts{Total: 7, OK: 5, Failed: 2, FailedByStep: map[string]int{activities.StepGrant: 2}}
+	want := Counts{Total: 7, OK: 5, Failed: 2, FailedByStep: []StepCount{{Step: activities.StepGrant, N: 2}}}
 	if fmt.Sprint(got.Counts) != fmt.Sprint(want) {
 		t.Errorf("counts = %+v, want %+v", got.Counts, want)
 	}
@@ -96,7 +96,7 @@ func chunkMock(started *[]int) any {
 			return ChunkResult{}, err
 		}
 		return ChunkResult{Index: in.Index, Counts: Counts{Total: in.Limit, OK: in.Limit - 1, Failed: 1,
-			FailedByStep: map[string]int{activities.StepCreateUser: 1}}}, nil
+			FailedByStep: []StepCount{{Step: activities.StepCreateUser, N: 1}}}}, nil
 	}
 }
 
@@ -126,7 +126,7 @@ func TestBatchWorkflow_continueAsNewWithChunksInFlight(t *testing.T) {
 	}
 	// Chunk 1 was still running when chunk 2 finished: its counts must be in
 	// the carried state all the same.
-	want := Counts{Total: 30, OK: 27, Failed: 3, FailedByStep: map[string]int{activities.StepCreateUser: 3}}
+	want := Counts{Total: 30, OK: 27, Failed: 3, FailedByStep: []StepCount{{Step: activities.StepCreateUser, N: 3}}}
 	if next.NextChunk != 3 || fmt.Sprint(next.Done) != fmt.Sprint(want) || next.Setup == nil || *next.Setup != setup {
 		t.Errorf("carried = next %d, done %+v, setup %v; want next 3, done %+v, setup %v", next.NextChunk, next.Done, next.Setup, want, setup)
 	}
@@ -146,7 +146,7 @@ func TestBatchWorkflow_continueAsNewWithChunksInFlight(t *testing.T) {
 	if err := env2.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	wantAll := Counts{Total: 45, OK: 40, Failed: 5, FailedByStep: map[string]int{activities.StepCreateUser: 5}}
+	wantAll := Counts{Total: 45, OK: 40, Failed: 5, FailedByStep: []StepCount{{Step: activities.StepCreateUser, N: 5}}}
 	slices.Sort(started2)
 	if fmt.Sprint(started2) != "[3 4]" || res.Chunks != 5 || fmt.Sprint(res.Counts) != fmt.Sprint(wantAll) {
 		t.Errorf("second run: started %v, result %+v; want [3 4] and %+v", started2, res, wantAll)
@@ -185,7 +185,7 @@ func TestBatchWorkflow_chunkFailureCountsItsParticipants(t *testing.T) {
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	want := Counts{Total: 15, OK: 5, Failed: 10, FailedByStep: map[string]int{"load_roster": 10}}
+	want := Counts{Total: 15, OK: 5, Failed: 10, FailedByStep: []StepCount{{Step: "load_roster", N: 10}}}
 	if fmt.Sprint(res.Counts) != fmt.Sprint(want) {
 		t.Errorf("counts = %+v, want %+v", res.Counts, want)
 	}

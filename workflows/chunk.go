@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -46,53 +45,6 @@ type ChunkResult struct {
 	Index    int       `json:"index"`
 	Outcomes []Outcome `json:"outcomes"`
 	Counts   Counts    `json:"counts"`
-}
-
-// Counts is progress: how many participants are in each state, and for the
-// failed ones, at which step.
-type Counts struct {
-	Total        int            `json:"total"`
-	Running      int            `json:"running"`
-	OK           int            `json:"ok"`
-	Reused       int            `json:"reused"` // included in OK
-	Failed       int            `json:"failed"`
-	FailedByStep map[string]int `json:"failed_by_step,omitempty"`
-}
-
-// Done is the number of participants with an outcome.
-func (c Counts) Done() int { return c.OK + c.Failed }
-
-// Add returns the sum of two counts.
-func (c Counts) Add(o Counts) Counts {
-	sum := Counts{Total: c.Total + o.Total, Running: c.Running + o.Running, OK: c.OK + o.OK,
-		Reused: c.Reused + o.Reused, Failed: c.Failed + o.Failed}
-	for _, m := range []map[string]int{c.FailedByStep, o.FailedByStep} {
-		// Summing is order-independent, so map order cannot change the result.
-		for step, n := range m { //workflowcheck:ignore
-			if sum.FailedByStep == nil {
-				sum.FailedByStep = map[string]int{}
-			}
-			sum.FailedByStep[step] += n
-		}
-	}
-	return sum
-}
-
-func (c *Counts) record(o Outcome) {
-	c.Running--
-	switch o.Status {
-	case StatusOK:
-		c.OK++
-		if o.Reused {
-			c.Reused++
-		}
-	default:
-		c.Failed++
-		if c.FailedByStep == nil {
-			c.FailedByStep = map[string]int{}
-		}
-		c.FailedByStep[o.Step]++
-	}
 }
 
 // maxErrorLen keeps a chunk's result well under Temporal's payload limits
@@ -225,9 +177,5 @@ func reusedOutcome(ar activities.AwaitParticipantResult) Outcome {
 	if ar.Status != StatusOK {
 		return Outcome{Status: StatusFailed, Step: cmp.Or(ar.Step, "unknown"), Error: ar.Error}
 	}
-	var r ParticipantResult
-	if err := json.Unmarshal(ar.Result, &r); err != nil {
-		return Outcome{Status: StatusFailed, Step: "unknown", Error: "read earlier result: " + err.Error()}
-	}
-	return Outcome{ParticipantResult: r, Status: StatusOK, Reused: true}
+	return Outcome{ParticipantResult: ar.Result, Status: StatusOK, Reused: true}
 }

@@ -28,15 +28,10 @@ type ParticipantInput struct {
 	StepTimeout time.Duration `json:"step_timeout"`
 }
 
-// ParticipantResult is what an organizer sends to the participant.
-type ParticipantResult struct {
-	Email       string `json:"email"`
-	DisplayName string `json:"display_name"`
-	UserID      string `json:"user_id"`
-	Schema      string `json:"schema"` // full name, catalog.schema
-	ClusterID   string `json:"cluster_id"`
-	ClusterURL  string `json:"cluster_url"`
-}
+// ParticipantResult is what an organizer sends to the participant. It is
+// activities.Provisioned, so that AwaitParticipant can hand back an earlier
+// run's result typed.
+type ParticipantResult = activities.Provisioned
 
 // ParticipantFailedError is the error type a participant workflow fails with;
 // its details are a StepFailure.
