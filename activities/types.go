@@ -170,9 +170,9 @@ type Provisioned struct {
 // AwaitParticipantResult is that workflow's outcome. Status is "ok" or "failed".
 type AwaitParticipantResult struct {
 	Status string      `json:"status"`
-	Result Provisioned `json:"result"` // when ok
-	Step   string          `json:"step,omitempty"`   // where it failed, when failed
-	Error  string          `json:"error,omitempty"`  // why it failed, when failed
+	Result Provisioned `json:"result"`          // when ok
+	Step   string      `json:"step,omitempty"`  // where it failed, when failed
+	Error  string      `json:"error,omitempty"` // why it failed, when failed
 }
 
 // Settings are the non-secret provisioning settings the activities apply,

@@ -30,7 +30,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	for name, fn := range map[string]any{
 		activities.SetupBatchName: acts.SetupBatch, activities.ProvisionAccessName: acts.ProvisionAccess,
 		activities.ProvisionClusterName: acts.ProvisionCluster,
-		activities.LoadChunkName: acts.LoadChunk, activities.AwaitParticipantName: acts.AwaitParticipant,
+		activities.LoadChunkName:        acts.LoadChunk, activities.AwaitParticipantName: acts.AwaitParticipant,
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
