@@ -168,9 +168,9 @@ func (m *Main) follow(ctx context.Context, cl *control.Client, batchID string) e
 			)
 		}
 		if bar != nil {
+			_ = bar.Set(p.Counts.Done())
 			bar.Describe(fmt.Sprintf("%-12s ok %d  failed %d  %s", p.Phase, p.Counts.OK, p.Counts.Failed,
 				time.Since(start).Round(time.Second)))
-			_ = bar.Set(p.Counts.Done())
 		}
 	})
 	if bar != nil {
