@@ -154,8 +154,14 @@ func logger(ctx context.Context) log.Logger {
 	return nil
 }
 
-// heartbeat records progress when running inside an activity.
+// heartbeat records progress when running inside an activity: through the
+// activity's pulse when it has one (see withPulse), which keeps sending the
+// latest details; without details it only says "alive" and keeps the last ones.
 func heartbeat(ctx context.Context, details ...any) {
+	if p, ok := ctx.Value(pulseKey{}).(*pulse); ok {
+		p.record(details...)
+		return
+	}
 	if activity.IsActivity(ctx) {
 		activity.RecordHeartbeat(ctx, details...)
 	}

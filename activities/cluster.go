@@ -24,13 +24,6 @@ const DefaultStopPollInterval = 10 * time.Second
 // clusterListPageSize is the page size of the tag lookup (the API's maximum).
 const clusterListPageSize = 100
 
-// clusterProgress is ProvisionCluster's heartbeat detail. A retried attempt
-// reads it back to go straight to the cluster it already found or created.
-type clusterProgress struct {
-	ClusterID string `json:"cluster_id"`
-	State     string `json:"state,omitempty"`
-}
-
 // ProvisionCluster is steps create_cluster, set_permission and stop_cluster:
 // the participant's personal single-node cluster under the policy (adopted
 // when one carrying the participant's tag exists), CAN_RESTART for the
@@ -42,17 +35,19 @@ func (a *Activities) ProvisionCluster(ctx context.Context, in ProvisionClusterIn
 		return ProvisionClusterResult{}, invalid(StepCreateCluster, "create cluster: participant has no email")
 	}
 	lookup := in.Lookup || (activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1)
+	ctx, stop := withPulse(ctx) // until a heartbeat says more, it repeats the last attempt's details
+	defer stop()
 	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec, lookup)
 	if err != nil {
 		return ProvisionClusterResult{}, err
 	}
 	res := ProvisionClusterResult{ClusterID: c.ClusterId, URL: a.clusterURL(c.ClusterId), State: string(c.State), Created: created}
-	heartbeat(ctx, clusterProgress{ClusterID: c.ClusterId, State: res.State})
+	heartbeat(ctx, progress{Step: StepSetPermission, ClusterID: c.ClusterId, State: res.State})
 
 	if err := a.setClusterPermission(ctx, email, c.ClusterId); err != nil {
 		return res, err
 	}
-	heartbeat(ctx, clusterProgress{ClusterID: c.ClusterId, State: res.State})
+	heartbeat(ctx, progress{Step: StepStopCluster, ClusterID: c.ClusterId, State: res.State})
 
 	state, err := a.stopCluster(ctx, c.ClusterId, c.State)
 	if state != "" {
@@ -204,7 +199,7 @@ func (a *Activities) resumeCluster(ctx context.Context, email string) *compute.C
 	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
 		return nil
 	}
-	var p clusterProgress
+	var p progress
 	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil || p.ClusterID == "" {
 		return nil
 	}
@@ -368,7 +363,7 @@ func (a *Activities) stopCluster(ctx context.Context, id string, known compute.S
 				return state, inconsistent(StepStopCluster, ErrClusterLaunchFailed, "stop cluster %s: cluster is in state %s: %s", id, state, c.StateMessage)
 			}
 		}
-		heartbeat(ctx, clusterProgress{ClusterID: id, State: string(state)})
+		heartbeat(ctx, progress{Step: StepStopCluster, ClusterID: id, State: string(state)})
 		if err := sleep(ctx, interval); err != nil {
 			return state, classify(StepStopCluster, fmt.Errorf("wait for cluster %s to terminate: %w", id, err))
 		}

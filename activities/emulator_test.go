@@ -566,7 +566,7 @@ func TestEmulator_provisionAccess(t *testing.T) {
 	}
 	creates := e.emu.Stats().Requests["scim.users.create"]
 	again, err := run[ProvisionAccessInput, ProvisionAccessResult](t, e.acts, func(a *Activities) any { return a.ProvisionAccess },
-		ProvisionAccessInput{Participant: p, Catalog: "cohort"}, accessProgress{UserID: got.UserID, UserCreated: true})
+		ProvisionAccessInput{Participant: p, Catalog: "cohort"}, progress{UserID: got.UserID, UserCreated: true})
 	if err != nil {
 		t.Fatal(err)
 	}

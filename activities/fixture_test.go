@@ -474,7 +474,7 @@ func TestProvisionCluster_resumesFromHeartbeat(t *testing.T) {
 	}
 	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), fxSettings())
 	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true}, clusterProgress{ClusterID: clusterID, State: "RUNNING"})
+		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true}, progress{ClusterID: clusterID, State: "RUNNING"})
 	if err != nil {
 		t.Fatal(err)
 	}

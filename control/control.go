@@ -157,6 +157,10 @@ func (c *Client) batchInput(ctx context.Context, batchID string) (workflows.Batc
 	return in, nil
 }
 
+// PhaseNoWorker is the phase of a running batch whose progress no worker
+// answered (none is running, or all are restarting).
+const PhaseNoWorker = "no worker answering"
+
 // Progress is where a batch stands.
 type Progress struct {
 	BatchID string
@@ -194,7 +198,10 @@ func (c *Client) Progress(ctx context.Context, batchID string) (Progress, error)
 		var bp workflows.BatchProgress
 		v, err := c.Temporal.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
 		if err != nil {
-			return p, fmt.Errorf("query batch %s: %w", batchID, err)
+			// Queries need a live worker; the batch itself is safe in
+			// Temporal meanwhile, so this is news, not an error.
+			p.Phase = PhaseNoWorker
+			return p, nil
 		}
 		if err := v.Get(&bp); err != nil {
 			return p, fmt.Errorf("decode batch %s progress: %w", batchID, err)
@@ -234,18 +241,28 @@ func (c *Client) Progress(ctx context.Context, batchID string) (Progress, error)
 }
 
 // Wait follows a batch until its current attempt ends, calling report with
-// each new reading (every interval).
+// each new reading (every interval). It rides out a Temporal server that is
+// briefly unreachable (a restart, say) for up to a minute.
 func (c *Client) Wait(ctx context.Context, batchID string, interval time.Duration, report func(Progress)) (Progress, error) {
+	const patience = time.Minute
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var failingSince time.Time
 	for {
 		p, err := c.Progress(ctx, batchID)
-		if err != nil {
+		switch {
+		case err == nil:
+			failingSince = time.Time{}
+			report(p)
+			if p.Closed() {
+				return p, nil
+			}
+		case errors.Is(err, ErrNoBatch) || ctx.Err() != nil:
 			return p, err
-		}
-		report(p)
-		if p.Closed() {
-			return p, nil
+		case failingSince.IsZero():
+			failingSince = time.Now()
+		case time.Since(failingSince) > patience:
+			return p, err
 		}
 		select {
 		case <-ctx.Done():

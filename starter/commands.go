@@ -167,7 +167,9 @@ func (m *Main) follow(ctx context.Context, cl *control.Client, batchID string) e
 				progressbar.OptionSetRenderBlankState(true),
 			)
 		}
-		if bar != nil {
+		if bar != nil && p.Phase == control.PhaseNoWorker {
+			bar.Describe(fmt.Sprintf("%-12s (is a worker running?)  %s", p.Phase, time.Since(start).Round(time.Second)))
+		} else if bar != nil {
 			_ = bar.Set(p.Counts.Done())
 			bar.Describe(fmt.Sprintf("%-12s ok %d  failed %d  %s", p.Phase, p.Counts.OK, p.Counts.Failed,
 				time.Since(start).Round(time.Second)))
@@ -222,6 +224,10 @@ func (m *Main) status(ctx context.Context, args []string) error {
 	p, err := cl.Progress(ctx, id)
 	if err != nil {
 		return err
+	}
+	if !p.Closed() && p.Phase == control.PhaseNoWorker {
+		fmt.Fprintf(m.Stdout, "batch %s is running, but no worker answered for its progress: is a worker running?\nWeb UI: %s\n", id, cl.BatchURL(id))
+		return nil
 	}
 	if !p.Closed() {
 		fmt.Fprintf(m.Stdout, "batch %s (attempt %d): %s, %d/%d done: %d ok, %d failed, %d running\n",

@@ -56,11 +56,15 @@ func retryPolicy() *temporal.RetryPolicy {
 }
 
 // accessOptions: user, assignment, schema and grants, on the queue the server
-// paces to the SCIM write rate across all workers.
+// paces to the SCIM write rate across all workers. The activity heartbeats
+// all along, so a worker killed mid-step (or a completion lost while the
+// Temporal server was down) is retried within HeartbeatTimeout, not after
+// StartToCloseTimeout.
 func accessOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		TaskQueue:              AccountTaskQueue,
 		StartToCloseTimeout:    5 * time.Minute,
+		HeartbeatTimeout:       30 * time.Second,
 		ScheduleToCloseTimeout: stepTimeout,
 		RetryPolicy:            retryPolicy(),
 	}
@@ -68,12 +72,12 @@ func accessOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 
 // clusterOptions: the cluster activity waits for TERMINATED while
 // heartbeating, so a crashed worker is noticed within HeartbeatTimeout and the
-// idempotent steps are re-run elsewhere.
+// idempotent steps are re-run elsewhere, resuming at the recorded cluster.
 func clusterOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		TaskQueue:              ComputeTaskQueue,
 		StartToCloseTimeout:    20 * time.Minute,
-		HeartbeatTimeout:       time.Minute,
+		HeartbeatTimeout:       30 * time.Second,
 		ScheduleToCloseTimeout: stepTimeout,
 		RetryPolicy:            retryPolicy(),
 	}
@@ -127,6 +131,13 @@ func fail(p roster.Participant, step string, err error) error {
 		var timeoutErr *temporal.TimeoutError
 		if errors.As(err, &timeoutErr) {
 			reason = "gave up after the step timeout: " + lastFailure(timeoutErr)
+			// The activity's heartbeat names the step it was in.
+			var hb struct {
+				Step string `json:"step"`
+			}
+			if timeoutErr.HasLastHeartbeatDetails() && timeoutErr.LastHeartbeatDetails(&hb) == nil && hb.Step != "" {
+				step = hb.Step
+			}
 		}
 	}
 	return temporal.NewNonRetryableApplicationError(
