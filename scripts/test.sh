@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# make test: every check and every test, with one command (CI runs exactly this).
+#
+#   1. go vet ./...
+#   2. gofmt: no file would change
+#   3. workflowcheck ./workflows/...   (Temporal's determinism check)
+#   4. go test ./... -count=1 -timeout 25m
+#
+# The end-to-end tests in e2e/ start their own Temporal dev server and emulator
+# on free loopback ports; they find the Temporal CLI through $TEMPORAL_CLI,
+# which this script installs first if it is missing (make tools).
+#
+# Every step runs even when an earlier one fails, so one run shows every
+# problem; the last line says which steps failed. Exit status 1 if any did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+gobin=$("$GO" env GOBIN)
+gobin=${gobin:-$("$GO" env GOPATH)/bin}
+
+step() { printf '\n==> %s\n' "$*"; }
+join() { local IFS=,; printf '%s' "$*" | sed 's/,/, /g'; }
+passed=()
+failed=()
+record() { # record NAME EXIT_STATUS
+  if [ "$2" -eq 0 ]; then
+    passed+=("$1")
+  else
+    failed+=("$1")
+    printf '%s: FAILED\n' "$1"
+  fi
+}
+
+step "tools (Temporal CLI, workflowcheck; installed only if missing)"
+make --no-print-directory -s tools
+export TEMPORAL_CLI=${TEMPORAL_CLI:-$gobin/temporal}
+"$TEMPORAL_CLI" --version
+
+step "go vet ./..."
+rc=0
+"$GO" vet ./... || rc=$?
+record "go vet" "$rc"
+
+step "gofmt -l"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  mapfile -t gofiles < <(git ls-files --cached --others --exclude-standard -- '*.go')
+else
+  mapfile -t gofiles < <(find . -name '*.go' -not -path './.git/*' -not -path './data/*')
+fi
+rc=0
+if [ ${#gofiles[@]} -gt 0 ]; then
+  unformatted=$(gofmt -l "${gofiles[@]}") || rc=$?
+  if [ -n "$unformatted" ]; then
+    printf 'not gofmt-ed (gofmt -w them):\n%s\n' "$unformatted"
+    rc=1
+  fi
+fi
+record "gofmt" "$rc"
+
+step "workflowcheck ./workflows/..."
+wfc_flags=()
+if [ -f workflowcheck.config.yaml ]; then wfc_flags=(-config workflowcheck.config.yaml); fi
+rc=0
+"$gobin/workflowcheck" "${wfc_flags[@]}" ./workflows/... || rc=$?
+record "workflowcheck" "$rc"
+
+step "go test ./... -count=1 -timeout 25m"
+rc=0
+"$GO" test ./... -count=1 -timeout 25m || rc=$?
+record "go test" "$rc"
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'make test: FAILED: %s (passed: %s)\n' "$(join "${failed[@]}")" "$(join "${passed[@]}")"
+  exit 1
+fi
+printf 'make test: all passed (%s)\n' "$(join "${passed[@]}")"
