@@ -220,8 +220,11 @@ func (p *Paths) Set(v string) error {
 }
 
 // ApplyEnv lets TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE override the file, as
-// the Temporal CLI does.
+// the Temporal CLI does, and TEMPORAL_UI_ADDRESS the Web UI links printed.
 func (c *Config) ApplyEnv(getenv func(string) string) {
+	if v := getenv("TEMPORAL_UI_ADDRESS"); v != "" {
+		c.Temporal.UIAddress = v
+	}
 	if v := getenv("TEMPORAL_ADDRESS"); v != "" {
 		c.Temporal.Address = v
 	}

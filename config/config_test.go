@@ -65,9 +65,9 @@ func TestLoad_errors(t *testing.T) {
 
 func TestApplyEnv(t *testing.T) {
 	c := Default()
-	env := map[string]string{"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "events"}
+	env := map[string]string{"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "events", "TEMPORAL_UI_ADDRESS": "http://ui:8080"}
 	c.ApplyEnv(func(k string) string { return env[k] })
-	if c.Temporal.Address != "temporal:7233" || c.Temporal.Namespace != "events" {
+	if c.Temporal.Address != "temporal:7233" || c.Temporal.Namespace != "events" || c.Temporal.UIAddress != "http://ui:8080" {
 		t.Fatalf("got %+v", c.Temporal)
 	}
 }
