@@ -334,6 +334,10 @@ func (a *Activities) stopCluster(ctx context.Context, id string, known compute.S
 	if interval <= 0 {
 		interval = DefaultStopPollInterval
 	}
+	// A stop takes about a minute: the first look waits for most of it,
+	// which saves a participant most of its clusters/get calls (they share
+	// the clusters budget with creates).
+	wait := a.Settings.StopFirstPoll
 	state := known
 	for {
 		if state != compute.StateTerminating {
@@ -341,6 +345,10 @@ func (a *Activities) stopCluster(ctx context.Context, id string, known compute.S
 				return state, err
 			}
 		}
+		if err := sleep(ctx, wait); err != nil {
+			return state, classify(StepStopCluster, fmt.Errorf("wait for cluster %s to terminate: %w", id, err))
+		}
+		wait = interval
 		if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
 			return state, classify(StepStopCluster, fmt.Errorf("get cluster %s: %w", id, err))
 		}
@@ -364,9 +372,6 @@ func (a *Activities) stopCluster(ctx context.Context, id string, known compute.S
 			}
 		}
 		heartbeat(ctx, progress{Step: StepStopCluster, ClusterID: id, State: string(state)})
-		if err := sleep(ctx, interval); err != nil {
-			return state, classify(StepStopCluster, fmt.Errorf("wait for cluster %s to terminate: %w", id, err))
-		}
 	}
 }
 

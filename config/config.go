@@ -101,7 +101,10 @@ type Cluster struct {
 	// TagKey is the custom tag that identifies a participant's cluster; its
 	// value is the participant's email. An existing cluster carrying it is adopted.
 	TagKey string `yaml:"tag_key"`
-	// StopPollInterval is how often the stop step checks for TERMINATED.
+	// StopFirstPoll is how long the stop step waits after terminating before
+	// it first checks for TERMINATED (a stop takes 0.5-3 min on Azure), and
+	// StopPollInterval how often it checks after that.
+	StopFirstPoll    time.Duration `yaml:"stop_first_poll"`
 	StopPollInterval time.Duration `yaml:"stop_poll_interval"`
 }
 
@@ -158,13 +161,14 @@ func Default() Config {
 			NodeType:               "Standard_DS3_v2",
 			AutoterminationMinutes: 60,
 			TagKey:                 "CohortParticipant",
-			StopPollInterval:       10 * time.Second,
+			StopFirstPoll:          30 * time.Second,
+			StopPollInterval:       15 * time.Second,
 		},
 		Batch: Batch{
-			ChunkSize:      1000,
+			ChunkSize:      250,
 			MaxInFlight:    1200,
-			ParallelChunks: 2,
-			ChunksPerRun:   50,
+			ParallelChunks: 4,
+			ChunksPerRun:   100,
 			StepTimeout:    30 * time.Minute,
 		},
 		RateLimits: RateLimits{
@@ -173,9 +177,9 @@ func Default() Config {
 			SCIMGet:          20,
 			PermissionsWrite: 30,
 			PermissionsRead:  100,
-			Assignments:      20,
-			UnityCatalog:     30,
-			Clusters:         20,
+			Assignments:      10, // no published figures for these three:
+			UnityCatalog:     25, // the emulator's estimates, see emulator/doc.go
+			Clusters:         30,
 			Workers:          1,
 		},
 		RosterDir: "data/rosters",
