@@ -1,9 +1,12 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -106,11 +109,7 @@ func (a *Activities) grant(ctx context.Context, email, cat, full string) error {
 		if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
 			return classify(StepGrant, fmt.Errorf("%s: %w", what, err))
 		}
-		resp, err := a.Workspace.Grants.Update(ctx, catalog.UpdatePermissions{
-			SecurableType: g.Type,
-			FullName:      g.Name,
-			Changes:       []catalog.PermissionsChange{{Principal: email, Add: g.Privileges}},
-		})
+		held, err := a.updateGrants(ctx, g, email)
 		if err != nil {
 			cerr := classify(StepGrant, fmt.Errorf("%s: %w", what, err))
 			if g.Type == "schema" && g.Name == full && errorType(cerr) == ErrNotFound {
@@ -120,8 +119,8 @@ func (a *Activities) grant(ctx context.Context, email, cat, full string) error {
 			}
 			return cerr
 		}
-		if resp != nil && len(resp.PrivilegeAssignments) > 0 {
-			if missing := missingPrivileges(resp.PrivilegeAssignments, email, g.Privileges); len(missing) > 0 {
+		if held != nil {
+			if missing := missingPrivileges(held, email, g.Privileges); len(missing) > 0 {
 				return inconsistent(StepGrant, ErrUnavailable, "%s: answer lacks %s", what, joinPrivileges(missing))
 			}
 		}
@@ -156,4 +155,76 @@ func joinPrivileges(ps []catalog.Privilege) string {
 		s[i] = string(p)
 	}
 	return strings.Join(s, ",")
+}
+
+// updateGrants adds the participant's privileges on one securable and returns
+// the assignments the answer reports for that principal (nil when the answer
+// carried none). The answer lists every principal of the securable — on the
+// shared catalog, every participant — so decoding all of it would make a
+// batch quadratic in CPU; with the raw client only this principal's entries
+// are decoded.
+func (a *Activities) updateGrants(ctx context.Context, g securableGrant, email string) ([]catalog.PrivilegeAssignment, error) {
+	req := catalog.UpdatePermissions{
+		SecurableType: g.Type,
+		FullName:      g.Name,
+		Changes:       []catalog.PermissionsChange{{Principal: email, Add: g.Privileges}},
+	}
+	if a.Workspace.Raw == nil {
+		resp, err := a.Workspace.Grants.Update(ctx, req)
+		if err != nil || resp == nil || len(resp.PrivilegeAssignments) == 0 {
+			return nil, err
+		}
+		return resp.PrivilegeAssignments, nil
+	}
+	headers := map[string]string{"Accept": "application/json", "Content-Type": "application/json"}
+	if a.Workspace.OrgID != "" {
+		headers["X-Databricks-Org-Id"] = a.Workspace.OrgID
+	}
+	var raw []byte
+	path := fmt.Sprintf("/api/2.1/unity-catalog/permissions/%s/%s", g.Type, g.Name)
+	if err := a.Workspace.Raw.Do(ctx, http.MethodPatch, path, headers, nil, map[string]any{"changes": req.Changes}, &raw); err != nil {
+		return nil, err
+	}
+	return principalAssignments(raw, email)
+}
+
+// principalAssignments picks one principal's entries out of a grants answer
+// ({"privilege_assignments":[{"principal":..,"privileges":[..]},..]}) by
+// looking for its "principal" key and decoding only the enclosing objects;
+// when that finds nothing it decodes the whole answer.
+func principalAssignments(raw []byte, principal string) ([]catalog.PrivilegeAssignment, error) {
+	key, err := json.Marshal(principal)
+	if err != nil {
+		return nil, err
+	}
+	needle := append([]byte(`"principal":`), key...)
+	var out []catalog.PrivilegeAssignment
+	for i := 0; ; {
+		j := bytes.Index(raw[i:], needle)
+		if j < 0 {
+			break
+		}
+		start := bytes.LastIndexByte(raw[:i+j], '{')
+		var pa catalog.PrivilegeAssignment
+		if start < 0 || json.NewDecoder(bytes.NewReader(raw[start:])).Decode(&pa) != nil || !strings.EqualFold(pa.Principal, principal) {
+			out = nil
+			break
+		}
+		out = append(out, pa)
+		i += j + len(needle)
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	var all catalog.UpdatePermissionsResponse
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, nil
+	}
+	if err := json.Unmarshal(raw, &all); err != nil {
+		return nil, fmt.Errorf("read grants answer: %w", err)
+	}
+	if len(all.PrivilegeAssignments) == 0 {
+		return nil, nil
+	}
+	return all.PrivilegeAssignments, nil
 }

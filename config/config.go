@@ -40,6 +40,8 @@ type Temporal struct {
 	Namespace string `yaml:"namespace"`
 	// UIAddress is the Web UI base URL printed for people (dev server: port 8233).
 	UIAddress string `yaml:"ui_address"`
+	// Compress gzips gRPC requests (the SDK's default; off here, see bootstrap.Dial).
+	Compress bool `yaml:"compress"`
 }
 
 // Databricks names the account and the workspace. Credentials are not here.

@@ -63,7 +63,7 @@ func (c *common) load(getenv func(string) string) error {
 }
 
 func (m *Main) connect(ctx context.Context, c *common) (*control.Client, func(), error) {
-	tc, err := bootstrap.Dial(ctx, c.cfg.Temporal.Address, c.cfg.Temporal.Namespace, m.logger())
+	tc, err := bootstrap.Dial(ctx, c.cfg.Temporal.Address, c.cfg.Temporal.Namespace, c.cfg.Temporal.Compress, m.logger())
 	if err != nil {
 		return nil, nil, err
 	}

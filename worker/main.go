@@ -14,6 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with --debug-addr
 	"os"
 	"os/signal"
 	"syscall"
@@ -47,8 +49,15 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	fs.Var(&paths, "config", "YAML config `file`; repeat to layer files, later ones winning (default $COHORT_CONFIG)")
 	address := fs.String("address", "", "Temporal frontend `host:port` (default $TEMPORAL_ADDRESS or the config)")
 	namespace := fs.String("namespace", "", "Temporal `namespace` (default $TEMPORAL_NAMESPACE or the config)")
+	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this `host:port` (off by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *debugAddr != "" {
+		go func() {
+			// http.DefaultServeMux carries net/http/pprof's handlers.
+			logger.Info("pprof", "addr", *debugAddr, "error", http.ListenAndServe(*debugAddr, nil))
+		}()
 	}
 	if len(paths) == 0 && os.Getenv("COHORT_CONFIG") != "" {
 		paths = config.Paths{os.Getenv("COHORT_CONFIG")}
@@ -65,7 +74,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 		cfg.Temporal.Namespace = *namespace
 	}
 
-	tc, err := bootstrap.Dial(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, logger)
+	tc, err := bootstrap.Dial(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.Compress, logger)
 	if err != nil {
 		return err
 	}
