@@ -1,0 +1,194 @@
+package main
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// azureConfig is GET /emulator/v1/config trimmed to what the bound reads
+// (realistic latencies, azure limits).
+const azureConfig = `{
+ "latency":"realistic","rate_limits":"azure","time_scale":1,
+ "rate_limit_classes":[
+  {"name":"scim_write","rps":5,"burst":5,"endpoints":["scim.users.create","scim.users.delete"]},
+  {"name":"scim_list","rps":4,"burst":4,"endpoints":["scim.users.list"]},
+  {"name":"permissions_write","rps":30,"burst":30,"endpoints":["permissions.update","permissions.set"]},
+  {"name":"assignments","rps":10,"burst":10,"endpoints":["assignments.put","assignments.list"]},
+  {"name":"unity_catalog","rps":25,"burst":25,"endpoints":["schemas.create","grants.update"]},
+  {"name":"clusters","rps":30,"burst":30,"endpoints":["clusters.create","clusters.get","clusters.delete","clusters.list"]}],
+ "endpoints":{
+  "scim.users.create":{"min_ms":300,"typical_ms":500,"max_ms":1000,"rate_class":"scim_write"},
+  "assignments.put":{"min_ms":500,"typical_ms":1000,"max_ms":3000,"rate_class":"assignments"},
+  "schemas.create":{"min_ms":200,"typical_ms":500,"max_ms":1000,"rate_class":"unity_catalog"},
+  "grants.update":{"min_ms":200,"typical_ms":500,"max_ms":1000,"rate_class":"unity_catalog"},
+  "clusters.create":{"min_ms":500,"typical_ms":1000,"max_ms":2000,"rate_class":"clusters"},
+  "permissions.update":{"min_ms":200,"typical_ms":400,"max_ms":600,"rate_class":"permissions_write"},
+  "clusters.delete":{"min_ms":300,"typical_ms":500,"max_ms":1000,"rate_class":"clusters"},
+  "clusters.get":{"min_ms":100,"typical_ms":200,"max_ms":500,"rate_class":"clusters"}},
+ "clusters":{"start_typical_ms":300000,"stop_min_ms":30000,"stop_typical_ms":60000,"stop_max_ms":180000}}`
+
+func TestLowerBound(t *testing.T) {
+	var cfg EmuConfig
+	if err := jsonUnmarshal([]byte(azureConfig), &cfg, "config"); err != nil {
+		t.Fatal(err)
+	}
+	// Critical path: 500+1000+500+500+500+1000+400+500+200 ms of calls plus
+	// the 60 s typical stop = 65.1 s.
+	tests := []struct {
+		name      string
+		n         int
+		scale     float64
+		wantClass string
+		wantRate  float64
+		wantPath  float64
+	}{
+		{"1000 at scale 1: SCIM writes bind", 1000, 1, "scim_write", 200, 65.1},
+		{"100 at scale 1", 100, 1, "scim_write", 20, 65.1},
+		{"10000 at scale 10", 10000, 10, "scim_write", 200, 6.51},
+		{"one participant", 1, 1, "scim_write", 0.2, 65.1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cfg
+			c.TimeScale = tt.scale
+			b := LowerBound(c, tt.n)
+			if b.Class != tt.wantClass || b.Calls != 1 {
+				t.Errorf("busiest class = %s x%d, want %s x1", b.Class, b.Calls, tt.wantClass)
+			}
+			if !near(b.RateSec, tt.wantRate) || !near(b.PathSec, tt.wantPath) || !near(b.TotalSec, tt.wantRate+tt.wantPath) {
+				t.Errorf("bound = %.3f + %.3f = %.3f, want %.3f + %.3f", b.RateSec, b.PathSec, b.TotalSec, tt.wantRate, tt.wantPath)
+			}
+			// A schema create and two grants at 25/s: 3N/25 = 0.12 N s.
+			if got, want := b.PerClass["unity_catalog"], 3*float64(tt.n)/(25*tt.scale); !near(got, want) {
+				t.Errorf("unity_catalog = %.3f s, want %.3f s", got, want)
+			}
+			if len(b.Unmodelled) != 0 {
+				t.Errorf("unmodelled endpoints %v", b.Unmodelled)
+			}
+		})
+	}
+}
+
+func TestLowerBound_slowerClassBinds(t *testing.T) {
+	var cfg EmuConfig
+	if err := jsonUnmarshal([]byte(azureConfig), &cfg, "config"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cfg.Classes {
+		if cfg.Classes[i].Name == "clusters" {
+			cfg.Classes[i].RPS = 2 // 3 calls per participant at 2/s beat 1 at 5/s
+		}
+	}
+	b := LowerBound(cfg, 100)
+	if b.Class != "clusters" || b.Calls != 3 || !near(b.RateSec, 150) {
+		t.Errorf("bound = %s x%d %.1fs, want clusters x3 150s", b.Class, b.Calls, b.RateSec)
+	}
+}
+
+func TestLowerBound_noLimits(t *testing.T) {
+	b := LowerBound(EmuConfig{TimeScale: 2, Clusters: ClusterTiming{StopTypicalMS: 1000}}, 50)
+	if b.Class != "" || b.RateSec != 0 || !near(b.PathSec, 0.5) || len(b.Unmodelled) != len(MinCalls) {
+		t.Errorf("bound = %+v, want only the 0.5 s stop and every call unmodelled", b)
+	}
+}
+
+func TestParseStats(t *testing.T) {
+	st, err := ParseStats([]byte(`{"requests":{"scim.users.create":{"201":100,"429":7},"clusters.get":{"200":950},
+		"clusters.list":{"200":50,"0":1}},"throttled":{"scim.users.create":7},"objects":{"users":100}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Total("scim.users.create"); got != 107 {
+		t.Errorf("Total(scim.users.create) = %d, want 107", got)
+	}
+	if got := st.Status("429"); got != 7 {
+		t.Errorf("Status(429) = %d, want 7", got)
+	}
+	if got := st.Sum(); got != 1108 {
+		t.Errorf("Sum = %d, want 1108", got)
+	}
+	rates := st.PerParticipant(100)
+	want := []EndpointRate{{"clusters.get", 9.5}, {"scim.users.create", 1.07}, {"clusters.list", 0.51}}
+	if len(rates) != len(want) {
+		t.Fatalf("PerParticipant = %v, want %v", rates, want)
+	}
+	for i := range want {
+		if rates[i].Endpoint != want[i].Endpoint || !near(rates[i].PerP, want[i].PerP) {
+			t.Errorf("PerParticipant[%d] = %v, want %v", i, rates[i], want[i])
+		}
+	}
+	if got, want := compactCalls(rates, 2), "cl.get 9.50, scim.create 1.07, ... (all: 11.1)"; got != want {
+		t.Errorf("compactCalls = %q, want %q", got, want)
+	}
+	before, _ := ParseStats([]byte(`{"requests":{"scim.users.create":{"201":40}},"throttled":{}}`))
+	if d := st.Sub(before); d.Total("scim.users.create") != 67 || d.Total("clusters.get") != 950 {
+		t.Errorf("Sub: creates %d gets %d, want 67 and 950", d.Total("scim.users.create"), d.Total("clusters.get"))
+	}
+	if _, err := ParseStats([]byte(`{"requests":`)); err == nil {
+		t.Error("ParseStats accepted truncated JSON")
+	}
+}
+
+func TestParseProc(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	stat := "4242 (work er (x)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 12 0 100 1000000 2000 18446744073709551615"
+	cpu, err := parseStatCPU(stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3250 * time.Millisecond; cpu != want {
+		t.Errorf("cpu = %s, want %s (325 ticks)", cpu, want)
+	}
+	if _, err := parseStatCPU("4242 (x) S 1"); err == nil {
+		t.Error("parseStatCPU accepted a short line")
+	}
+	rss, hwm := parseStatusMem("Name:\tworker\nVmHWM:\t   51200 kB\nVmRSS:\t   40960 kB\nThreads:\t12\n")
+	if rss != 40960*1024 || hwm != 51200*1024 {
+		t.Errorf("rss, hwm = %d, %d, want %d, %d", rss, hwm, 40960*1024, 51200*1024)
+	}
+}
+
+func TestTimelineSummary(t *testing.T) {
+	tl := []timelinePoint{{At: 0}, {At: 30 * time.Second, Creates: 150}, {At: 60 * time.Second, Creates: 300, Terminate: 280},
+		{At: 62 * time.Second, Creates: 300, Terminate: 300}}
+	got := timelineSummary(tl, 300, Bound{RateSec: 60})
+	want := "half the users created at 30s; all users created at 60s (rate term of the bound 60s); every cluster terminating at 62s; " +
+		"last sample 62s: 300 creates, 300 terminates, 0 429s; user creates/s per ~30s window: 5.0 5.0"
+	if got != want {
+		t.Errorf("timelineSummary =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestScaleDuration(t *testing.T) {
+	if got := scaleDuration(10*time.Second, 30); got != 333*time.Millisecond {
+		t.Errorf("10s/30 = %s, want 333ms", got)
+	}
+	if got := scaleDuration(10*time.Second, 1); got != 10*time.Second {
+		t.Errorf("10s/1 = %s", got)
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-6*math.Max(1, math.Abs(b)) }
+
+func TestIdealSchedule(t *testing.T) {
+	var cfg EmuConfig
+	if err := jsonUnmarshal([]byte(azureConfig), &cfg, "config"); err != nil {
+		t.Fatal(err)
+	}
+	// Without spread in the stop delay, the ideal schedule is the bound.
+	fixed := cfg
+	fixed.Clusters = ClusterTiming{StopMinMS: 60000, StopTypicalMS: 60000, StopMaxMS: 60000}
+	if b := LowerBound(fixed, 1000); !near(b.IdealSec, b.TotalSec) {
+		t.Errorf("ideal = %.3f, want the bound %.3f", b.IdealSec, b.TotalSec)
+	}
+	// With the 0.5/1/3 min spread, the slowest stops dominate the tail:
+	// between the bound and rate term + calls + the 180 s maximum.
+	b := LowerBound(cfg, 1000)
+	if hi := b.RateSec + b.PathSec - 60 + 180; b.IdealSec <= b.TotalSec || b.IdealSec > hi {
+		t.Errorf("ideal = %.1f, want in (%.1f, %.1f]", b.IdealSec, b.TotalSec, hi)
+	}
+	if again := IdealSchedule(cfg, b, 200, 1); again != b.IdealSec {
+		t.Errorf("IdealSchedule not deterministic: %.3f then %.3f", b.IdealSec, again)
+	}
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+)
+
+// EmuConfig is the part of GET /emulator/v1/config the harness reads: rate
+// classes and latencies at time scale 1, and the time scale.
+type EmuConfig struct {
+	Latency    string                  `json:"latency"`
+	RateLimits string                  `json:"rate_limits"`
+	TimeScale  float64                 `json:"time_scale"`
+	Classes    []RateClass             `json:"rate_limit_classes"`
+	Endpoints  map[string]EndpointInfo `json:"endpoints"`
+	Clusters   ClusterTiming           `json:"clusters"`
+}
+
+// RateClass is one token bucket of the emulator (rps at time scale 1).
+type RateClass struct {
+	Name      string   `json:"name"`
+	RPS       float64  `json:"rps"`
+	Burst     int      `json:"burst"`
+	Endpoints []string `json:"endpoints"`
+}
+
+// EndpointInfo is an endpoint's latency in ms at time scale 1.
+type EndpointInfo struct {
+	MinMS     float64 `json:"min_ms"`
+	TypicalMS float64 `json:"typical_ms"`
+	MaxMS     float64 `json:"max_ms"`
+	RateClass string  `json:"rate_class,omitempty"`
+}
+
+// ClusterTiming is the cluster transition delays in ms at time scale 1.
+type ClusterTiming struct {
+	StartTypicalMS float64 `json:"start_typical_ms"`
+	StopMinMS      float64 `json:"stop_min_ms"`
+	StopTypicalMS  float64 `json:"stop_typical_ms"`
+	StopMaxMS      float64 `json:"stop_max_ms"`
+}
+
+// MinCalls is the fewest calls one participant needs, in the order they must
+// happen: create the user, assign it to the workspace, create its schema,
+// grant on the catalog and on the schema, create the cluster, set
+// CAN_RESTART, terminate the cluster and see it TERMINATED once. (The cluster
+// need not reach RUNNING: a PENDING cluster may be terminated.)
+var MinCalls = []string{
+	"scim.users.create", "assignments.put",
+	"schemas.create", "grants.update", "grants.update",
+	"clusters.create", "permissions.update", "clusters.delete", "clusters.get",
+}
+
+// Bound is the lower bound on provisioning N participants: the busiest
+// rate-limited class's minimum calls at its rate, plus one participant's
+// critical path (its sequential calls' typical latencies and the cluster's
+// typical stop delay), at the emulator's time scale.
+type Bound struct {
+	N          int
+	Class      string  // the busiest class
+	IdealSec   float64 // expected wall of an ideal schedule (see IdealSchedule)
+	Calls      int     // its minimum calls per participant
+	RPS        float64 // its rate at time scale 1
+	RateSec    float64 // Calls*N / (RPS*scale)
+	PathSec    float64 // critical path / scale
+	TotalSec   float64
+	TimeScale  float64
+	PerClass   map[string]float64 // seconds per class for N, scaled
+	Unmodelled []string           // MinCalls endpoints the config does not know
+}
+
+// LowerBound computes the bound for n participants from the emulator's config.
+func LowerBound(cfg EmuConfig, n int) Bound {
+	scale := cfg.TimeScale
+	if scale <= 0 {
+		scale = 1
+	}
+	b := Bound{N: n, TimeScale: scale, PerClass: map[string]float64{}}
+	classOf := map[string]RateClass{}
+	for _, c := range cfg.Classes {
+		for _, e := range c.Endpoints {
+			classOf[e] = c
+		}
+	}
+	calls := map[string]int{}
+	var pathMS float64
+	for _, e := range MinCalls {
+		info, ok := cfg.Endpoints[e]
+		if !ok {
+			b.Unmodelled = append(b.Unmodelled, e)
+		}
+		pathMS += info.TypicalMS
+		if c, ok := classOf[e]; ok && c.RPS > 0 {
+			calls[c.Name]++
+		}
+	}
+	pathMS += cfg.Clusters.StopTypicalMS
+	names := make([]string, 0, len(calls))
+	for name := range calls {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var rps float64
+		for _, c := range cfg.Classes {
+			if c.Name == name {
+				rps = c.RPS
+			}
+		}
+		sec := float64(calls[name]*n) / (rps * scale)
+		b.PerClass[name] = sec
+		if sec > b.RateSec {
+			b.Class, b.Calls, b.RPS, b.RateSec = name, calls[name], rps, sec
+		}
+	}
+	b.PathSec = pathMS / 1000 / scale
+	b.TotalSec = b.RateSec + b.PathSec
+	b.IdealSec = IdealSchedule(cfg, b, 200, 1)
+	return b
+}
+
+// IdealSchedule is the expected wall time of a perfect orchestrator: the
+// participants start exactly at the busiest class's rate (participant i at
+// i*Calls/rate), each then takes the typical latencies of its calls plus a
+// cluster stop delay drawn from the emulator's triangular distribution
+// (min/typical/max), and the batch ends when the last cluster is TERMINATED.
+// Because the stop delay's tail (max 3x typical) applies to every
+// participant, the last one to finish is rarely the last one started with a
+// typical delay: this is what the bound's "typical" critical path leaves out.
+// It is the mean over trials seeded runs.
+func IdealSchedule(cfg EmuConfig, b Bound, trials int, seed uint64) float64 {
+	if b.N <= 0 || trials <= 0 {
+		return 0
+	}
+	scale := b.TimeScale
+	c := cfg.Clusters
+	callsSec := b.PathSec - c.StopTypicalMS/1000/scale
+	step := 0.0
+	if b.N > 0 && b.RateSec > 0 {
+		step = b.RateSec / float64(b.N)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x626f756e64))
+	var sum float64
+	for range trials {
+		var worst float64
+		for i := range b.N {
+			stop := triangular(rng.Float64(), c.StopMinMS, c.StopTypicalMS, c.StopMaxMS) / 1000 / scale
+			worst = math.Max(worst, float64(i+1)*step+callsSec+stop)
+		}
+		sum += worst
+	}
+	return sum / float64(trials)
+}
+
+// triangular maps u in [0,1) onto the triangular distribution (a, c, b), as
+// the emulator draws its delays.
+func triangular(u, a, c, b float64) float64 {
+	if b <= a {
+		return a
+	}
+	f := (c - a) / (b - a)
+	if u < f {
+		return a + math.Sqrt(u*(b-a)*(c-a))
+	}
+	return b - math.Sqrt((1-u)*(b-a)*(b-c))
+}
+
+// Duration returns the bound as a duration.
+func (b Bound) Duration() time.Duration { return time.Duration(b.TotalSec * float64(time.Second)) }
+
+// String explains the bound in one line.
+func (b Bound) String() string {
+	return fmt.Sprintf("%s: %d call(s)/participant x %d / (%g/s x %g) = %.1fs, + critical path %.1fs (typical latencies and stop delay) = %.1fs; "+
+		"an ideal schedule with the emulator's stop-delay spread would take %.1fs (%.2fx the bound)",
+		b.Class, b.Calls, b.N, b.RPS, b.TimeScale, b.RateSec, b.PathSec, b.TotalSec, b.IdealSec, b.IdealSec/b.TotalSec)
+}
+
+// EmuStats is GET /emulator/v1/stats.
+type EmuStats struct {
+	Requests  map[string]map[string]int64 `json:"requests"`
+	Throttled map[string]int64            `json:"throttled"`
+	Faults    map[string]int64            `json:"faults"`
+	Objects   map[string]any              `json:"objects"`
+}
+
+// ParseStats decodes a stats answer.
+func ParseStats(data []byte) (EmuStats, error) {
+	var s EmuStats
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("decode emulator stats: %w", err)
+	}
+	return s, nil
+}
+
+// Total is the number of answers to one endpoint, every status.
+func (s EmuStats) Total(endpoint string) int64 {
+	var n int64
+	for _, c := range s.Requests[endpoint] {
+		n += c
+	}
+	return n
+}
+
+// Status counts answers with one HTTP status over all endpoints.
+func (s EmuStats) Status(status string) int64 {
+	var n int64
+	for _, m := range s.Requests {
+		n += m[status]
+	}
+	return n
+}
+
+// Sum counts every answer.
+func (s EmuStats) Sum() int64 {
+	var n int64
+	for e := range s.Requests {
+		n += s.Total(e)
+	}
+	return n
+}
+
+// Sub returns s minus an earlier snapshot (for per-phase counts).
+func (s EmuStats) Sub(before EmuStats) EmuStats {
+	out := EmuStats{Requests: map[string]map[string]int64{}, Throttled: map[string]int64{}}
+	for e, m := range s.Requests {
+		for st, n := range m {
+			if d := n - before.Requests[e][st]; d != 0 {
+				if out.Requests[e] == nil {
+					out.Requests[e] = map[string]int64{}
+				}
+				out.Requests[e][st] = d
+			}
+		}
+	}
+	for e, n := range s.Throttled {
+		if d := n - before.Throttled[e]; d != 0 {
+			out.Throttled[e] = d
+		}
+	}
+	return out
+}
+
+// EndpointRate is calls per participant to one endpoint.
+type EndpointRate struct {
+	Endpoint string
+	PerP     float64
+}
+
+// PerParticipant lists calls per participant per endpoint, busiest first
+// (ties by name), for endpoints with any call.
+func (s EmuStats) PerParticipant(n int) []EndpointRate {
+	var out []EndpointRate
+	for e := range s.Requests {
+		if t := s.Total(e); t > 0 {
+			out = append(out, EndpointRate{e, float64(t) / float64(max(n, 1))})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].PerP != out[j].PerP {
+			return out[i].PerP > out[j].PerP
+		}
+		return out[i].Endpoint < out[j].Endpoint
+	})
+	return out
+}
+
+// shortEndpoint abbreviates an endpoint key for the table.
+func shortEndpoint(e string) string {
+	r := strings.NewReplacer("scim.users.", "scim.", "assignments.", "assign.", "permissions.", "perm.", "clusters.", "cl.")
+	return r.Replace(e)
+}
+
+// compactCalls renders the top k endpoints per participant, and the total.
+func compactCalls(rates []EndpointRate, k int) string {
+	var parts []string
+	var total float64
+	for i, r := range rates {
+		total += r.PerP
+		if i < k {
+			parts = append(parts, fmt.Sprintf("%s %s", shortEndpoint(r.Endpoint), trimFloat(r.PerP)))
+		}
+	}
+	if len(rates) > k {
+		parts = append(parts, "...")
+	}
+	return fmt.Sprintf("%s (all: %s)", strings.Join(parts, ", "), trimFloat(total))
+}
+
+func trimFloat(f float64) string {
+	switch {
+	case f >= 100:
+		return fmt.Sprintf("%.0f", f)
+	case f >= 10:
+		return fmt.Sprintf("%.1f", f)
+	default:
+		return fmt.Sprintf("%.2f", math.Round(f*100)/100)
+	}
+}

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"gopkg.in/yaml.v3"
+
+	"github.com/cohort-dev/cohort/config"
+)
+
+// temporalServer is one fresh dev server on its own SQLite file.
+type temporalServer struct {
+	p       *proc
+	address string
+}
+
+func startTemporal(ctx context.Context, o *options, dir string, dynamic []string) (*temporalServer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn"}
+	for _, d := range dynamic {
+		args = append(args, "--dynamic-config-value", d)
+	}
+	log, err := os.Create(filepath.Join(dir, "temporal.log"))
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc("temporal dev server", exec.Command(o.temporal, args...), log, nil)
+	if err != nil {
+		return nil, err
+	}
+	ts := &temporalServer{p: p, address: fmt.Sprintf("127.0.0.1:%d", port)}
+	err = waitFor(ctx, p, 90*time.Second, func(ctx context.Context) error {
+		c, err := client.DialContext(ctx, client.Options{HostPort: ts.address, Logger: quietLogger{}})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"})
+		return err
+	})
+	if err != nil {
+		p.stop(10 * time.Second)
+		return nil, fmt.Errorf("temporal dev server: %w (see %s)", err, log.Name())
+	}
+	return ts, nil
+}
+
+// benchConfig writes BENCH.yaml: the roster directory, time-dependent
+// settings scaled by the time scale (the stop poll interval and every rate
+// Cohort paces itself to), and any batch overrides. Everything else stays
+// the default config.
+func benchConfig(o *options, dir string, base config.Config) (string, error) {
+	s := o.timeScale
+	r := base.RateLimits
+	doc := map[string]any{
+		"roster_dir": filepath.Join(dir, "rosters"),
+		"cluster": map[string]any{
+			"stop_poll_interval": scaleDuration(base.Cluster.StopPollInterval, s).String(),
+		},
+		"rate_limits": map[string]any{
+			"scim_write": r.SCIMWrite * s, "scim_list": r.SCIMList * s, "scim_get": r.SCIMGet * s,
+			"permissions_write": r.PermissionsWrite * s, "permissions_read": r.PermissionsRead * s,
+			"assignments": r.Assignments * s, "unity_catalog": r.UnityCatalog * s, "clusters": r.Clusters * s,
+		},
+	}
+	batch := map[string]any{}
+	for k, v := range o.batchOverrides {
+		batch[k] = v
+	}
+	if len(batch) > 0 {
+		doc["batch"] = batch
+	}
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "bench.yaml")
+	return path, os.WriteFile(path, append([]byte("# written by go run ./bench\n"), b...), 0o644)
+}
+
+func scaleDuration(d time.Duration, s float64) time.Duration {
+	if s <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) / s).Round(time.Millisecond)
+}
+
+// cohortResult is what one end-to-end run measured.
+type cohortResult struct {
+	Wall         time.Duration
+	ExitCode     int
+	StarterTail  string
+	WorkerCPU    time.Duration
+	WorkerHWM    int64
+	WorkerRSSMax int64
+	ServerCPU    time.Duration
+	ServerHWM    int64
+	Hist         historyStats
+	Timeline     []timelinePoint
+	Config       []string // config files the worker and starter read
+}
+
+// timelinePoint is a sample of the emulator's counters during the run.
+type timelinePoint struct {
+	At        time.Duration
+	Creates   int64 // scim.users.create answered 2xx
+	Terminate int64 // clusters.delete answered
+	Throttled int64
+}
+
+// historyStats sums Temporal history over every run in the namespace.
+type historyStats struct {
+	Runs          int
+	Events        int64
+	ByType        map[string]int64 // events per workflow type
+	RunsByType    map[string]int
+	ByStatus      map[string]int
+	Max           int64
+	MaxRun        string
+	MaxByType     map[string]int64
+	StillOpen     int
+	DescribeCalls int
+}
+
+// runCohort runs one batch end to end on fresh processes and returns its figures.
+func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, dynamic []string) (cohortResult, *emulator, error) {
+	var res cohortResult
+	if err := os.MkdirAll(filepath.Join(dir, "rosters"), 0o755); err != nil {
+		return res, nil, err
+	}
+	emu, err := startEmulator(ctx, o, dir, "cohort")
+	if err != nil {
+		return res, nil, err
+	}
+	ts, err := startTemporal(ctx, o, dir, dynamic)
+	if err != nil {
+		return res, emu, err
+	}
+	defer ts.p.stop(20 * time.Second)
+
+	base, err := config.Load(o.baseConfig)
+	if err != nil {
+		return res, emu, fmt.Errorf("load %s: %w", o.baseConfig, err)
+	}
+	bench, err := benchConfig(o, dir, base)
+	if err != nil {
+		return res, emu, err
+	}
+	res.Config = append([]string{o.baseConfig, emu.configFile, bench}, o.extraConfig...)
+	var cfgArgs []string
+	for _, c := range res.Config {
+		cfgArgs = append(cfgArgs, "--config", c)
+	}
+
+	// The worker, ready when it logs "worker started".
+	wlog, err := os.Create(filepath.Join(dir, "worker.log"))
+	if err != nil {
+		return res, emu, err
+	}
+	defer wlog.Close()
+	ready := make(chan struct{})
+	var once sync.Once
+	wcmd := exec.Command(o.bin("worker"), append(cfgArgs, "--address", ts.address)...)
+	wcmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+emu.token)
+	wcmd.Stdout = wlog
+	pr, pw := io.Pipe()
+	w, err := startProc("worker", wcmd, pw, nil)
+	if err != nil {
+		return res, emu, err
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			fmt.Fprintln(wlog, sc.Text())
+			if strings.Contains(sc.Text(), `"worker started"`) {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	defer func() { w.stop(30 * time.Second); pw.Close() }()
+	select {
+	case <-ready:
+	case <-w.done:
+		return res, emu, fmt.Errorf("worker exited before starting (see %s)", wlog.Name())
+	case <-time.After(60 * time.Second):
+		return res, emu, fmt.Errorf("worker not started after 60s (see %s)", wlog.Name())
+	case <-ctx.Done():
+		return res, emu, ctx.Err()
+	}
+	if err := emu.resetStats(ctx); err != nil {
+		return res, emu, err
+	}
+	w0, err := readUsage(w.pid())
+	if err != nil {
+		return res, emu, err
+	}
+	s0, _ := readUsage(ts.p.pid())
+
+	file := filepath.Join(dir, "roster.csv")
+	if err := os.WriteFile(file, csv, 0o644); err != nil {
+		return res, emu, err
+	}
+	slog, err := os.Create(filepath.Join(dir, "starter.log"))
+	if err != nil {
+		return res, emu, err
+	}
+	defer slog.Close()
+	var tail bytes.Buffer
+	scmd := exec.CommandContext(ctx, o.bin("starter"), append(append([]string{"submit", "--wait"}, cfgArgs...), "--address", ts.address, file)...)
+	scmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+emu.token)
+	scmd.Stdout = io.MultiWriter(slog, &tail)
+	scmd.Stderr = slog
+
+	// Sample the worker's memory and the emulator's counters while it runs.
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			if u, err := readUsage(w.pid()); err == nil && u.RSS > res.WorkerRSSMax {
+				res.WorkerRSSMax = u.RSS
+			}
+			if i%2 == 0 {
+				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if st, err := emu.stats(sctx); err == nil {
+					res.Timeline = append(res.Timeline, timelinePoint{At: time.Since(start),
+						Creates:   st.Requests["scim.users.create"]["201"] + st.Requests["scim.users.create"]["200"],
+						Terminate: st.Total("clusters.delete"), Throttled: st.Status("429")})
+				}
+				cancel()
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err = scmd.Run()
+	res.Wall = time.Since(start)
+	close(stopSampling)
+	<-sampled
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		res.ExitCode = exitErr.ExitCode()
+	default:
+		return res, emu, fmt.Errorf("starter: %w", err)
+	}
+	res.StarterTail = lastLine(tail.String())
+	if w1, err := readUsage(w.pid()); err == nil {
+		res.WorkerCPU, res.WorkerHWM = w1.CPU-w0.CPU, w1.HWM
+		res.WorkerRSSMax = max(res.WorkerRSSMax, w1.RSS)
+	}
+	if s1, err := readUsage(ts.p.pid()); err == nil && s0.Valid {
+		res.ServerCPU, res.ServerHWM = s1.CPU-s0.CPU, s1.HWM
+	}
+
+	tc, err := client.DialContext(ctx, client.Options{HostPort: ts.address, Logger: quietLogger{}})
+	if err != nil {
+		return res, emu, err
+	}
+	defer tc.Close()
+	res.Hist, err = collectHistory(ctx, tc, n)
+	return res, emu, err
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// collectHistory lists every run in the namespace (the dev server is fresh,
+// so they are all this batch's: batch runs including continued-as-new ones,
+// chunks, participants), waiting for visibility to show them closed, and sums
+// their history lengths. Runs whose visibility record lacks a length are
+// described.
+func collectHistory(ctx context.Context, tc client.Client, n int) (historyStats, error) {
+	h := historyStats{ByType: map[string]int64{}, RunsByType: map[string]int{}, ByStatus: map[string]int{}, MaxByType: map[string]int64{}}
+	var infos []*workflowInfo
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var err error
+		infos, err = listAll(ctx, tc)
+		if err != nil {
+			return h, err
+		}
+		open := 0
+		for _, i := range infos {
+			if i.status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				open++
+			}
+		}
+		h.StillOpen = open
+		if open == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return h, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	// Describe runs without a length, 8 at a time.
+	var mu sync.Mutex
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	var firstErr error
+	for _, i := range infos {
+		if i.length > 0 {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i *workflowInfo) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			d, err := tc.DescribeWorkflowExecution(ctx, i.id, i.runID)
+			mu.Lock()
+			defer mu.Unlock()
+			h.DescribeCalls++
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			i.length = d.GetWorkflowExecutionInfo().GetHistoryLength()
+		}(i)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return h, fmt.Errorf("describe workflow: %w", firstErr)
+	}
+	for _, i := range infos {
+		h.Runs++
+		h.Events += i.length
+		h.ByType[i.typ] += i.length
+		h.RunsByType[i.typ]++
+		h.ByStatus[strings.TrimPrefix(i.status.String(), "WORKFLOW_EXECUTION_STATUS_")]++
+		if i.length > h.Max {
+			h.Max, h.MaxRun = i.length, i.id
+		}
+		h.MaxByType[i.typ] = max(h.MaxByType[i.typ], i.length)
+	}
+	return h, nil
+}
+
+type workflowInfo struct {
+	id, runID, typ string
+	status         enumspb.WorkflowExecutionStatus
+	length         int64
+}
+
+func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
+	var out []*workflowInfo
+	var token []byte
+	for page := 0; page < 10000; page++ { // bounded: 10,000 pages of 1,000
+		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: "default", PageSize: 1000, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list workflows: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			out = append(out, &workflowInfo{id: e.GetExecution().GetWorkflowId(), runID: e.GetExecution().GetRunId(),
+				typ: e.GetType().GetName(), status: e.GetStatus(), length: e.GetHistoryLength()})
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// statusSummary renders counts by status in a stable order.
+func statusSummary(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// quietLogger drops the Temporal client's logs.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}
