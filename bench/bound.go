@@ -8,42 +8,18 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cohort-dev/cohort/emulator"
 )
 
-// EmuConfig is the part of GET /emulator/v1/config the harness reads: rate
+// The emulator's own description of itself (GET /emulator/v1/config): rate
 // classes and latencies at time scale 1, and the time scale.
-type EmuConfig struct {
-	Latency    string                  `json:"latency"`
-	RateLimits string                  `json:"rate_limits"`
-	TimeScale  float64                 `json:"time_scale"`
-	Classes    []RateClass             `json:"rate_limit_classes"`
-	Endpoints  map[string]EndpointInfo `json:"endpoints"`
-	Clusters   ClusterTiming           `json:"clusters"`
-}
-
-// RateClass is one token bucket of the emulator (rps at time scale 1).
-type RateClass struct {
-	Name      string   `json:"name"`
-	RPS       float64  `json:"rps"`
-	Burst     int      `json:"burst"`
-	Endpoints []string `json:"endpoints"`
-}
-
-// EndpointInfo is an endpoint's latency in ms at time scale 1.
-type EndpointInfo struct {
-	MinMS     float64 `json:"min_ms"`
-	TypicalMS float64 `json:"typical_ms"`
-	MaxMS     float64 `json:"max_ms"`
-	RateClass string  `json:"rate_class,omitempty"`
-}
-
-// ClusterTiming is the cluster transition delays in ms at time scale 1.
-type ClusterTiming struct {
-	StartTypicalMS float64 `json:"start_typical_ms"`
-	StopMinMS      float64 `json:"stop_min_ms"`
-	StopTypicalMS  float64 `json:"stop_typical_ms"`
-	StopMaxMS      float64 `json:"stop_max_ms"`
-}
+type (
+	EmuConfig     = emulator.Config
+	RateClass     = emulator.RateClass
+	EndpointInfo  = emulator.EndpointInfo
+	ClusterTiming = emulator.ClusterTiming
+)
 
 // MinCalls is the fewest calls one participant needs, in the order they must
 // happen: create the user, assign it to the workspace, create its schema,
@@ -149,25 +125,12 @@ func IdealSchedule(cfg EmuConfig, b Bound, trials int, seed uint64) float64 {
 	for range trials {
 		var worst float64
 		for i := range b.N {
-			stop := triangular(rng.Float64(), c.StopMinMS, c.StopTypicalMS, c.StopMaxMS) / 1000 / scale
+			stop := emulator.Triangular(rng.Float64(), c.StopMinMS, c.StopTypicalMS, c.StopMaxMS) / 1000 / scale
 			worst = math.Max(worst, float64(i+1)*step+callsSec+stop)
 		}
 		sum += worst
 	}
 	return sum / float64(trials)
-}
-
-// triangular maps u in [0,1) onto the triangular distribution (a, c, b), as
-// the emulator draws its delays.
-func triangular(u, a, c, b float64) float64 {
-	if b <= a {
-		return a
-	}
-	f := (c - a) / (b - a)
-	if u < f {
-		return a + math.Sqrt(u*(b-a)*(c-a))
-	}
-	return b - math.Sqrt((1-u)*(b-a)*(b-c))
 }
 
 // Duration returns the bound as a duration.

@@ -143,7 +143,7 @@ type historyStats struct {
 }
 
 // runCohort runs one batch end to end on fresh processes and returns its figures.
-func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, dynamic []string) (cohortResult, *emulator, error) {
+func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, dynamic []string) (cohortResult, *emuProc, error) {
 	var res cohortResult
 	if err := os.MkdirAll(filepath.Join(dir, "rosters"), 0o755); err != nil {
 		return res, nil, err

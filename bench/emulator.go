@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// emulator is one fresh Databricks emulator process.
-type emulator struct {
+// emuProc is one fresh Databricks emulator process.
+type emuProc struct {
 	p          *proc
 	host       string // http://127.0.0.1:PORT
 	token      string
@@ -26,7 +26,7 @@ const emuToken = "dapi-bench-admin"
 
 // startEmulator runs the emulator binary with the benchmark's settings and
 // waits for its "listening on" line.
-func startEmulator(ctx context.Context, o *options, dir, name string) (*emulator, error) {
+func startEmulator(ctx context.Context, o *options, dir, name string) (*emuProc, error) {
 	cfgFile := filepath.Join(dir, name+"-emulator.yaml")
 	args := []string{"--listen", "127.0.0.1:0", "--token", emuToken, "--user-token", "",
 		"--latency", o.latency, "--rate-limits", o.rateLimits,
@@ -49,7 +49,7 @@ func startEmulator(ctx context.Context, o *options, dir, name string) (*emulator
 		log.Close()
 		return nil, err
 	}
-	e := &emulator{p: p, token: emuToken, configFile: cfgFile, http: &http.Client{Timeout: 30 * time.Second}}
+	e := &emuProc{p: p, token: emuToken, configFile: cfgFile, http: &http.Client{Timeout: 30 * time.Second}}
 	select {
 	case e.host = <-hostc:
 	case <-p.done:
@@ -68,17 +68,17 @@ func startEmulator(ctx context.Context, o *options, dir, name string) (*emulator
 	return e, nil
 }
 
-func (e *emulator) stop() {
+func (e *emuProc) stop() {
 	if e != nil {
 		e.p.stop(10 * time.Second)
 	}
 }
 
-func (e *emulator) get(ctx context.Context, path string) ([]byte, error) {
+func (e *emuProc) get(ctx context.Context, path string) ([]byte, error) {
 	return e.do(ctx, http.MethodGet, path)
 }
 
-func (e *emulator) do(ctx context.Context, method, path string) ([]byte, error) {
+func (e *emuProc) do(ctx context.Context, method, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, e.host+path, nil)
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (e *emulator) do(ctx context.Context, method, path string) ([]byte, error) 
 	return body, nil
 }
 
-func (e *emulator) config(ctx context.Context) (EmuConfig, error) {
+func (e *emuProc) config(ctx context.Context) (EmuConfig, error) {
 	var c EmuConfig
 	b, err := e.get(ctx, "/emulator/v1/config")
 	if err != nil {
@@ -108,7 +108,7 @@ func (e *emulator) config(ctx context.Context) (EmuConfig, error) {
 	return c, jsonUnmarshal(b, &c, "emulator config")
 }
 
-func (e *emulator) stats(ctx context.Context) (EmuStats, error) {
+func (e *emuProc) stats(ctx context.Context) (EmuStats, error) {
 	b, err := e.get(ctx, "/emulator/v1/stats")
 	if err != nil {
 		return EmuStats{}, err
@@ -116,7 +116,7 @@ func (e *emulator) stats(ctx context.Context) (EmuStats, error) {
 	return ParseStats(b)
 }
 
-func (e *emulator) resetStats(ctx context.Context) error {
+func (e *emuProc) resetStats(ctx context.Context) error {
 	_, err := e.do(ctx, http.MethodPost, "/emulator/v1/stats/reset")
 	return err
 }

@@ -330,7 +330,7 @@ func runPlainWay(ctx context.Context, o *options, dir string, n int, way, domain
 
 // fill reads the emulator's config (for the bound) and stats (calls per
 // participant, 429s) after a run.
-func (r *row) fill(ctx context.Context, emu *emulator, perN int) error {
+func (r *row) fill(ctx context.Context, emu *emuProc, perN int) error {
 	cfg, err := emu.config(ctx)
 	if err != nil {
 		return err

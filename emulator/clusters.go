@@ -517,7 +517,7 @@ func (s *Server) startDelay() time.Duration {
 	d := s.opts.ClusterStartDelay
 	if d == 0 {
 		if s.opts.Latency == "realistic" {
-			d = time.Duration(triangular(s.rng.Float64(), 3, 5, 8) * float64(time.Minute))
+			d = time.Duration(Triangular(s.rng.Float64(), 3, 5, 8) * float64(time.Minute))
 		} else {
 			d = 300 * time.Millisecond
 		}
@@ -530,7 +530,7 @@ func (s *Server) stopDelay() time.Duration {
 	d := s.opts.ClusterStopDelay
 	if d == 0 {
 		if s.opts.Latency == "realistic" {
-			d = time.Duration(triangular(s.rng.Float64(), 0.5, 1, 3) * float64(time.Minute))
+			d = time.Duration(Triangular(s.rng.Float64(), 0.5, 1, 3) * float64(time.Minute))
 		} else {
 			d = 200 * time.Millisecond
 		}

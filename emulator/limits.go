@@ -112,10 +112,13 @@ func (l *latencyModel) sample(key string) time.Duration {
 	l.mu.Lock()
 	u := l.rng.Float64()
 	l.mu.Unlock()
-	return time.Duration(triangular(u, r.Min, r.Typical, r.Max) * float64(time.Millisecond))
+	return time.Duration(Triangular(u, r.Min, r.Typical, r.Max) * float64(time.Millisecond))
 }
 
-func triangular(u, a, c, b float64) float64 {
+// Triangular maps u in [0,1) onto the triangular distribution with minimum a,
+// mode c and maximum b: how the emulator draws latencies and cluster delays
+// (exported so a benchmark can model the same spread).
+func Triangular(u, a, c, b float64) float64 {
 	if b <= a {
 		return a
 	}
