@@ -75,8 +75,17 @@ func (c *Client) Submit(ctx context.Context, participants []roster.Participant, 
 		if prev.Roster.Key != ref.Key {
 			return sub, fmt.Errorf("batch %s already holds a different roster (%d participants); choose another --batch id", batchID, prev.Roster.Count)
 		}
-		sub.Existing = true
-		return sub, nil
+		p, err := c.Progress(ctx, batchID)
+		if err != nil {
+			return sub, err
+		}
+		if p.Failure == "" {
+			sub.Existing = true // running, or finished: nothing to start
+			return sub, nil
+		}
+		// The batch itself failed (its setup, say) or was terminated: once
+		// the cause is fixed, submitting the file again runs it again; its
+		// participants that completed meanwhile are not re-run.
 	case !errors.Is(err, ErrNoBatch):
 		return sub, err
 	}
@@ -90,7 +99,7 @@ func (c *Client) Submit(ctx context.Context, participants []roster.Participant, 
 	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.BatchWorkflowID(batchID),
 		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.BatchAttr.ValueSet(batchID)),
 		StaticSummary:            fmt.Sprintf("batch %s: %d participants", batchID, ref.Count),

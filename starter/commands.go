@@ -187,7 +187,7 @@ func (m *Main) follow(ctx context.Context, cl *control.Client, batchID string) e
 
 func (m *Main) summary(cl *control.Client, p control.Progress) error {
 	if p.Failure != "" {
-		fmt.Fprintf(m.Stdout, "batch %s did not finish: %s\nWeb UI: %s\n", p.BatchID, p.Failure, cl.BatchURL(p.BatchID))
+		fmt.Fprintf(m.Stdout, "batch %s did not finish: %s\nfix the cause, then submit the same file again; Web UI: %s\n", p.BatchID, p.Failure, cl.BatchURL(p.BatchID))
 		return errSomeFailed
 	}
 	fmt.Fprintf(m.Stdout, "done: %d ok, %d failed", p.Counts.OK, p.Counts.Failed)
