@@ -601,18 +601,10 @@ func (s *Server) getCluster(c *call) {
 }
 
 func (s *Server) terminateCluster(c *call) {
-	id, ok := s.clusterIDFromBody(c)
-	if !ok {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cl, ok := s.lookupCluster(c, id)
+	cl, ok := s.restartableCluster(c)
 	if !ok {
-		return
-	}
-	if levelRank(cl.level(c.caller)) < levelRank(levelRestart) {
-		c.fail(http.StatusForbidden, "PERMISSION_DENIED", fmt.Sprintf("User %s does not have Restart or Manage permission on cluster %s.", c.caller.name, id))
 		return
 	}
 	if cl.State == stateTerminating || cl.State == stateTerminated {
@@ -629,21 +621,33 @@ func (s *Server) terminateCluster(c *call) {
 	c.ok(map[string]any{})
 }
 
-func (s *Server) startCluster(c *call) {
+// restartableCluster finds the cluster named in the request body and checks
+// that the caller may start or terminate it (CAN_RESTART or CAN_MANAGE); it
+// answers the call itself when not. s.mu must be held.
+func (s *Server) restartableCluster(c *call) (*cluster, bool) {
 	id, ok := s.clusterIDFromBody(c)
 	if !ok {
-		return
+		return nil, false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	cl, ok := s.lookupCluster(c, id)
 	if !ok {
-		return
+		return nil, false
 	}
 	if levelRank(cl.level(c.caller)) < levelRank(levelRestart) {
 		c.fail(http.StatusForbidden, "PERMISSION_DENIED", fmt.Sprintf("User %s does not have Restart or Manage permission on cluster %s.", c.caller.name, id))
+		return nil, false
+	}
+	return cl, true
+}
+
+func (s *Server) startCluster(c *call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cl, ok := s.restartableCluster(c)
+	if !ok {
 		return
 	}
+	id := cl.ID
 	if cl.State != stateTerminated {
 		c.fail(http.StatusBadRequest, "INVALID_STATE", fmt.Sprintf("Cluster %s is in unexpected state %s.", id, titleCase(cl.State)))
 		return
