@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -31,7 +29,8 @@ func (a *Activities) AwaitParticipant(ctx context.Context, in AwaitParticipantIn
 		return AwaitParticipantResult{}, fmt.Errorf("describe %s: %w", in.WorkflowID, err)
 	}
 	if desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		stop := heartbeatEvery(ctx, 20*time.Second)
+		var stop func()
+		ctx, stop = withPulse(ctx)
 		defer stop()
 	}
 	var result Provisioned
@@ -56,22 +55,4 @@ func (a *Activities) AwaitParticipant(ctx context.Context, in AwaitParticipantIn
 		}
 	}
 	return out, nil
-}
-
-// heartbeatEvery records a heartbeat at the interval until stopped.
-func heartbeatEvery(ctx context.Context, every time.Duration) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			activity.RecordHeartbeat(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return cancel
 }

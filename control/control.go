@@ -285,16 +285,26 @@ func (c *Client) Wait(ctx context.Context, batchID string, interval time.Duratio
 // participant, in roster order; a later attempt's outcome replaces an
 // earlier one.
 func (c *Client) Outcomes(ctx context.Context, batchID string) ([]workflows.Outcome, error) {
-	p, err := c.Progress(ctx, batchID)
+	out, _, err := c.outcomes(ctx, batchID)
+	return out, err
+}
+
+// outcomes is Outcomes, also returning the input of the batch's current run.
+func (c *Client) outcomes(ctx context.Context, batchID string) ([]workflows.Outcome, workflows.BatchInput, error) {
+	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, workflows.BatchWorkflowID(batchID), "")
 	if err != nil {
-		return nil, err
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil, workflows.BatchInput{}, fmt.Errorf("batch %s: %w", batchID, ErrNoBatch)
+		}
+		return nil, workflows.BatchInput{}, fmt.Errorf("describe batch %s: %w", batchID, err)
 	}
-	if !p.Closed() {
-		return nil, fmt.Errorf("batch %s: %w (see: starter status %s)", batchID, ErrBatchRunning, batchID)
+	if !(Progress{Status: desc.GetWorkflowExecutionInfo().GetStatus()}).Closed() {
+		return nil, workflows.BatchInput{}, fmt.Errorf("batch %s: %w (see: starter status %s)", batchID, ErrBatchRunning, batchID)
 	}
 	in, err := c.batchInput(ctx, batchID)
 	if err != nil {
-		return nil, err
+		return nil, in, err
 	}
 	var out []workflows.Outcome
 	index := map[string]int{}
@@ -304,7 +314,7 @@ func (c *Client) Outcomes(ctx context.Context, batchID string) ([]workflows.Outc
 			var res workflows.ChunkResult
 			id := workflows.ChunkWorkflowID(batchID, attempt, chunk)
 			if err := c.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
-				return nil, fmt.Errorf("read outcomes of %s: %w", id, err)
+				return nil, in, fmt.Errorf("read outcomes of %s: %w", id, err)
 			}
 			for _, o := range res.Outcomes {
 				if i, ok := index[o.Email]; ok {
@@ -316,17 +326,13 @@ func (c *Client) Outcomes(ctx context.Context, batchID string) ([]workflows.Outc
 			}
 		}
 	}
-	return out, nil
+	return out, in, nil
 }
 
 // RetryFailed starts a new attempt of a finished batch for exactly its failed
 // participants, and returns how many that is (0: nothing to do).
 func (c *Client) RetryFailed(ctx context.Context, batchID string) (int, error) {
-	outcomes, err := c.Outcomes(ctx, batchID)
-	if err != nil {
-		return 0, err
-	}
-	in, err := c.batchInput(ctx, batchID)
+	outcomes, in, err := c.outcomes(ctx, batchID)
 	if err != nil {
 		return 0, err
 	}
