@@ -155,8 +155,9 @@ func logger(ctx context.Context) log.Logger {
 }
 
 // heartbeat records progress when running inside an activity: through the
-// activity's pulse when it has one (see withPulse), which keeps sending the
-// latest details; without details it only says "alive" and keeps the last ones.
+// activity's pulse when it has one (see withPulse), which sends the latest
+// details every pulseInterval; else it heartbeats at once. Without details it
+// keeps the last ones.
 func heartbeat(ctx context.Context, details ...any) {
 	if p, ok := ctx.Value(pulseKey{}).(*pulse); ok {
 		p.record(details...)

@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultStopPollInterval is used when Settings.StopPollInterval is 0.
-const DefaultStopPollInterval = 10 * time.Second
+const DefaultStopPollInterval = 5 * time.Second
 
 // clusterListPageSize is the page size of the tag lookup (the API's maximum).
 const clusterListPageSize = 100
@@ -27,8 +27,8 @@ const clusterListPageSize = 100
 // ProvisionCluster is steps create_cluster, set_permission and stop_cluster:
 // the participant's personal single-node cluster under the policy (adopted
 // when one carrying the participant's tag exists), CAN_RESTART for the
-// participant, and the cluster terminated, confirmed by polling while
-// heartbeating.
+// participant, and the cluster terminated (read back as TERMINATING or
+// TERMINATED).
 func (a *Activities) ProvisionCluster(ctx context.Context, in ProvisionClusterInput) (ProvisionClusterResult, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Participant.Email))
 	if email == "" {
@@ -321,34 +321,33 @@ func directLevels(p *compute.ClusterPermissions, user string) []compute.ClusterP
 
 // stopCluster terminates the cluster (clusters/delete: the cluster and its
 // id, permissions and tags are kept; permanent-delete is never used) and
-// polls until it is TERMINATED, heartbeating so that a worker crash is
-// noticed within the heartbeat timeout. Terminating a cluster that is
-// already TERMINATING or TERMINATED is a no-op, so a repeat is safe; a
-// cluster that comes back up meanwhile (the participant may start it) is
-// terminated again.
+// reads it back until it is TERMINATING or TERMINATED. From TERMINATING the
+// only way is TERMINATED, which Databricks reaches on its own in 0.5-3 min
+// (and a participant cannot start a cluster before that), so waiting for it
+// would only add those minutes, their polls and heartbeats to every
+// participant. Terminating a cluster that is already TERMINATING or
+// TERMINATED is a no-op, so a repeat is safe; a cluster that still reads as
+// running (the terminate not yet visible, or the participant started it) is
+// terminated again after StopPollInterval.
 func (a *Activities) stopCluster(ctx context.Context, id string, known compute.State) (compute.State, error) {
-	if known == compute.StateTerminated {
+	if stopped(known) {
 		return known, nil
 	}
 	interval := a.Settings.StopPollInterval
 	if interval <= 0 {
 		interval = DefaultStopPollInterval
 	}
-	// A stop takes about a minute: the first look waits for most of it,
-	// which saves a participant most of its clusters/get calls (they share
-	// the clusters budget with creates).
-	wait := a.Settings.StopFirstPoll
 	state := known
-	for {
-		if state != compute.StateTerminating {
-			if err := a.terminate(ctx, id); err != nil {
-				return state, err
+	for first := true; ; first = false {
+		if !first {
+			heartbeat(ctx, progress{Step: StepStopCluster, ClusterID: id, State: string(state)})
+			if err := sleep(ctx, interval); err != nil {
+				return state, classify(StepStopCluster, fmt.Errorf("wait for cluster %s to terminate: %w", id, err))
 			}
 		}
-		if err := sleep(ctx, wait); err != nil {
-			return state, classify(StepStopCluster, fmt.Errorf("wait for cluster %s to terminate: %w", id, err))
+		if err := a.terminate(ctx, id); err != nil {
+			return state, err
 		}
-		wait = interval
 		if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
 			return state, classify(StepStopCluster, fmt.Errorf("get cluster %s: %w", id, err))
 		}
@@ -361,18 +360,23 @@ func (a *Activities) stopCluster(ctx context.Context, id string, known compute.S
 			if t := errorType(cerr); t != ErrUnavailable && t != ErrThrottled {
 				return state, cerr
 			}
-			// A transient failure while polling: keep polling.
+			// A transient failure while reading back: terminate (a no-op if
+			// it took) and read again.
 		default:
 			state = c.State
-			switch state {
-			case compute.StateTerminated:
+			switch {
+			case stopped(state):
 				return state, nil
-			case compute.StateError, compute.StateUnknown:
+			case state == compute.StateError || state == compute.StateUnknown:
 				return state, inconsistent(StepStopCluster, ErrClusterLaunchFailed, "stop cluster %s: cluster is in state %s: %s", id, state, c.StateMessage)
 			}
 		}
-		heartbeat(ctx, progress{Step: StepStopCluster, ClusterID: id, State: string(state)})
 	}
+}
+
+// stopped reports whether a cluster is TERMINATED or on its way there.
+func stopped(s compute.State) bool {
+	return s == compute.StateTerminating || s == compute.StateTerminated
 }
 
 // terminate calls clusters/delete (terminate, not permanent delete).

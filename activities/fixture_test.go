@@ -5,6 +5,7 @@ package activities
 // pin the exact requests each step sends (method, path, query, body).
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -351,11 +352,33 @@ func permissionsFixture(id string) qa.HTTPFixture {
 	}
 }
 
+// stopFixtures: the terminate, and the read-back that ends the stop step
+// (TERMINATING: Databricks finishes the stop on its own).
 func stopFixtures(id string) qa.HTTPFixtures {
 	return qa.HTTPFixtures{
 		{Method: "POST", Resource: "/api/2.1/clusters/delete", ExpectedRequest: map[string]any{"cluster_id": id}, Response: map[string]any{}},
 		{Method: "GET", Resource: "/api/2.1/clusters/get?cluster_id=" + id, Response: map[string]any{"cluster_id": id, "state": "TERMINATING"}},
-		{Method: "GET", Resource: "/api/2.1/clusters/get?cluster_id=" + id, Response: map[string]any{"cluster_id": id, "state": "TERMINATED"}},
+	}
+}
+
+// A cluster that still reads RUNNING after the terminate (not yet visible,
+// or started again meanwhile) is terminated again; a read that fails
+// transiently is repeated the same way.
+func TestStopCluster_terminatesAgainUntilStopping(t *testing.T) {
+	get := "/api/2.1/clusters/get?cluster_id=" + clusterID
+	del := qa.HTTPFixture{Method: "POST", Resource: "/api/2.1/clusters/delete", ExpectedRequest: map[string]any{"cluster_id": clusterID}, Response: map[string]any{}}
+	fx := qa.HTTPFixtures{
+		del,
+		{Method: "GET", Resource: get, Response: map[string]any{"cluster_id": clusterID, "state": "RUNNING"}},
+		del,
+		{Method: "GET", Resource: get, Status: 400, Response: apiErr("REQUEST_LIMIT_EXCEEDED", "slow down")},
+		del,
+		{Method: "GET", Resource: get, Response: map[string]any{"cluster_id": clusterID, "state": "TERMINATED"}},
+	}
+	a := fixtureActivities(t, fx, fxSettings())
+	state, err := a.stopCluster(context.Background(), clusterID, "RUNNING")
+	if err != nil || state != "TERMINATED" {
+		t.Fatalf("stopCluster = %s, %v; want TERMINATED", state, err)
 	}
 }
 
@@ -374,7 +397,7 @@ func TestProvisionCluster_createsSingleNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := ProvisionClusterResult{
-		ClusterID: clusterID, State: "TERMINATED", Created: true,
+		ClusterID: clusterID, State: "TERMINATING", Created: true,
 		URL: "https://adb-900.1.azuredatabricks.net/compute/clusters/" + clusterID,
 	}
 	if got != want {
@@ -406,8 +429,8 @@ func TestProvisionCluster_adoptsOldestTagged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ClusterID != "c-older" || got.Created || got.State != "TERMINATED" {
-		t.Errorf("got %+v, want c-older adopted and TERMINATED", got)
+	if got.ClusterID != "c-older" || got.Created || got.State != "TERMINATING" {
+		t.Errorf("got %+v, want c-older adopted and TERMINATING", got)
 	}
 }
 
@@ -442,7 +465,7 @@ func TestProvisionCluster_createErrorAdoptsApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ClusterID != clusterID || got.State != "TERMINATED" {
+	if got.ClusterID != clusterID || got.State != "TERMINATING" {
 		t.Errorf("got %+v", got)
 	}
 }
@@ -478,7 +501,7 @@ func TestProvisionCluster_resumesFromHeartbeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ClusterID != clusterID || got.State != "TERMINATED" {
+	if got.ClusterID != clusterID || got.State != "TERMINATING" {
 		t.Errorf("got %+v", got)
 	}
 }

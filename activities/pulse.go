@@ -17,6 +17,12 @@ const pulseInterval = 5 * time.Second
 // so that a worker killed mid-activity, or a completion lost while the
 // Temporal server was down, is noticed within the HeartbeatTimeout — however
 // long one Databricks call (with the SDK's own retries) takes.
+//
+// Steps only record their progress; the pulse sends it, the first time after
+// pulseInterval. An activity that finishes sooner (most do, in a few seconds)
+// sends no heartbeat at all: each one is a round trip to the Temporal server
+// and a write there. The HeartbeatTimeout still runs from the activity's
+// start, and a retry that finds no details falls back to the lookups.
 type pulse struct {
 	ctx     context.Context
 	mu      sync.Mutex
@@ -51,21 +57,28 @@ func withPulse(ctx context.Context) (_ context.Context, stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				p.record()
+				p.send()
 			}
 		}
 	}()
 	return context.WithValue(ctx, pulseKey{}, p), func() { close(done) }
 }
 
-// record sends a heartbeat with details, or with the last details when none
-// are given.
+// record keeps details for the next heartbeat; without details it keeps the
+// last ones.
 func (p *pulse) record(details ...any) {
+	if len(details) == 0 {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(details) > 0 {
-		p.details = details
-	}
+	p.details = details
+}
+
+// send heartbeats with the latest details.
+func (p *pulse) send() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	activity.RecordHeartbeat(p.ctx, p.details...)
 }
 

@@ -189,9 +189,8 @@ type Settings struct {
 	NodeType         string // "smallest" = SelectNodeType
 	Autotermination  int
 	TagKey           string
-	// StopFirstPoll is how long the stop step waits after terminating before
-	// its first look; StopPollInterval between later looks.
-	StopFirstPoll    time.Duration
+	// StopPollInterval is how long the stop step waits before terminating
+	// again a cluster that still reads as running after a terminate.
 	StopPollInterval time.Duration
 	// AssignmentWait bounds how long one attempt waits for a fresh workspace
 	// assignment to become visible before returning ErrPrincipalNotReady.

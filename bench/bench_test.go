@@ -33,8 +33,8 @@ func TestLowerBound(t *testing.T) {
 	if err := jsonUnmarshal([]byte(azureConfig), &cfg, "config"); err != nil {
 		t.Fatal(err)
 	}
-	// Critical path: 500+1000+500+500+500+1000+400+500+200 ms of calls plus
-	// the 60 s typical stop = 65.1 s.
+	// Critical path: 500+1000+500+500+500+1000+400+500+200 ms of calls = 5.1 s
+	// (the cluster's stop is not waited for).
 	tests := []struct {
 		name      string
 		n         int
@@ -43,10 +43,10 @@ func TestLowerBound(t *testing.T) {
 		wantRate  float64
 		wantPath  float64
 	}{
-		{"1000 at scale 1: SCIM writes bind", 1000, 1, "scim_write", 200, 65.1},
-		{"100 at scale 1", 100, 1, "scim_write", 20, 65.1},
-		{"10000 at scale 10", 10000, 10, "scim_write", 200, 6.51},
-		{"one participant", 1, 1, "scim_write", 0.2, 65.1},
+		{"1000 at scale 1: SCIM writes bind", 1000, 1, "scim_write", 200, 5.1},
+		{"100 at scale 1", 100, 1, "scim_write", 20, 5.1},
+		{"10000 at scale 10", 10000, 10, "scim_write", 200, 0.51},
+		{"one participant", 1, 1, "scim_write", 0.2, 5.1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,8 +88,8 @@ func TestLowerBound_slowerClassBinds(t *testing.T) {
 
 func TestLowerBound_noLimits(t *testing.T) {
 	b := LowerBound(EmuConfig{TimeScale: 2, Clusters: ClusterTiming{StopTypicalMS: 1000}}, 50)
-	if b.Class != "" || b.RateSec != 0 || !near(b.PathSec, 0.5) || len(b.Unmodelled) != len(MinCalls) {
-		t.Errorf("bound = %+v, want only the 0.5 s stop and every call unmodelled", b)
+	if b.Class != "" || b.RateSec != 0 || b.PathSec != 0 || len(b.Unmodelled) != len(MinCalls) {
+		t.Errorf("bound = %+v, want nothing (the stop is not waited for) and every call unmodelled", b)
 	}
 }
 
@@ -176,16 +176,20 @@ func TestIdealSchedule(t *testing.T) {
 	if err := jsonUnmarshal([]byte(azureConfig), &cfg, "config"); err != nil {
 		t.Fatal(err)
 	}
-	// Without spread in the stop delay, the ideal schedule is the bound.
+	// Without spread in the latencies, the ideal schedule is the bound.
 	fixed := cfg
-	fixed.Clusters = ClusterTiming{StopMinMS: 60000, StopTypicalMS: 60000, StopMaxMS: 60000}
+	fixed.Endpoints = map[string]EndpointInfo{}
+	for e, info := range cfg.Endpoints {
+		info.MinMS, info.MaxMS = info.TypicalMS, info.TypicalMS
+		fixed.Endpoints[e] = info
+	}
 	if b := LowerBound(fixed, 1000); !near(b.IdealSec, b.TotalSec) {
 		t.Errorf("ideal = %.3f, want the bound %.3f", b.IdealSec, b.TotalSec)
 	}
-	// With the 0.5/1/3 min spread, the slowest stops dominate the tail:
-	// between the bound and rate term + calls + the 180 s maximum.
+	// With the spread, the slowest paths stretch the tail: above the bound,
+	// below the rate term plus every call at its maximum (11.1 s).
 	b := LowerBound(cfg, 1000)
-	if hi := b.RateSec + b.PathSec - 60 + 180; b.IdealSec <= b.TotalSec || b.IdealSec > hi {
+	if hi := b.RateSec + 11.1; b.IdealSec <= b.TotalSec || b.IdealSec > hi {
 		t.Errorf("ideal = %.1f, want in (%.1f, %.1f]", b.IdealSec, b.TotalSec, hi)
 	}
 	if again := IdealSchedule(cfg, b, 200, 1); again != b.IdealSec {

@@ -24,8 +24,9 @@ type (
 // MinCalls is the fewest calls one participant needs, in the order they must
 // happen: create the user, assign it to the workspace, create its schema,
 // grant on the catalog and on the schema, create the cluster, set
-// CAN_RESTART, terminate the cluster and see it TERMINATED once. (The cluster
-// need not reach RUNNING: a PENDING cluster may be terminated.)
+// CAN_RESTART, terminate the cluster and read it back as TERMINATING once.
+// (The cluster need not reach RUNNING: a PENDING cluster may be terminated;
+// nor TERMINATED, which Databricks reaches on its own.)
 var MinCalls = []string{
 	"scim.users.create", "assignments.put",
 	"schemas.create", "grants.update", "grants.update",
@@ -34,8 +35,8 @@ var MinCalls = []string{
 
 // Bound is the lower bound on provisioning N participants: the busiest
 // rate-limited class's minimum calls at its rate, plus one participant's
-// critical path (its sequential calls' typical latencies and the cluster's
-// typical stop delay), at the emulator's time scale.
+// critical path (its sequential calls' typical latencies), at the emulator's
+// time scale.
 type Bound struct {
 	N          int
 	Class      string  // the busiest class
@@ -75,7 +76,6 @@ func LowerBound(cfg EmuConfig, n int) Bound {
 			calls[c.Name]++
 		}
 	}
-	pathMS += cfg.Clusters.StopTypicalMS
 	names := make([]string, 0, len(calls))
 	for name := range calls {
 		names = append(names, name)
@@ -102,22 +102,19 @@ func LowerBound(cfg EmuConfig, n int) Bound {
 
 // IdealSchedule is the expected wall time of a perfect orchestrator: the
 // participants start exactly at the busiest class's rate (participant i at
-// i*Calls/rate), each then takes the typical latencies of its calls plus a
-// cluster stop delay drawn from the emulator's triangular distribution
-// (min/typical/max), and the batch ends when the last cluster is TERMINATED.
-// Because the stop delay's tail (max 3x typical) applies to every
-// participant, the last one to finish is rarely the last one started with a
-// typical delay: this is what the bound's "typical" critical path leaves out.
-// It is the mean over trials seeded runs.
+// i*Calls/rate), each then makes its calls one after another with latencies
+// drawn like the emulator draws them (triangular min/typical/max), and the
+// batch ends when the last participant's last call returns. The bound's
+// typical critical path leaves out that spread; the last participant to
+// finish is not always the last one started. It is the mean over trials
+// seeded runs.
 func IdealSchedule(cfg EmuConfig, b Bound, trials int, seed uint64) float64 {
 	if b.N <= 0 || trials <= 0 {
 		return 0
 	}
 	scale := b.TimeScale
-	c := cfg.Clusters
-	callsSec := b.PathSec - c.StopTypicalMS/1000/scale
 	step := 0.0
-	if b.N > 0 && b.RateSec > 0 {
+	if b.RateSec > 0 {
 		step = b.RateSec / float64(b.N)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x626f756e64))
@@ -125,8 +122,12 @@ func IdealSchedule(cfg EmuConfig, b Bound, trials int, seed uint64) float64 {
 	for range trials {
 		var worst float64
 		for i := range b.N {
-			stop := emulator.Triangular(rng.Float64(), c.StopMinMS, c.StopTypicalMS, c.StopMaxMS) / 1000 / scale
-			worst = math.Max(worst, float64(i+1)*step+callsSec+stop)
+			var path float64
+			for _, e := range MinCalls {
+				info := cfg.Endpoints[e]
+				path += emulator.Triangular(rng.Float64(), info.MinMS, info.TypicalMS, info.MaxMS) / 1000 / scale
+			}
+			worst = math.Max(worst, float64(i+1)*step+path)
 		}
 		sum += worst
 	}
@@ -138,8 +139,8 @@ func (b Bound) Duration() time.Duration { return time.Duration(b.TotalSec * floa
 
 // String explains the bound in one line.
 func (b Bound) String() string {
-	return fmt.Sprintf("%s: %d call(s)/participant x %d / (%g/s x %g) = %.1fs, + critical path %.1fs (typical latencies and stop delay) = %.1fs; "+
-		"an ideal schedule with the emulator's stop-delay spread would take %.1fs (%.2fx the bound)",
+	return fmt.Sprintf("%s: %d call(s)/participant x %d / (%g/s x %g) = %.1fs, + critical path %.1fs (typical latencies) = %.1fs; "+
+		"an ideal schedule with the emulator's latency spread would take %.1fs (%.2fx the bound)",
 		b.Class, b.Calls, b.N, b.RPS, b.TimeScale, b.RateSec, b.PathSec, b.TotalSec, b.IdealSec, b.IdealSec/b.TotalSec)
 }
 

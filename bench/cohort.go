@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -180,7 +181,11 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	defer wlog.Close()
 	ready := make(chan struct{})
 	var once sync.Once
-	wcmd := exec.Command(o.bin("worker"), append(cfgArgs, "--address", ts.address)...)
+	wargs := append(slices.Clip(cfgArgs), "--address", ts.address)
+	if o.debugAddr != "" {
+		wargs = append(wargs, "--debug-addr", o.debugAddr)
+	}
+	wcmd := exec.Command(o.bin("worker"), wargs...)
 	wcmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+emu.token)
 	wcmd.Stdout = wlog
 	pr, pw := io.Pipe()

@@ -65,6 +65,7 @@ type options struct {
 	extraConfig []string
 	keep        bool
 	timeout     time.Duration
+	debugAddr   string
 
 	batchOverrides map[string]int
 	binDir         string
@@ -115,6 +116,7 @@ func parseFlags(args []string) (*options, error) {
 	perRun := fs.Int("chunks-per-run", 0, "override batch.chunks_per_run")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, SQLite file, configs)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Hour, "give up on the whole invocation after this long")
+	fs.StringVar(&o.debugAddr, "worker-debug-addr", "", "start the worker with --debug-addr `host:port` (pprof, to profile it during a run)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -139,13 +139,18 @@ func (e *plainEnv) provision(ctx context.Context, p roster.Participant) error {
 		AccessControlList: []compute.ClusterAccessControlRequest{{UserName: email, PermissionLevel: compute.ClusterPermissionLevelCanRestart}}}); err != nil {
 		return fmt.Errorf("set CAN_RESTART on %s: %w", id, err)
 	}
-	// 7. terminate it and wait for TERMINATED (the SDK's waiter polls clusters/get).
-	wait, err := e.ws.Clusters.Delete(ctx, compute.DeleteCluster{ClusterId: id})
-	if err != nil {
+	// 7. terminate it and read it back as stopping, the same end point as
+	// Cohort's (not the SDK's waiter for TERMINATED, which would add the
+	// 0.5-3 min stop to every participant of the loop).
+	if _, err := e.ws.Clusters.Delete(ctx, compute.DeleteCluster{ClusterId: id}); err != nil {
 		return fmt.Errorf("terminate %s: %w", id, err)
 	}
-	if _, err := wait.Get(); err != nil {
-		return fmt.Errorf("wait for %s to terminate: %w", id, err)
+	c, err := e.ws.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: id})
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", id, err)
+	}
+	if c.State != compute.StateTerminating && c.State != compute.StateTerminated {
+		return fmt.Errorf("cluster %s reads %s after terminate", id, c.State)
 	}
 	return nil
 }

@@ -103,10 +103,9 @@ type Cluster struct {
 	// TagKey is the custom tag that identifies a participant's cluster; its
 	// value is the participant's email. An existing cluster carrying it is adopted.
 	TagKey string `yaml:"tag_key"`
-	// StopFirstPoll is how long the stop step waits after terminating before
-	// it first checks for TERMINATED (a stop takes 0.5-3 min on Azure), and
-	// StopPollInterval how often it checks after that.
-	StopFirstPoll    time.Duration `yaml:"stop_first_poll"`
+	// StopPollInterval is how long the stop step waits before terminating
+	// again a cluster that still reads as running after a terminate (the stop
+	// is done once the cluster reads TERMINATING or TERMINATED).
 	StopPollInterval time.Duration `yaml:"stop_poll_interval"`
 }
 
@@ -163,8 +162,7 @@ func Default() Config {
 			NodeType:               "Standard_DS3_v2",
 			AutoterminationMinutes: 60,
 			TagKey:                 "CohortParticipant",
-			StopFirstPoll:          30 * time.Second,
-			StopPollInterval:       15 * time.Second,
+			StopPollInterval:       5 * time.Second,
 		},
 		Batch: Batch{
 			ChunkSize:      250,

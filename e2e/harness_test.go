@@ -44,7 +44,6 @@ type scenario struct {
 // creations a second) is raised: pacing is a benchmark's subject, and at 5/s
 // the scenarios' 1,200 participants would take four minutes more.
 const testConfig = `cluster:
-  stop_first_poll: 100ms
   stop_poll_interval: 200ms
 batch:
   chunk_size: 60

@@ -54,8 +54,8 @@ func (p *problems) done() {
 // real SDK clients, that every participant in want has exactly one account
 // user (with their display name), one workspace assignment with permission
 // USER, USE_CATALOG on the catalog, one schema on which they and nobody else
-// hold exactly the configured privileges, and exactly one TERMINATED
-// single-node cluster under the Personal Compute policy, tagged with their
+// hold exactly the configured privileges, and exactly one stopped
+// (TERMINATING or TERMINATED) single-node cluster under the Personal Compute policy, tagged with their
 // email, on which they hold a direct CAN_RESTART and no CAN_MANAGE. Nobody
 // else on domain may have a user or a cluster. It returns what it found.
 func (s *scenario) verifyParticipants(domain string, want []roster.Participant) map[string]environment {
@@ -239,7 +239,7 @@ func (s *scenario) verifyParticipants(domain string, want []roster.Participant) 
 			what      string
 			got, want any
 		}{
-			{"state", c.State, compute.StateTerminated},
+			{"state is TERMINATING or TERMINATED", c.State == compute.StateTerminating || c.State == compute.StateTerminated, true},
 			{"policy_id", c.PolicyId, policyID},
 			{"cluster_name", c.ClusterName, pt.ClusterName},
 			{"num_workers", c.NumWorkers, 0},

@@ -128,7 +128,7 @@ func newActivities(cfg config.Config, tc client.Client) (*activities.Activities,
 			SchemaPrivileges: cfg.Catalog.SchemaPrivileges, SharedGrants: grants,
 			PolicyName: cfg.Cluster.PolicyName, SparkVersion: cfg.Cluster.SparkVersion, NodeType: cfg.Cluster.NodeType,
 			Autotermination: cfg.Cluster.AutoterminationMinutes, TagKey: cfg.Cluster.TagKey,
-			StopFirstPoll: cfg.Cluster.StopFirstPoll, StopPollInterval: cfg.Cluster.StopPollInterval, AssignmentWait: d.AssignmentWait,
+			StopPollInterval: cfg.Cluster.StopPollInterval, AssignmentWait: d.AssignmentWait,
 		},
 		Limits: activities.NewLimits(activities.RateRates{
 			SCIMWrite: r.SCIMWrite, SCIMList: r.SCIMList, SCIMGet: r.SCIMGet,

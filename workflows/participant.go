@@ -70,8 +70,8 @@ func accessOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 	}
 }
 
-// clusterOptions: the cluster activity waits for TERMINATED while
-// heartbeating, so a crashed worker is noticed within HeartbeatTimeout and the
+// clusterOptions: the cluster activity heartbeats (it may wait for the
+// clusters rate or retry a terminate), so a crashed worker is noticed within HeartbeatTimeout and the
 // idempotent steps are re-run elsewhere, resuming at the recorded cluster.
 func clusterOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
