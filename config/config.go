@@ -166,7 +166,7 @@ func Default() Config {
 		},
 		Batch: Batch{
 			ChunkSize:      250,
-			MaxInFlight:    1200,
+			MaxInFlight:    400,
 			ParallelChunks: 4,
 			ChunksPerRun:   100,
 			StepTimeout:    30 * time.Minute,
