@@ -73,6 +73,29 @@ func (m *Main) connect(ctx context.Context, c *common) (*control.Client, func(),
 	}, tc.Close, nil
 }
 
+// openBatch is the start of every command on one batch: it parses args (one
+// BATCH id, flags on either side), lets check refuse bad flag values before
+// anything is loaded, loads the config and connects. The caller closes.
+func (m *Main) openBatch(ctx context.Context, fs *flag.FlagSet, c *common, args []string, check func() error) (string, *control.Client, func(), error) {
+	pos, err := parse(fs, args, 1, "one BATCH id")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	if err := c.load(m.Getenv); err != nil {
+		return "", nil, nil, err
+	}
+	cl, closeFn, err := m.connect(ctx, c)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return pos[0], cl, closeFn, nil
+}
+
 // parse parses flags that may stand before or after the positional
 // arguments ("report BATCH --format csv"), and wants exactly n of those.
 func parse(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
@@ -208,19 +231,11 @@ func (m *Main) status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	var c common
 	c.register(fs)
-	pos, err := parse(fs, args, 1, "one BATCH id")
-	if err != nil {
-		return err
-	}
-	if err := c.load(m.Getenv); err != nil {
-		return err
-	}
-	cl, closeFn, err := m.connect(ctx, &c)
+	id, cl, closeFn, err := m.openBatch(ctx, fs, &c, args, nil)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	id := pos[0]
 	p, err := cl.Progress(ctx, id)
 	if err != nil {
 		return err
@@ -278,19 +293,11 @@ func (m *Main) retryFailed(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	wait := fs.Bool("wait", false, "follow the retry with a progress bar until it ends")
-	pos, err := parse(fs, args, 1, "one BATCH id")
-	if err != nil {
-		return err
-	}
-	if err := c.load(m.Getenv); err != nil {
-		return err
-	}
-	cl, closeFn, err := m.connect(ctx, &c)
+	id, cl, closeFn, err := m.openBatch(ctx, fs, &c, args, nil)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	id := pos[0]
 	n, err := cl.RetryFailed(ctx, id)
 	if err != nil {
 		return err
@@ -325,22 +332,17 @@ func (m *Main) report(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	format := fs.String("format", "csv", "output `format`: csv or json")
-	pos, err := parse(fs, args, 1, "one BATCH id")
-	if err != nil {
-		return err
-	}
-	if *format != "csv" && *format != "json" {
-		return usagef("report: --format: expected csv or json, got %q", *format)
-	}
-	if err := c.load(m.Getenv); err != nil {
-		return err
-	}
-	cl, closeFn, err := m.connect(ctx, &c)
+	id, cl, closeFn, err := m.openBatch(ctx, fs, &c, args, func() error {
+		if *format != "csv" && *format != "json" {
+			return usagef("report: --format: expected csv or json, got %q", *format)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	outcomes, err := cl.Outcomes(ctx, pos[0])
+	outcomes, err := cl.Outcomes(ctx, id)
 	if err != nil {
 		return err
 	}
