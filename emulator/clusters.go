@@ -514,25 +514,24 @@ func (s *Server) newClusterID(now time.Time) string {
 
 // startDelay is PENDING -> RUNNING (scaled). Callers hold s.mu.
 func (s *Server) startDelay() time.Duration {
-	d := s.opts.ClusterStartDelay
-	if d == 0 {
-		if s.opts.Latency == "realistic" {
-			d = time.Duration(Triangular(s.rng.Float64(), 3, 5, 8) * float64(time.Minute))
-		} else {
-			d = 300 * time.Millisecond
-		}
-	}
-	return s.scaled(d)
+	return s.transitionDelay(s.opts.ClusterStartDelay, [3]float64{3, 5, 8}, 300*time.Millisecond)
 }
 
 // stopDelay is TERMINATING -> TERMINATED (scaled). Callers hold s.mu.
 func (s *Server) stopDelay() time.Duration {
-	d := s.opts.ClusterStopDelay
+	return s.transitionDelay(s.opts.ClusterStopDelay, [3]float64{0.5, 1, 3}, 200*time.Millisecond)
+}
+
+// transitionDelay is the configured delay if set, else one drawn from the
+// realistic min/typical/max minutes, else the quick default; scaled.
+// Callers hold s.mu.
+func (s *Server) transitionDelay(configured time.Duration, realisticMin [3]float64, quick time.Duration) time.Duration {
+	d := configured
 	if d == 0 {
 		if s.opts.Latency == "realistic" {
-			d = time.Duration(Triangular(s.rng.Float64(), 0.5, 1, 3) * float64(time.Minute))
+			d = time.Duration(Triangular(s.rng.Float64(), realisticMin[0], realisticMin[1], realisticMin[2]) * float64(time.Minute))
 		} else {
-			d = 200 * time.Millisecond
+			d = quick
 		}
 	}
 	return s.scaled(d)

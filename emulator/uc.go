@@ -168,15 +168,21 @@ func (s *Server) listCatalogs(c *call) {
 	}
 	s.mu.Unlock()
 	sort.Slice(cats, func(i, j int) bool { return cats[i].Name < cats[j].Name })
-	from, to, next, ok := page(c, len(cats))
+	writePage(c, "catalogs", cats)
+}
+
+// writePage answers the page of items (in their listing order) that the
+// request asks for, under key, with next_page_token when more follow.
+func writePage[T interface{ render() map[string]any }](c *call, key string, items []T) {
+	from, to, next, ok := page(c, len(items))
 	if !ok {
 		return
 	}
-	out := []map[string]any{}
-	for _, ct := range cats[from:to] {
-		out = append(out, ct.render())
+	out := make([]map[string]any, 0, to-from)
+	for _, it := range items[from:to] {
+		out = append(out, it.render())
 	}
-	resp := map[string]any{"catalogs": out}
+	resp := map[string]any{key: out}
 	if next != "" {
 		resp["next_page_token"] = next
 	}
@@ -315,19 +321,7 @@ func (s *Server) listSchemas(c *call) {
 	}
 	s.mu.Unlock()
 	sort.Slice(scs, func(i, j int) bool { return scs[i].Name < scs[j].Name })
-	from, to, next, ok := page(c, len(scs))
-	if !ok {
-		return
-	}
-	out := []map[string]any{}
-	for _, sc := range scs[from:to] {
-		out = append(out, sc.render())
-	}
-	resp := map[string]any{"schemas": out}
-	if next != "" {
-		resp["next_page_token"] = next
-	}
-	c.ok(resp)
+	writePage(c, "schemas", scs)
 }
 
 func (s *Server) deleteSchema(c *call) {
