@@ -55,9 +55,10 @@ func (p *problems) done() {
 // user (with their display name), one workspace assignment with permission
 // USER, USE_CATALOG on the catalog, one schema on which they and nobody else
 // hold exactly the configured privileges, and exactly one stopped
-// (TERMINATING or TERMINATED) single-node cluster under the Personal Compute policy, tagged with their
-// email, on which they hold a direct CAN_RESTART and no CAN_MANAGE. Nobody
-// else on domain may have a user or a cluster. It returns what it found.
+// (TERMINATING or TERMINATED) single-node cluster under the Personal Compute
+// policy, tagged with their email, on which they hold a direct CAN_RESTART
+// and no CAN_MANAGE. Nobody else on domain may have a user or a cluster. It
+// returns what it found.
 func (s *scenario) verifyParticipants(domain string, want []roster.Participant) map[string]environment {
 	t := s.t
 	t.Helper()

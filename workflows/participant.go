@@ -70,9 +70,10 @@ func accessOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 	}
 }
 
-// clusterOptions: the cluster activity heartbeats (it may wait for the
-// clusters rate or retry a terminate), so a crashed worker is noticed within HeartbeatTimeout and the
-// idempotent steps are re-run elsewhere, resuming at the recorded cluster.
+// clusterOptions: the cluster activity heartbeats once it runs past a few
+// seconds (it may wait for the clusters rate or repeat a terminate), so a
+// crashed worker is noticed within HeartbeatTimeout and the idempotent steps
+// are re-run elsewhere, resuming at the recorded cluster.
 func clusterOptions(stepTimeout time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		TaskQueue:              ComputeTaskQueue,
