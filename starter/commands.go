@@ -125,7 +125,7 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	wait := fs.Bool("wait", false, "follow the batch with a progress bar until it ends")
 	batchID := fs.String("batch", "", "batch `id` (default: today's date and the roster's hash)")
 	skipInvalid := fs.Bool("skip-invalid", false, "submit the valid rows and list the invalid ones")
-	recheck := fs.Bool("recheck", false, "re-run participants provisioned before (every step is idempotent)")
+	recheck := fs.Bool("recheck", false, "re-run participants provisioned before (every step is idempotent; clusters they started are stopped again)")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv")
 	if err != nil {
 		return err
