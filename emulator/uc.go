@@ -38,17 +38,22 @@ func (c *ucCatalog) render() map[string]any {
 		"browse_only":                    false,
 		"enable_predictive_optimization": "INHERIT",
 	}
-	if c.Comment != "" {
-		m["comment"] = c.Comment
-	}
-	if len(c.Properties) > 0 {
-		m["properties"] = c.Properties
-	}
-	if c.StorageRoot != "" {
-		m["storage_root"] = c.StorageRoot
-		m["storage_location"] = c.StorageRoot
-	}
+	setOptional(m, c.Comment, c.Properties, c.StorageRoot)
 	return m
+}
+
+// setOptional adds the fields a catalog or schema answer carries only when set.
+func setOptional(m map[string]any, comment string, properties map[string]string, storageRoot string) {
+	if comment != "" {
+		m["comment"] = comment
+	}
+	if len(properties) > 0 {
+		m["properties"] = properties
+	}
+	if storageRoot != "" {
+		m["storage_root"] = storageRoot
+		m["storage_location"] = storageRoot
+	}
 }
 
 type schema struct {
@@ -87,16 +92,7 @@ func (sc *schema) render() map[string]any {
 			"inherited_from_name": "metastore_azure_westeurope",
 		},
 	}
-	if sc.Comment != "" {
-		m["comment"] = sc.Comment
-	}
-	if len(sc.Properties) > 0 {
-		m["properties"] = sc.Properties
-	}
-	if sc.StorageRoot != "" {
-		m["storage_root"] = sc.StorageRoot
-		m["storage_location"] = sc.StorageRoot
-	}
+	setOptional(m, sc.Comment, sc.Properties, sc.StorageRoot)
 	return m
 }
 
