@@ -487,7 +487,8 @@ func TestEmulator_throttledBeyondSDKWindow(t *testing.T) {
 // Right after assignment the principal is invisible for a while: grants and
 // the cluster fail retryably, then succeed.
 func TestEmulator_assignmentLag(t *testing.T) {
-	e := setup(t, setupOpts{emulator: emulator.Options{AssignmentLag: 700 * time.Millisecond}})
+	clock := emulator.NewManualClock()
+	e := setup(t, setupOpts{emulator: emulator.Options{AssignmentLag: 700 * time.Millisecond, Now: clock.Now}})
 	p := participant("hal@example.com")
 	u, err := e.provisionUser(p)
 	if err != nil {
@@ -497,7 +498,7 @@ func TestEmulator_assignmentLag(t *testing.T) {
 	wantAppErr(t, err, ErrPrincipalNotReady, true)
 	_, err = e.provisionCluster(p, false)
 	wantAppErr(t, err, ErrPrincipalNotReady, true)
-	time.Sleep(800 * time.Millisecond)
+	clock.Advance(701 * time.Millisecond)
 	if _, err := e.provisionSchema(p); err != nil {
 		t.Fatal(err)
 	}

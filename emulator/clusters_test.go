@@ -98,13 +98,20 @@ func TestRuntimesAndNodeTypes(t *testing.T) {
 }
 
 func TestClusters_lifecycle(t *testing.T) {
-	e := setup(t, Options{})
+	// Transitions take 50 ms of a clock that moves only when told to, so the
+	// states in between are seen for sure.
+	clock := NewManualClock()
+	e := setup(t, Options{Now: clock.Now})
 	ctx := context.Background()
 	u := e.participant("runner@event.org")
 	wait, err := e.w.Clusters.Create(ctx, participantCluster("evt-runner", u.UserName))
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
+	if got, _ := e.w.Clusters.GetByClusterId(ctx, wait.ClusterId); got.State != compute.StatePending {
+		t.Errorf("after create state = %s, want PENDING", got.State)
+	}
+	clock.Advance(time.Second)
 	cl, err := wait.GetWithTimeout(20 * time.Second)
 	if err != nil {
 		t.Fatalf("wait RUNNING: %v", err)
@@ -121,6 +128,7 @@ func TestClusters_lifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("terminate: %v", err)
 	}
+	clock.Advance(time.Second)
 	done, err := tw.GetWithTimeout(20 * time.Second)
 	if err != nil || done.State != compute.StateTerminated || done.TerminationReason == nil || done.TerminationReason.Code != "USER_REQUEST" {
 		t.Fatalf("wait TERMINATED = %+v, %v", done, err)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,6 +49,10 @@ type Options struct {
 	// ClusterStartDelay and ClusterStopDelay override PENDING->RUNNING and
 	// TERMINATING->TERMINATED (before scaling).
 	ClusterStartDelay, ClusterStopDelay time.Duration
+	// Now is the clock of cluster transitions, the assignment lag and rate
+	// windows (nil: time.Now). Tests pass a ManualClock's Now to step time
+	// instead of sleeping.
+	Now func() time.Time
 	// Logger receives request and journal logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -125,6 +130,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	lim, err := newRateLimits(opts.RateLimits, opts.Limits, opts.TimeScale)
 	if err != nil {
 		return nil, err
@@ -133,7 +141,7 @@ func New(opts Options) (*Server, error) {
 		opts:       opts,
 		log:        logger,
 		timeScale:  opts.TimeScale,
-		now:        time.Now,
+		now:        opts.Now,
 		st:         newState(),
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x636f686f7274)),
 		assignedAt: map[int64]time.Time{},
@@ -602,3 +610,20 @@ func (s *Server) scimMe(c *call) {
 		"active":   true,
 	})
 }
+
+// ManualClock is a clock that moves only when told to: Options.Now for tests
+// that step through cluster transitions or the assignment lag.
+type ManualClock struct{ ns atomic.Int64 }
+
+// NewManualClock starts a clock at the current time.
+func NewManualClock() *ManualClock {
+	c := &ManualClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+// Now is the clock's time.
+func (c *ManualClock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// Advance moves the clock forward by d.
+func (c *ManualClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }

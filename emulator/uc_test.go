@@ -193,7 +193,8 @@ func TestGrants(t *testing.T) {
 }
 
 func TestAssignmentLag(t *testing.T) {
-	e := setup(t, Options{AssignmentLag: 400 * time.Millisecond})
+	clock := NewManualClock()
+	e := setup(t, Options{AssignmentLag: 400 * time.Millisecond, Now: clock.Now})
 	ctx := context.Background()
 	if _, err := e.w.Schemas.Create(ctx, catalog.CreateSchema{CatalogName: "main", Name: "lag"}); err != nil {
 		t.Fatal(err)
@@ -203,7 +204,7 @@ func TestAssignmentLag(t *testing.T) {
 		Changes: []catalog.PermissionsChange{{Principal: u.UserName, Add: []catalog.Privilege{catalog.PrivilegeUseSchema}}}}
 	_, err := e.w.Grants.Update(ctx, change)
 	wantErr(t, err, "Could not find principal", []error{apierr.ErrNotFound})
-	time.Sleep(450 * time.Millisecond)
+	clock.Advance(401 * time.Millisecond)
 	if _, err := e.w.Grants.Update(ctx, change); err != nil {
 		t.Errorf("grant after the lag: %v", err)
 	}
