@@ -13,12 +13,12 @@ import (
 
 // Task queues. Workflows and light activities run on TaskQueue; the activities
 // that call rate-limited Databricks APIs have their own queues so the server can
-// pace them across every worker (TaskQueueActivitiesPerSecond) and so slow
-// cluster stops never starve the others of slots.
+// pace them across every worker (TaskQueueActivitiesPerSecond) and so the
+// cluster steps never starve the others of slots.
 const (
 	TaskQueue        = "cohort"
-	AccountTaskQueue = "cohort-account" // ProvisionUser: account SCIM + workspace assignment
-	ComputeTaskQueue = "cohort-compute" // ProvisionCluster: create, permission, stop and wait
+	AccountTaskQueue = "cohort-account" // ProvisionAccess: SCIM user, assignment, schema, grants
+	ComputeTaskQueue = "cohort-compute" // ProvisionCluster: create, permission, stop
 )
 
 // Workflow type names are a wire contract, like activity names.

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	enumspb "go.temporal.io/api/enums/v1"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -118,28 +119,36 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 
 // fail turns an activity error into the participant's failure: the step comes
 // from the activity error's details when it has them (the activity knows which
-// of its steps failed), else the activity's first step.
+// of its steps failed), else from the heartbeat of an activity that timed out
+// (the step it was in), else the activity's first step. A step that gave up at
+// its timeout says so, with the last attempt's reason.
 func fail(p roster.Participant, step string, err error) error {
 	reason := err.Error()
+	detailed := false
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		reason = appErr.Message()
 		var s string
 		if appErr.HasDetails() && appErr.Details(&s) == nil && s != "" {
-			step = s
+			step, detailed = s, true
 		}
-	} else {
-		var timeoutErr *temporal.TimeoutError
-		if errors.As(err, &timeoutErr) {
-			reason = "gave up after the step timeout: " + lastFailure(timeoutErr)
-			// The activity's heartbeat names the step it was in.
-			var hb struct {
-				Step string `json:"step"`
-			}
-			if timeoutErr.HasLastHeartbeatDetails() && timeoutErr.LastHeartbeatDetails(&hb) == nil && hb.Step != "" {
-				step = hb.Step
-			}
+	}
+	// Retries that ran into the step timeout end either in a timeout (that
+	// wraps the last attempt's error) or in the last attempt's error with
+	// retry state TIMEOUT: both are looked for apart.
+	var timeoutErr *temporal.TimeoutError
+	var actErr *temporal.ActivityError
+	switch {
+	case errors.As(err, &timeoutErr):
+		reason = "gave up after the step timeout: " + lastFailure(timeoutErr)
+		var hb struct {
+			Step string `json:"step"`
 		}
+		if !detailed && timeoutErr.HasLastHeartbeatDetails() && timeoutErr.LastHeartbeatDetails(&hb) == nil && hb.Step != "" {
+			step = hb.Step
+		}
+	case errors.As(err, &actErr) && actErr.RetryState() == enumspb.RETRY_STATE_TIMEOUT:
+		reason = "gave up after the step timeout: " + reason
 	}
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("provision %s: %s: %s", p.Email, step, reason),

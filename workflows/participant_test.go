@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -44,7 +46,7 @@ func appErr(typ string, step string, nonRetryable bool) error {
 	})
 }
 
-// okActivities mocks every provisioning activity succeeding, except those in fail.
+// mockProvisioning mocks every provisioning activity succeeding, except those in fail.
 func mockProvisioning(env *testsuite.TestWorkflowEnvironment, fail map[string]error) {
 	ret := func(name string, ok any) []any {
 		if err, bad := fail[name]; bad {
@@ -156,8 +158,37 @@ func TestParticipantWorkflow_stepTimeout(t *testing.T) {
 	if err := ae.Details(&sf); err != nil {
 		t.Fatal(err)
 	}
-	if sf.Step != activities.StepCreateCluster {
-		t.Fatalf("step = %q, want %q", sf.Step, activities.StepCreateCluster)
+	if sf.Step != activities.StepCreateCluster || sf.Reason != "databricks said no" {
+		t.Fatalf("failure = %+v, want step %q and the last reason", sf, activities.StepCreateCluster)
+	}
+}
+
+// A timeout names the step timeout and the last attempt's reason; the step
+// comes from that attempt's error, else from the heartbeat.
+func TestFail_timeout(t *testing.T) {
+	last := appErr(activities.ErrThrottled, activities.StepSetPermission, false)
+	tests := []struct {
+		name     string
+		err      error
+		wantStep string
+	}{
+		{"the last attempt names its step", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, last), activities.StepSetPermission},
+		{"a bare timeout keeps the activity's first step", temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_HEARTBEAT, nil), activities.StepCreateCluster},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ae *temporal.ApplicationError
+			if !errors.As(fail(taro, activities.StepCreateCluster, tt.err), &ae) {
+				t.Fatal("not an ApplicationError")
+			}
+			var sf StepFailure
+			if err := ae.Details(&sf); err != nil {
+				t.Fatal(err)
+			}
+			if sf.Step != tt.wantStep || !strings.HasPrefix(sf.Reason, "gave up after the step timeout: ") {
+				t.Errorf("failure = %+v, want step %s and the step timeout named", sf, tt.wantStep)
+			}
+		})
 	}
 }
 
