@@ -180,6 +180,10 @@ type Progress struct {
 	Counts  workflows.Counts
 	// Failure is why the batch itself failed (not a participant), if it did.
 	Failure string
+	// Unanswered is why a running batch's progress query went unanswered
+	// (Phase is PhaseNoWorker): no worker polling, or a worker that cannot
+	// run the batch's workflow task.
+	Unanswered string
 }
 
 // Closed says whether the batch's current attempt has ended.
@@ -209,7 +213,7 @@ func (c *Client) Progress(ctx context.Context, batchID string) (Progress, error)
 		if err != nil {
 			// Queries need a live worker; the batch itself is safe in
 			// Temporal meanwhile, so this is news, not an error.
-			p.Phase = PhaseNoWorker
+			p.Phase, p.Unanswered = PhaseNoWorker, err.Error()
 			return p, nil
 		}
 		if err := v.Get(&bp); err != nil {

@@ -179,7 +179,13 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 func (m *Main) follow(ctx context.Context, cl *control.Client, batchID string) error {
 	start := time.Now()
 	var bar *progressbar.ProgressBar
+	warned := false
 	p, err := cl.Wait(ctx, batchID, time.Second, func(p control.Progress) {
+		if bar == nil && p.Phase == control.PhaseNoWorker && !warned {
+			// Before any count arrives there is no bar to say it on.
+			fmt.Fprintf(m.Stderr, "waiting: no worker answers for batch %s (is one running?): %s\n", batchID, p.Unanswered)
+			warned = true
+		}
 		if bar == nil && p.Total > 0 {
 			bar = progressbar.NewOptions(p.Total,
 				progressbar.OptionSetWriter(m.Stderr),
@@ -240,8 +246,9 @@ func (m *Main) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !p.Closed() && p.Phase == control.PhaseNoWorker {
-		fmt.Fprintf(m.Stdout, "batch %s is running, but no worker answered for its progress: is a worker running?\nWeb UI: %s\n", id, cl.BatchURL(id))
+	if p.Phase == control.PhaseNoWorker {
+		fmt.Fprintf(m.Stdout, "batch %s is running, but no worker answered for its progress (%s): is a worker running?\nWeb UI: %s\n",
+			id, p.Unanswered, cl.BatchURL(id))
 		return nil
 	}
 	if !p.Closed() {
