@@ -1,10 +1,6 @@
 package activities
 
-import (
-	"context"
-
-	"go.temporal.io/sdk/activity"
-)
+import "context"
 
 // ProvisionAccess is steps create_user, assign_workspace, create_schema and
 // grant, in that order: ProvisionUser then ProvisionSchema as one activity,
@@ -17,12 +13,9 @@ import (
 // the lookup its conflict would cost), the scarcest API of all.
 func (a *Activities) ProvisionAccess(ctx context.Context, in ProvisionAccessInput) (ProvisionAccessResult, error) {
 	var res ProvisionAccessResult
-	var done progress
-	resumed := activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) &&
-		activity.GetHeartbeatDetails(ctx, &done) == nil && done.UserID != ""
-	ctx, stop := withPulse(ctx)
+	ctx, done, stop := withPulse(ctx)
 	defer stop()
-	if resumed {
+	if done.UserID != "" {
 		heartbeat(ctx, progress{Step: StepAssignWorkspace, UserID: done.UserID, UserCreated: done.UserCreated})
 		if err := a.assignWorkspace(ctx, in.Participant.Email, done.UserID); err != nil {
 			return res, err

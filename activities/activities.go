@@ -154,16 +154,10 @@ func logger(ctx context.Context) log.Logger {
 	return nil
 }
 
-// heartbeat records progress when running inside an activity: through the
-// activity's pulse when it has one (see withPulse), which sends the latest
-// details every pulseInterval; else it heartbeats at once. Without details it
-// keeps the last ones.
-func heartbeat(ctx context.Context, details ...any) {
+// heartbeat records progress for the activity's pulse (see withPulse) to
+// send; outside an activity with a pulse it does nothing.
+func heartbeat(ctx context.Context, pr progress) {
 	if p, ok := ctx.Value(pulseKey{}).(*pulse); ok {
-		p.record(details...)
-		return
-	}
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, details...)
+		p.record(pr)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -22,19 +21,13 @@ func (a *Activities) LoadChunk(ctx context.Context, in LoadChunkInput) (LoadChun
 
 // AwaitParticipant returns the outcome of a participant workflow that was
 // started before: at once when it has closed, else when it does, heartbeating
-// meanwhile so a worker crash hands the wait to another worker.
+// meanwhile so a worker crash hands the wait to another worker (the pulse
+// sends nothing for a wait that ends within seconds).
 func (a *Activities) AwaitParticipant(ctx context.Context, in AwaitParticipantInput) (AwaitParticipantResult, error) {
-	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, in.WorkflowID, "")
-	if err != nil {
-		return AwaitParticipantResult{}, fmt.Errorf("describe %s: %w", in.WorkflowID, err)
-	}
-	if desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		var stop func()
-		ctx, stop = withPulse(ctx)
-		defer stop()
-	}
+	ctx, _, stop := withPulse(ctx)
+	defer stop()
 	var result Provisioned
-	err = a.Temporal.GetWorkflow(ctx, in.WorkflowID, "").Get(ctx, &result)
+	err := a.Temporal.GetWorkflow(ctx, in.WorkflowID, "").Get(ctx, &result)
 	if err == nil {
 		return AwaitParticipantResult{Status: "ok", Result: result}, nil
 	}

@@ -35,9 +35,9 @@ func (a *Activities) ProvisionCluster(ctx context.Context, in ProvisionClusterIn
 		return ProvisionClusterResult{}, invalid(StepCreateCluster, "create cluster: participant has no email")
 	}
 	lookup := in.Lookup || (activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1)
-	ctx, stop := withPulse(ctx) // until a heartbeat says more, it repeats the last attempt's details
+	ctx, earlier, stop := withPulse(ctx) // until a heartbeat says more, it repeats the last attempt's details
 	defer stop()
-	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec, lookup)
+	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID)
 	if err != nil {
 		return ProvisionClusterResult{}, err
 	}
@@ -73,14 +73,14 @@ func (a *Activities) clusterURL(id string) string {
 // create may have been applied before the error (503, connection reset);
 // the idempotency_token also makes the SDK's own retry of such a create
 // return the same cluster.
-func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec ClusterSpec, lookup bool) (*compute.ClusterDetails, bool, error) {
+func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec ClusterSpec, lookup bool, earlierID string) (*compute.ClusterDetails, bool, error) {
 	if spec.PolicyID == "" || spec.SparkVersion == "" || spec.NodeType == "" {
 		return nil, false, invalid(StepCreateCluster, "create cluster for %s: incomplete cluster spec %+v (run batch setup first)", email, spec)
 	}
 	if a.Settings.TagKey == "" {
 		return nil, false, invalid(StepCreateCluster, "create cluster for %s: no participant tag key configured", email)
 	}
-	if c := a.resumeCluster(ctx, email); c != nil {
+	if c := a.resumeCluster(ctx, email, earlierID); c != nil {
 		return c, false, nil
 	}
 	if lookup {
@@ -91,7 +91,7 @@ func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec
 	}
 
 	if name == "" {
-		name = "cohort-" + email
+		return nil, false, invalid(StepCreateCluster, "create cluster for %s: no cluster name (the roster derives one)", email)
 	}
 	req := compute.CreateCluster{
 		ClusterName:  name,
@@ -194,19 +194,15 @@ func createBody(req compute.CreateCluster, token string) (map[string]json.RawMes
 }
 
 // resumeCluster returns the cluster a previous attempt recorded in its last
-// heartbeat, if it still exists and still carries the participant's tag.
-func (a *Activities) resumeCluster(ctx context.Context, email string) *compute.ClusterDetails {
-	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
-		return nil
-	}
-	var p progress
-	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil || p.ClusterID == "" {
+// heartbeat (id), if it still exists and still carries the participant's tag.
+func (a *Activities) resumeCluster(ctx context.Context, email, id string) *compute.ClusterDetails {
+	if id == "" {
 		return nil
 	}
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
 		return nil
 	}
-	c, err := a.Workspace.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: p.ClusterID})
+	c, err := a.Workspace.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: id})
 	if err != nil || c == nil || !strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
 		return nil // fall back to the tag lookup
 	}
@@ -238,7 +234,6 @@ func (a *Activities) findCluster(ctx context.Context, email, policyID string) (*
 			found = append(found, c)
 		}
 		if n%clusterListPageSize == 0 { // the next HasNext may fetch a page
-			heartbeat(ctx)
 			if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
 				return nil, wrap(err)
 			}

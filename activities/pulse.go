@@ -32,19 +32,17 @@ type pulse struct {
 type pulseKey struct{}
 
 // withPulse starts heartbeating ctx's activity until stop is called, and
-// returns a context through which heartbeat() updates the details sent.
-// Outside an activity it does nothing.
-func withPulse(ctx context.Context) (_ context.Context, stop func()) {
+// returns a context through which heartbeat() updates the details sent, and
+// the progress an earlier attempt recorded (zero if none). Outside an
+// activity it does nothing.
+func withPulse(ctx context.Context) (_ context.Context, earlier progress, stop func()) {
 	if !activity.IsActivity(ctx) {
-		return ctx, func() {}
+		return ctx, earlier, func() {}
 	}
 	p := &pulse{ctx: ctx}
-	if activity.HasHeartbeatDetails(ctx) {
-		// Keep what an earlier attempt recorded until this one records more.
-		var raw progress
-		if activity.GetHeartbeatDetails(ctx, &raw) == nil {
-			p.details = []any{raw}
-		}
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &earlier) == nil {
+		// Keep what the earlier attempt recorded until this one records more.
+		p.details = []any{earlier}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -61,18 +59,14 @@ func withPulse(ctx context.Context) (_ context.Context, stop func()) {
 			}
 		}
 	}()
-	return context.WithValue(ctx, pulseKey{}, p), func() { close(done) }
+	return context.WithValue(ctx, pulseKey{}, p), earlier, func() { close(done) }
 }
 
-// record keeps details for the next heartbeat; without details it keeps the
-// last ones.
-func (p *pulse) record(details ...any) {
-	if len(details) == 0 {
-		return
-	}
+// record keeps pr for the next heartbeat.
+func (p *pulse) record(pr progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.details = details
+	p.details = []any{pr}
 }
 
 // send heartbeats with the latest details.
