@@ -94,8 +94,9 @@ func intAttr(m map[string]any, k string) int {
 	return 0
 }
 
+// render answers a cluster as clusters/get does. Callers have advanced it
+// (lookupCluster, listClusters).
 func (s *Server) render(cl *cluster) map[string]any {
-	s.advance(cl, s.now())
 	out := map[string]any{}
 	for k, v := range cl.Spec {
 		out[k] = v
@@ -512,29 +513,46 @@ func (s *Server) newClusterID(now time.Time) string {
 	}
 }
 
+// clusterTiming is the cluster transition delays in ms at time scale 1: the
+// configured ones, else the realistic ranges (reference note §3.2), else
+// quick fixed ones. The delays drawn and GET /emulator/v1/config both read it.
+func (s *Server) clusterTiming() ClusterTiming {
+	t := ClusterTiming{StartMinMS: 300, StartTypicalMS: 300, StartMaxMS: 300, StopMinMS: 200, StopTypicalMS: 200, StopMaxMS: 200}
+	if s.opts.Latency == "realistic" {
+		t = ClusterTiming{StartMinMS: 3 * 60000, StartTypicalMS: 5 * 60000, StartMaxMS: 8 * 60000,
+			StopMinMS: 30000, StopTypicalMS: 60000, StopMaxMS: 180000}
+	}
+	if d := s.opts.ClusterStartDelay; d > 0 {
+		v := float64(d) / float64(time.Millisecond)
+		t.StartMinMS, t.StartTypicalMS, t.StartMaxMS = v, v, v
+	}
+	if d := s.opts.ClusterStopDelay; d > 0 {
+		v := float64(d) / float64(time.Millisecond)
+		t.StopMinMS, t.StopTypicalMS, t.StopMaxMS = v, v, v
+	}
+	return t
+}
+
 // startDelay is PENDING -> RUNNING (scaled). Callers hold s.mu.
 func (s *Server) startDelay() time.Duration {
-	return s.transitionDelay(s.opts.ClusterStartDelay, [3]float64{3, 5, 8}, 300*time.Millisecond)
+	t := s.clusterTiming()
+	return s.drawDelay(t.StartMinMS, t.StartTypicalMS, t.StartMaxMS)
 }
 
 // stopDelay is TERMINATING -> TERMINATED (scaled). Callers hold s.mu.
 func (s *Server) stopDelay() time.Duration {
-	return s.transitionDelay(s.opts.ClusterStopDelay, [3]float64{0.5, 1, 3}, 200*time.Millisecond)
+	t := s.clusterTiming()
+	return s.drawDelay(t.StopMinMS, t.StopTypicalMS, t.StopMaxMS)
 }
 
-// transitionDelay is the configured delay if set, else one drawn from the
-// realistic min/typical/max minutes, else the quick default; scaled.
-// Callers hold s.mu.
-func (s *Server) transitionDelay(configured time.Duration, realisticMin [3]float64, quick time.Duration) time.Duration {
-	d := configured
-	if d == 0 {
-		if s.opts.Latency == "realistic" {
-			d = time.Duration(Triangular(s.rng.Float64(), realisticMin[0], realisticMin[1], realisticMin[2]) * float64(time.Minute))
-		} else {
-			d = quick
-		}
+// drawDelay draws a delay from a min/typical/max range in ms (a fixed one
+// when the range is a point) and scales it. Callers hold s.mu.
+func (s *Server) drawDelay(minMS, typicalMS, maxMS float64) time.Duration {
+	ms := minMS
+	if maxMS > minMS {
+		ms = Triangular(s.rng.Float64(), minMS, typicalMS, maxMS)
 	}
-	return s.scaled(d)
+	return s.scaled(time.Duration(ms * float64(time.Millisecond)))
 }
 
 // lookupCluster finds a cluster by id, answering the real error for unknown ids.

@@ -60,7 +60,7 @@ func (s *Server) EffectiveConfig() Config {
 	cfg := Config{
 		AccountID: s.opts.AccountID, WorkspaceID: s.opts.WorkspaceID,
 		Latency: s.opts.Latency, RateLimits: s.opts.RateLimits, Faults: s.opts.Faults,
-		Seed: s.opts.Seed, TimeScale: s.timeScale, AssignmentLag: s.opts.AssignmentLag.String(),
+		Seed: s.opts.Seed, TimeScale: s.opts.TimeScale, AssignmentLag: s.opts.AssignmentLag.String(),
 		Classes: []RateClass{}, Endpoints: map[string]EndpointInfo{}, Persistent: s.opts.StatePath != "",
 	}
 	for _, c := range s.limits.classes {
@@ -73,21 +73,7 @@ func (s *Server) EffectiveConfig() Config {
 		}
 		cfg.Endpoints[k] = info
 	}
-	switch {
-	case s.opts.Latency == "realistic":
-		cfg.Clusters = ClusterTiming{StartMinMS: 3 * 60000, StartTypicalMS: 5 * 60000, StartMaxMS: 8 * 60000,
-			StopMinMS: 30000, StopTypicalMS: 60000, StopMaxMS: 180000}
-	default:
-		cfg.Clusters = ClusterTiming{StartMinMS: 300, StartTypicalMS: 300, StartMaxMS: 300, StopMinMS: 200, StopTypicalMS: 200, StopMaxMS: 200}
-	}
-	if d := s.opts.ClusterStartDelay; d > 0 {
-		v := float64(d.Milliseconds())
-		cfg.Clusters.StartMinMS, cfg.Clusters.StartTypicalMS, cfg.Clusters.StartMaxMS = v, v, v
-	}
-	if d := s.opts.ClusterStopDelay; d > 0 {
-		v := float64(d.Milliseconds())
-		cfg.Clusters.StopMinMS, cfg.Clusters.StopTypicalMS, cfg.Clusters.StopMaxMS = v, v, v
-	}
+	cfg.Clusters = s.clusterTiming()
 	return cfg
 }
 
@@ -160,6 +146,9 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) int {
 		}
 		if !knownEndpoint(req.Endpoint) {
 			return bad(fmt.Sprintf("unknown endpoint %q; known: %s", req.Endpoint, strings.Join(endpointKeys, ", ")))
+		}
+		if req.Endpoint == wellKnownKey {
+			return bad(fmt.Sprintf("%s is the unauthenticated discovery document: it never fails", wellKnownKey))
 		}
 		m, ok := parseFaultMode(req.Mode)
 		if !ok {

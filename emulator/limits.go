@@ -26,8 +26,12 @@ var endpointKeys = []string{
 	"clusters.start", "clusters.spark_versions", "clusters.list_node_types",
 	"policies.list", "policies.get", "policy_families.get",
 	"permissions.get", "permissions.update", "permissions.set", "permissions.levels",
-	"wellknown",
+	wellKnownKey,
 }
+
+// wellKnownKey is the unauthenticated discovery document's endpoint: no
+// auth and no faults.
+const wellKnownKey = "wellknown"
 
 // latencyRange is a per-endpoint latency in milliseconds at time scale 1.
 type latencyRange struct {

@@ -69,10 +69,9 @@ const (
 
 // Server is a stateful Databricks emulator. It implements http.Handler.
 type Server struct {
-	opts      Options
-	log       *slog.Logger
-	timeScale float64
-	now       func() time.Time
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
 
 	routes []*route
 
@@ -140,7 +139,6 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:       opts,
 		log:        logger,
-		timeScale:  opts.TimeScale,
 		now:        opts.Now,
 		st:         newState(),
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x636f686f7274)),
@@ -184,7 +182,7 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) scaled(d time.Duration) time.Duration {
-	return time.Duration(float64(d) / s.timeScale)
+	return time.Duration(float64(d) / s.opts.TimeScale)
 }
 
 // principal is the identity behind a bearer token.
@@ -205,9 +203,7 @@ type route struct {
 
 // call is one request in flight.
 type call struct {
-	s      *Server
 	r      *http.Request
-	key    string
 	params []string
 	body   []byte
 	caller principal
@@ -325,9 +321,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key = rt.key
-	c := &call{s: s, r: r, key: key, params: params, header: http.Header{}}
+	c := &call{r: r, params: params, header: http.Header{}}
 
-	if key != "wellknown" {
+	if key != wellKnownKey {
 		p, ok := s.authenticate(r)
 		if !ok {
 			status = http.StatusUnauthorized
@@ -372,7 +368,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.body = body
 
 	mode := faultNone
-	if key != "wellknown" {
+	if key != wellKnownKey {
 		mode = s.faults.next(key, rt.mutation)
 	}
 	if mode != faultNone && !mode.applied() {
@@ -521,7 +517,7 @@ func (s *Server) buildRoutes() []*route {
 		rs = append(rs, &route{method: method, pattern: strings.Split(strings.Trim(path, "/"), "/"), key: key, admin: admin, mutation: mutation, handle: h})
 	}
 	const acc = "api/2.0/accounts/*/"
-	add("GET", "/.well-known/databricks-config", "wellknown", false, false, s.wellKnown)
+	add("GET", "/.well-known/databricks-config", wellKnownKey, false, false, s.wellKnown)
 	add("GET", "/api/2.0/preview/scim/v2/Me", "scim.me", false, false, s.scimMe)
 
 	add("POST", acc+"scim/v2/Users", "scim.users.create", true, true, s.accountScope(s.createUser))
