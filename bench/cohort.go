@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,7 +186,8 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	}
 	wcmd := exec.Command(o.bin("worker"), wargs...)
 	wcmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+emu.token)
-	wcmd.Stdout = wlog
+	// The worker logs on stderr, which startProc sends to pw: copied to
+	// wlog while watching for the start line.
 	pr, pw := io.Pipe()
 	w, err := startProc("worker", wcmd, pw, nil)
 	if err != nil {
@@ -202,6 +202,7 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 				once.Do(func() { close(ready) })
 			}
 		}
+		_, _ = io.Copy(wlog, pr) // past an over-long line: never block the worker
 	}()
 	defer func() { w.stop(30 * time.Second); pw.Close() }()
 	select {
@@ -401,20 +402,6 @@ func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
 		}
 	}
 	return out, nil
-}
-
-// statusSummary renders counts by status in a stable order.
-func statusSummary(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // quietLogger drops the Temporal client's logs.

@@ -166,7 +166,7 @@ func printTable(o *options, rows []row) {
 		}
 		fmt.Printf("- API calls per participant (over %d): %s\n", per, strings.Join(all, ", "))
 		if len(r.Stats.Throttled) > 0 {
-			fmt.Printf("- 429s by endpoint: %s\n", int64Map(r.Stats.Throttled))
+			fmt.Printf("- 429s by endpoint: %s\n", counts(r.Stats.Throttled))
 		}
 		var errs []string
 		for _, e := range sortedKeys(r.Stats.Requests) {
@@ -184,7 +184,7 @@ func printTable(o *options, rows []row) {
 			h := c.Hist
 			fmt.Printf("- starter: exit %d, %q\n", c.ExitCode, c.StarterTail)
 			fmt.Printf("- Temporal runs: %d (%s); by status: %s; still running after the starter returned: %d\n",
-				h.Runs, intMap(h.RunsByType), statusSummary(h.ByStatus), h.StillOpen)
+				h.Runs, counts(h.RunsByType), counts(h.ByStatus), h.StillOpen)
 			var ev []string
 			for _, t := range sortedKeys(h.ByType) {
 				ev = append(ev, fmt.Sprintf("%s %.2f (max run %d)", t, float64(h.ByType[t])/float64(r.N), h.MaxByType[t]))
@@ -252,15 +252,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func intMap(m map[string]int) string {
-	var parts []string
-	for _, k := range sortedKeys(m) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
-	}
-	return strings.Join(parts, ", ")
-}
-
-func int64Map(m map[string]int64) string {
+// counts renders "key n, key n" in key order.
+func counts[V int | int64](m map[string]V) string {
 	var parts []string
 	for _, k := range sortedKeys(m) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
