@@ -78,7 +78,7 @@ func TestBatch(t *testing.T) {
 func assertObjects(t *testing.T, got, want objectCounts) {
 	t.Helper()
 	if got != want {
-		t.Errorf("emulator objects: %s, want %s", got, want)
+		t.Errorf("emulator objects: %+v, want %+v", got, want)
 	}
 }
 

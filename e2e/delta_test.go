@@ -54,7 +54,7 @@ func TestDailyDelta(t *testing.T) {
 		Users: after.Objects.Users - before.Objects.Users, Assignments: after.Objects.Assignments - before.Objects.Assignments,
 		Schemas: after.Objects.Schemas - before.Objects.Schemas, Clusters: after.Objects.Clusters - before.Objects.Clusters,
 	}
-	assertObjects(t, d, objectCounts{50, 50, 50, 50})
+	assertObjects(t, d, objectCounts{Users: 50, Assignments: 50, Schemas: 50, Clusters: 50})
 	// Mutating calls: per participant, day 2 makes as many as day 1 did, for
 	// 50 people instead of 150; batch-level ones (the catalog) not again.
 	for _, ep := range mutations {

@@ -32,7 +32,7 @@ func TestWorkerKilled(t *testing.T) {
 		o := s.emu.waitObjects(t, fmt.Sprintf("%s >= %d", k.what, k.n), 5*time.Minute,
 			func(o objectCounts) bool { return k.of(o) >= k.n })
 		s.killWorker()
-		t.Logf("kill %d: SIGKILL %s at %s", i+1, s.worker.name, o)
+		t.Logf("kill %d: SIGKILL %s at %+v", i+1, s.worker.name, o)
 		s.startWorker()
 	}
 	// Activities running in a killed worker are retried once their
@@ -56,7 +56,7 @@ func TestTemporalRestart(t *testing.T) {
 	batch, _ := s.submit(0, time.Minute, file)
 
 	o := s.emu.waitObjects(t, "clusters >= 60", 5*time.Minute, func(o objectCounts) bool { return o.Clusters >= 60 })
-	t.Logf("restarting the temporal server at %s", o)
+	t.Logf("restarting the temporal server at %+v", o)
 	s.temporal.restart(t, 5*time.Second)
 
 	waitBatch(t, s.tc, batch, 8*time.Minute)

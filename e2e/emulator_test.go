@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	emu "github.com/cohort-dev/cohort/emulator"
 	"io"
 	"net/http"
 	"os"
@@ -74,19 +75,12 @@ func startEmulator(t *testing.T, dir string, faults float64, seed int64) *emulat
 	return e
 }
 
-// stats is the emulator's GET /emulator/v1/stats.
-type stats struct {
-	Requests map[string]map[string]int64 `json:"requests"`
-	Faults   map[string]int64            `json:"faults"`
-	Objects  objectCounts                `json:"objects"`
-}
-
-type objectCounts struct {
-	Users       int `json:"users"`
-	Assignments int `json:"assignments"`
-	Schemas     int `json:"schemas"`
-	Clusters    int `json:"clusters"`
-}
+// stats is the emulator's GET /emulator/v1/stats, decoded into the
+// emulator's own types.
+type (
+	stats        emu.Stats
+	objectCounts = emu.ObjectCounts
+)
 
 // ok counts the 2xx answers of an endpoint.
 func (s stats) ok(endpoint string) int64 {
@@ -238,10 +232,6 @@ func (e *emulator) waitObjects(t *testing.T, what string, timeout time.Duration,
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func (o objectCounts) String() string {
-	return fmt.Sprintf("users %d, assignments %d, schemas %d, clusters %d", o.Users, o.Assignments, o.Schemas, o.Clusters)
 }
 
 // summary is a one-line digest of the requests answered, per endpoint and

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,7 +246,7 @@ func (s *scenario) report(batchID string) []map[string]string {
 	}
 	header := recs[0]
 	for _, col := range []string{"email", "display_name", "user_id", "schema", "cluster_id", "cluster_url", "status", "last_error"} {
-		if !contains(header, col) {
+		if !slices.Contains(header, col) {
 			t.Fatalf("report header %v lacks %q", header, col)
 		}
 	}
@@ -258,15 +259,6 @@ func (s *scenario) report(batchID string) []map[string]string {
 		rows = append(rows, row)
 	}
 	return rows
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // emails lists the participants' emails.

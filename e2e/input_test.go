@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/cohort-dev/cohort/workflows"
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
@@ -100,7 +101,7 @@ func TestBadInput(t *testing.T) {
 	}
 	good := gen("good.csv", roster.Synthesize(3, 7, s.domain))
 	batch, _ := s.submit(0, time.Minute, good)
-	id := "cohort-batch/" + batch
+	id := workflows.BatchWorkflowID(batch)
 	deadline := time.Now().Add(15 * time.Second)
 	for allWorkflowIDs(t, s.tc, s.ns)[id] == 0 {
 		if time.Now().After(deadline) {

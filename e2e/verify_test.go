@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -323,7 +324,7 @@ func userIDs(us []iam.User) []string {
 func aclString(p *compute.ClusterPermissions) string {
 	var parts []string
 	for _, acl := range p.AccessControlList {
-		who := cmpOr(acl.UserName, acl.GroupName, acl.ServicePrincipalName)
+		who := cmp.Or(acl.UserName, acl.GroupName, acl.ServicePrincipalName)
 		for _, perm := range acl.AllPermissions {
 			s := who + ":" + string(perm.PermissionLevel)
 			if perm.Inherited {
@@ -333,15 +334,6 @@ func aclString(p *compute.ClusterPermissions) string {
 		}
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-func cmpOr(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // checkReport checks the report has one row per participant, in any order,
