@@ -63,6 +63,16 @@ type WorkspaceAPI struct {
 	OrgID string
 }
 
+// rawHeaders are the headers the typed SDK calls send, for a Raw request
+// with a JSON body.
+func (w WorkspaceAPI) rawHeaders() map[string]string {
+	h := map[string]string{"Accept": "application/json", "Content-Type": "application/json"}
+	if w.OrgID != "" {
+		h["X-Databricks-Org-Id"] = w.OrgID
+	}
+	return h
+}
+
 // UsersAPI is satisfied by iam.AccountUsersInterface (AccountClient.Users).
 type UsersAPI interface {
 	Create(ctx context.Context, request iam.User) (*iam.User, error)

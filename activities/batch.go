@@ -38,11 +38,7 @@ func (a *Activities) AwaitParticipant(ctx context.Context, in AwaitParticipantIn
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		out.Error = appErr.Message()
-		// Details are the workflows' StepFailure, decoded by its JSON shape.
-		var sf struct {
-			Step   string `json:"step"`
-			Reason string `json:"reason"`
-		}
+		var sf StepFailure
 		if appErr.HasDetails() && appErr.Details(&sf) == nil && sf.Step != "" {
 			out.Step, out.Error = sf.Step, sf.Reason
 		}

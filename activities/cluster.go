@@ -165,12 +165,8 @@ func (a *Activities) createCluster(ctx context.Context, req compute.CreateCluste
 	if err != nil {
 		return "", err
 	}
-	headers := map[string]string{"Accept": "application/json", "Content-Type": "application/json"}
-	if a.Workspace.OrgID != "" {
-		headers["X-Databricks-Org-Id"] = a.Workspace.OrgID
-	}
 	var resp compute.CreateClusterResponse
-	if err := a.Workspace.Raw.Do(ctx, http.MethodPost, "/api/2.1/clusters/create", headers, map[string]any{}, body, &resp); err != nil {
+	if err := a.Workspace.Raw.Do(ctx, http.MethodPost, "/api/2.1/clusters/create", a.Workspace.rawHeaders(), map[string]any{}, body, &resp); err != nil {
 		return "", err
 	}
 	return resp.ClusterId, nil

@@ -176,13 +176,9 @@ func (a *Activities) updateGrants(ctx context.Context, g securableGrant, email s
 		}
 		return resp.PrivilegeAssignments, nil
 	}
-	headers := map[string]string{"Accept": "application/json", "Content-Type": "application/json"}
-	if a.Workspace.OrgID != "" {
-		headers["X-Databricks-Org-Id"] = a.Workspace.OrgID
-	}
 	var raw []byte
 	path := fmt.Sprintf("/api/2.1/unity-catalog/permissions/%s/%s", g.Type, g.Name)
-	if err := a.Workspace.Raw.Do(ctx, http.MethodPatch, path, headers, nil, map[string]any{"changes": req.Changes}, &raw); err != nil {
+	if err := a.Workspace.Raw.Do(ctx, http.MethodPatch, path, a.Workspace.rawHeaders(), nil, map[string]any{"changes": req.Changes}, &raw); err != nil {
 		return nil, err
 	}
 	return principalAssignments(raw, email)

@@ -156,6 +156,14 @@ type AwaitParticipantInput struct {
 	WorkflowID string `json:"workflow_id"`
 }
 
+// StepFailure says where and why a participant failed: the details of a
+// failed participant workflow (workflows.StepFailure is this type), which
+// AwaitParticipant reads back.
+type StepFailure struct {
+	Step   string `json:"step"`
+	Reason string `json:"reason"`
+}
+
 // Provisioned is what one participant got: the participant workflow's result
 // (workflows.ParticipantResult is this type) and a row of the report.
 type Provisioned struct {

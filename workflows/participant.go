@@ -39,10 +39,7 @@ type ParticipantResult = activities.Provisioned
 const ParticipantFailedError = "ParticipantFailed"
 
 // StepFailure says where and why a participant failed.
-type StepFailure struct {
-	Step   string `json:"step"`
-	Reason string `json:"reason"`
-}
+type StepFailure = activities.StepFailure
 
 // Activity option presets. Every activity has a StartToCloseTimeout; the
 // ScheduleToCloseTimeout (the step timeout) bounds queueing behind rate limits
