@@ -75,11 +75,11 @@ func (c *Client) Submit(ctx context.Context, participants []roster.Participant, 
 		if prev.Roster.Key != ref.Key {
 			return sub, fmt.Errorf("batch %s already holds a different roster (%d participants); choose another --batch id", batchID, prev.Roster.Count)
 		}
-		p, err := c.Progress(ctx, batchID)
+		st, err := c.describe(ctx, batchID)
 		if err != nil {
 			return sub, err
 		}
-		if p.Failure == "" {
+		if st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || st == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 			sub.Existing = true // running, or finished: nothing to start
 			return sub, nil
 		}
@@ -186,6 +186,20 @@ type Progress struct {
 	Unanswered string
 }
 
+// describe returns the status of the batch workflow's latest run, or
+// ErrNoBatch.
+func (c *Client) describe(ctx context.Context, batchID string) (enumspb.WorkflowExecutionStatus, error) {
+	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, workflows.BatchWorkflowID(batchID), "")
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return 0, fmt.Errorf("batch %s: %w", batchID, ErrNoBatch)
+		}
+		return 0, fmt.Errorf("describe batch %s: %w", batchID, err)
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus(), nil
+}
+
 // Closed says whether the batch's current attempt has ended.
 func (p Progress) Closed() bool {
 	return p.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING &&
@@ -197,15 +211,10 @@ func (p Progress) Closed() bool {
 func (c *Client) Progress(ctx context.Context, batchID string) (Progress, error) {
 	p := Progress{BatchID: batchID}
 	id := workflows.BatchWorkflowID(batchID)
-	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return p, fmt.Errorf("batch %s: %w", batchID, ErrNoBatch)
-		}
-		return p, fmt.Errorf("describe batch %s: %w", batchID, err)
+	var err error
+	if p.Status, err = c.describe(ctx, batchID); err != nil {
+		return p, err
 	}
-	p.Status = desc.GetWorkflowExecutionInfo().GetStatus()
 	switch p.Status {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		var bp workflows.BatchProgress
@@ -295,15 +304,11 @@ func (c *Client) Outcomes(ctx context.Context, batchID string) ([]workflows.Outc
 
 // outcomes is Outcomes, also returning the input of the batch's current run.
 func (c *Client) outcomes(ctx context.Context, batchID string) ([]workflows.Outcome, workflows.BatchInput, error) {
-	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, workflows.BatchWorkflowID(batchID), "")
+	st, err := c.describe(ctx, batchID)
 	if err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return nil, workflows.BatchInput{}, fmt.Errorf("batch %s: %w", batchID, ErrNoBatch)
-		}
-		return nil, workflows.BatchInput{}, fmt.Errorf("describe batch %s: %w", batchID, err)
+		return nil, workflows.BatchInput{}, err
 	}
-	if !(Progress{Status: desc.GetWorkflowExecutionInfo().GetStatus()}).Closed() {
+	if !(Progress{Status: st}).Closed() {
 		return nil, workflows.BatchInput{}, fmt.Errorf("batch %s: %w (see: starter status %s)", batchID, ErrBatchRunning, batchID)
 	}
 	in, err := c.batchInput(ctx, batchID)
