@@ -14,6 +14,7 @@ import (
 	"github.com/databricks/databricks-sdk-go/service/compute"
 	"github.com/databricks/databricks-sdk-go/service/iam"
 
+	"github.com/cohort-dev/cohort/config"
 	"github.com/cohort-dev/cohort/roster"
 )
 
@@ -32,13 +33,23 @@ type plainEnv struct {
 	sparkVersion string
 }
 
-const (
-	plainCatalog  = "cohort"
-	plainNodeType = "Standard_DS3_v2"
+// The loop provisions what Cohort's default config asks for: the same
+// catalog, node type, policy and schema privileges.
+var (
+	plainDefaults         = config.Default()
+	plainCatalog          = plainDefaults.Catalog.Name
+	plainNodeType         = plainDefaults.Cluster.NodeType
+	plainPolicy           = plainDefaults.Cluster.PolicyName
+	plainSchemaPrivileges = privileges(plainDefaults.Catalog.SchemaPrivileges)
 )
 
-var plainSchemaPrivileges = []catalog.Privilege{"USE_SCHEMA", "CREATE_TABLE", "CREATE_VOLUME", "CREATE_FUNCTION",
-	"CREATE_MODEL", "SELECT", "MODIFY", "READ_VOLUME", "WRITE_VOLUME", "EXECUTE"}
+func privileges(names []string) []catalog.Privilege {
+	out := make([]catalog.Privilege, len(names))
+	for i, n := range names {
+		out[i] = catalog.Privilege(n)
+	}
+	return out
+}
 
 func newPlainEnv(ctx context.Context, host, token, accountID string, workspaceID int64) (*plainEnv, error) {
 	acc, err := databricks.NewAccountClient(&databricks.Config{Host: host, Token: token, AccountID: accountID, AuthType: "pat"})
@@ -58,9 +69,9 @@ func newPlainEnv(ctx context.Context, host, token, accountID string, workspaceID
 			return nil, fmt.Errorf("create catalog %s: %w", plainCatalog, err)
 		}
 	}
-	pol, err := ws.ClusterPolicies.GetByName(ctx, "Personal Compute")
+	pol, err := ws.ClusterPolicies.GetByName(ctx, plainPolicy)
 	if err != nil {
-		return nil, fmt.Errorf("find Personal Compute policy: %w", err)
+		return nil, fmt.Errorf("find %s policy: %w", plainPolicy, err)
 	}
 	env.policyID = pol.PolicyId
 	env.sparkVersion, err = ws.Clusters.SelectSparkVersion(ctx, compute.SparkVersionRequest{Latest: true, LongTermSupport: true, ML: true})

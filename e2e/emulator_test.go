@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	emu "github.com/cohort-dev/cohort/emulator"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/databricks/databricks-sdk-go"
+
+	emu "github.com/cohort-dev/cohort/emulator"
 )
 
 // Emulator identities. The account id and workspace id differ from the

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/cohort-dev/cohort/workflows"
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/cohort-dev/cohort/bootstrap"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/workflows"
 )
 
 // TestBadInput is scenario 7: every malformed roster exits 2 with messages

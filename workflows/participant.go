@@ -3,9 +3,9 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	enumspb "go.temporal.io/api/enums/v1"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 

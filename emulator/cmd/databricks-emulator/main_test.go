@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"github.com/cohort-dev/cohort/config"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/service/iam"
+
+	"github.com/cohort-dev/cohort/config"
 )
 
 // start runs the binary and returns its host once it prints "listening on".
