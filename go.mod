@@ -3,7 +3,7 @@ module github.com/cohort-dev/cohort
 go 1.26.8
 
 require (
-	github.com/databricks/databricks-sdk-go v0.130.0
+	github.com/databricks/databricks-sdk-go v0.175.0
 	github.com/gocarina/gocsv v0.0.0-20240520201108-78e41c74b4b1
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/stretchr/testify v1.11.1
