@@ -54,21 +54,21 @@ type WorkspaceAPI struct {
 	Clusters ClustersAPI
 	Policies PoliciesAPI
 	// Raw sends requests the typed SDK cannot express: clusters/create with an
-	// idempotency_token (absent from compute.CreateCluster in SDK v0.130.0).
+	// idempotency_token (absent from compute.CreateCluster up to SDK v0.175.0).
 	// It goes through the same SDK client machinery (auth, retries, error
 	// mapping). When nil, the typed Clusters.Create is used without a token.
 	Raw RawAPI
-	// OrgID is sent as X-Databricks-Org-Id with Raw requests, as the typed
-	// SDK does when the workspace id is known.
-	OrgID string
+	// WorkspaceID is sent as X-Databricks-Workspace-Id with Raw requests, as
+	// the typed SDK calls do when the workspace id is known.
+	WorkspaceID string
 }
 
 // rawHeaders are the headers the typed SDK calls send, for a Raw request
 // with a JSON body.
 func (w WorkspaceAPI) rawHeaders() map[string]string {
 	h := map[string]string{"Accept": "application/json", "Content-Type": "application/json"}
-	if w.OrgID != "" {
-		h["X-Databricks-Org-Id"] = w.OrgID
+	if w.WorkspaceID != "" {
+		h["X-Databricks-Workspace-Id"] = w.WorkspaceID
 	}
 	return h
 }
@@ -149,7 +149,7 @@ func FromClients(a *databricks.AccountClient, w *databricks.WorkspaceClient) (Ac
 		// typed create (tag adoption still prevents duplicates).
 		if raw, err := client.New(w.Config); err == nil {
 			ws.Raw = raw
-			ws.OrgID = w.Config.WorkspaceID
+			ws.WorkspaceID = w.Config.WorkspaceID
 		}
 	}
 	return acc, ws
@@ -162,6 +162,15 @@ func logger(ctx context.Context) log.Logger {
 		return activity.GetLogger(ctx)
 	}
 	return nil
+}
+
+// attempt is the activity's attempt number (1 for the first), or 0 outside
+// an activity.
+func attempt(ctx context.Context) int32 {
+	if activity.IsActivity(ctx) {
+		return activity.GetInfo(ctx).Attempt
+	}
+	return 0
 }
 
 // heartbeat records progress for the activity's pulse (see withPulse) to

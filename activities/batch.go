@@ -6,39 +6,41 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // LoadChunk reads one page of a stored roster. A missing or altered roster is
 // not something a retry can mend, so it fails at once.
-func (a *Activities) LoadChunk(ctx context.Context, in LoadChunkInput) (LoadChunkResult, error) {
+func (a *Activities) LoadChunk(ctx context.Context, in wire.LoadChunkInput) (wire.LoadChunkResult, error) {
 	ps, err := a.Roster.Load(in.Roster, in.Offset, in.Limit)
 	if err != nil {
-		return LoadChunkResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("load roster %s [%d:+%d]: %v", in.Roster.Key, in.Offset, in.Limit, err), ErrNotFound, err)
+		return wire.LoadChunkResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("load roster %s [%d:+%d]: %v", in.Roster.Key, in.Offset, in.Limit, err), wire.ErrNotFound, err)
 	}
-	return LoadChunkResult{Participants: ps}, nil
+	return wire.LoadChunkResult{Participants: ps}, nil
 }
 
 // AwaitParticipant returns the outcome of a participant workflow that was
 // started before: at once when it has closed, else when it does, heartbeating
 // meanwhile so a worker crash hands the wait to another worker (the pulse
 // sends nothing for a wait that ends within seconds).
-func (a *Activities) AwaitParticipant(ctx context.Context, in AwaitParticipantInput) (AwaitParticipantResult, error) {
+func (a *Activities) AwaitParticipant(ctx context.Context, in wire.AwaitParticipantInput) (wire.AwaitParticipantResult, error) {
 	ctx, _, stop := withPulse(ctx)
 	defer stop()
-	var result Provisioned
+	var result wire.Provisioned
 	err := a.Temporal.GetWorkflow(ctx, in.WorkflowID, "").Get(ctx, &result)
 	if err == nil {
-		return AwaitParticipantResult{Status: "ok", Result: result}, nil
+		return wire.AwaitParticipantResult{Status: "ok", Result: result}, nil
 	}
 	if ctx.Err() != nil {
-		return AwaitParticipantResult{}, ctx.Err()
+		return wire.AwaitParticipantResult{}, ctx.Err()
 	}
-	out := AwaitParticipantResult{Status: "failed", Step: "unknown", Error: err.Error()}
+	out := wire.AwaitParticipantResult{Status: "failed", Step: "unknown", Error: err.Error()}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		out.Error = appErr.Message()
-		var sf StepFailure
+		var sf wire.StepFailure
 		if appErr.HasDetails() && appErr.Details(&sf) == nil && sf.Step != "" {
 			out.Step, out.Error = sf.Step, sf.Reason
 		}

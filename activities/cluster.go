@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/databricks/databricks-sdk-go/apierr"
 	"github.com/databricks/databricks-sdk-go/service/compute"
-	"go.temporal.io/sdk/activity"
+
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // DefaultStopPollInterval is used when Settings.StopPollInterval is 0.
@@ -24,36 +24,46 @@ const DefaultStopPollInterval = 5 * time.Second
 // clusterListPageSize is the page size of the tag lookup (the API's maximum).
 const clusterListPageSize = 100
 
-// ProvisionCluster is steps create_cluster, set_permission and stop_cluster:
-// the participant's personal single-node cluster under the policy (adopted
-// when one carrying the participant's tag exists), CAN_RESTART for the
-// participant, and the cluster terminated (read back as TERMINATING or
-// TERMINATED).
-func (a *Activities) ProvisionCluster(ctx context.Context, in ProvisionClusterInput) (ProvisionClusterResult, error) {
+// CreateCluster is step create_cluster: the participant's personal
+// single-node cluster under the policy, adopted when one carrying the
+// participant's tag exists. It heartbeats while it pages through the
+// clusters under the policy (a retried attempt looks there, as does one for a
+// user who existed before this run).
+func (a *Activities) CreateCluster(ctx context.Context, in wire.CreateClusterInput) (wire.CreateClusterResult, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Participant.Email))
 	if email == "" {
-		return ProvisionClusterResult{}, invalid(StepCreateCluster, "create cluster: participant has no email")
+		return wire.CreateClusterResult{}, invalid(wire.StepCreateCluster, "create cluster: participant has no email")
 	}
-	lookup := in.Lookup || (activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1)
+	lookup := in.Lookup || attempt(ctx) > 1
 	ctx, earlier, stop := withPulse(ctx) // until a heartbeat says more, it repeats the last attempt's details
 	defer stop()
 	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID)
 	if err != nil {
-		return ProvisionClusterResult{}, err
+		return wire.CreateClusterResult{}, err
 	}
-	res := ProvisionClusterResult{ClusterID: c.ClusterId, URL: a.clusterURL(c.ClusterId), State: string(c.State), Created: created}
-	heartbeat(ctx, progress{Step: StepSetPermission, ClusterID: c.ClusterId, State: res.State})
+	return wire.CreateClusterResult{ClusterID: c.ClusterId, URL: a.clusterURL(c.ClusterId), State: string(c.State), Created: created}, nil
+}
 
-	if err := a.setClusterPermission(ctx, email, c.ClusterId); err != nil {
-		return res, err
+// SetPermission is step set_permission: CAN_RESTART for the participant on
+// their cluster.
+func (a *Activities) SetPermission(ctx context.Context, in wire.SetPermissionInput) (wire.SetPermissionResult, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	if email == "" || in.ClusterID == "" {
+		return wire.SetPermissionResult{}, invalid(wire.StepSetPermission, "set cluster permission: email %q and cluster id %q are required", in.Email, in.ClusterID)
 	}
-	heartbeat(ctx, progress{Step: StepStopCluster, ClusterID: c.ClusterId, State: res.State})
+	return wire.SetPermissionResult{}, a.setClusterPermission(ctx, email, in.ClusterID)
+}
 
-	state, err := a.stopCluster(ctx, c.ClusterId, c.State)
-	if state != "" {
-		res.State = string(state)
+// StopCluster is step stop_cluster: the cluster terminated, read back as
+// TERMINATING or TERMINATED.
+func (a *Activities) StopCluster(ctx context.Context, in wire.StopClusterInput) (wire.StopClusterResult, error) {
+	if in.ClusterID == "" {
+		return wire.StopClusterResult{}, invalid(wire.StepStopCluster, "stop cluster: no cluster id")
 	}
-	return res, err
+	ctx, _, stop := withPulse(ctx) // it may terminate again and again
+	defer stop()
+	state, err := a.stopCluster(ctx, in.ClusterID, compute.State(in.State))
+	return wire.StopClusterResult{State: string(state)}, err
 }
 
 // clusterURL is the cluster's page in the workspace UI. The modern UI serves
@@ -73,12 +83,12 @@ func (a *Activities) clusterURL(id string) string {
 // create may have been applied before the error (503, connection reset);
 // the idempotency_token also makes the SDK's own retry of such a create
 // return the same cluster.
-func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec ClusterSpec, lookup bool, earlierID string) (*compute.ClusterDetails, bool, error) {
+func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec wire.ClusterSpec, lookup bool, earlierID string) (*compute.ClusterDetails, bool, error) {
 	if spec.PolicyID == "" || spec.SparkVersion == "" || spec.NodeType == "" {
-		return nil, false, invalid(StepCreateCluster, "create cluster for %s: incomplete cluster spec %+v (run batch setup first)", email, spec)
+		return nil, false, invalid(wire.StepCreateCluster, "create cluster for %s: incomplete cluster spec %+v (run batch setup first)", email, spec)
 	}
 	if a.Settings.TagKey == "" {
-		return nil, false, invalid(StepCreateCluster, "create cluster for %s: no participant tag key configured", email)
+		return nil, false, invalid(wire.StepCreateCluster, "create cluster for %s: no participant tag key configured", email)
 	}
 	if c := a.resumeCluster(ctx, email, earlierID); c != nil {
 		return c, false, nil
@@ -91,7 +101,7 @@ func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec
 	}
 
 	if name == "" {
-		return nil, false, invalid(StepCreateCluster, "create cluster for %s: no cluster name (the roster derives one)", email)
+		return nil, false, invalid(wire.StepCreateCluster, "create cluster for %s: no cluster name (the roster derives one)", email)
 	}
 	req := compute.CreateCluster{
 		ClusterName:  name,
@@ -114,7 +124,7 @@ func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec
 		ForceSendFields:          []string{"NumWorkers"},
 	}
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return nil, false, classify(StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, err))
+		return nil, false, classify(wire.StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, err))
 	}
 	id, cerr := a.createCluster(ctx, req, idempotencyToken(email))
 	if cerr == nil && id != "" {
@@ -132,9 +142,9 @@ func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec
 		return c, true, nil
 	}
 	if errors.Is(cerr, errNoClusterID) {
-		return nil, false, inconsistent(StepCreateCluster, ErrClusterLaunchFailed, "create cluster for %s: %v", email, cerr)
+		return nil, false, inconsistent(wire.StepCreateCluster, wire.ErrClusterLaunchFailed, "create cluster for %s: %v", email, cerr)
 	}
-	return nil, false, classify(StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, cerr))
+	return nil, false, classify(wire.StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, cerr))
 }
 
 var errNoClusterID = errors.New("no cluster id in the answer")
@@ -211,7 +221,7 @@ func (a *Activities) resumeCluster(ctx context.Context, email, id string) *compu
 // deleted.
 func (a *Activities) findCluster(ctx context.Context, email, policyID string) (*compute.ClusterDetails, error) {
 	wrap := func(err error) error {
-		return classify(StepCreateCluster, fmt.Errorf("list clusters under policy %s: %w", policyID, err))
+		return classify(wire.StepCreateCluster, fmt.Errorf("list clusters under policy %s: %w", policyID, err))
 	}
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
 		return nil, wrap(err)
@@ -262,7 +272,7 @@ func (a *Activities) findCluster(ctx context.Context, email, policyID string) (*
 func (a *Activities) setClusterPermission(ctx context.Context, email, id string) error {
 	what := fmt.Sprintf("set CAN_RESTART for %s on cluster %s", email, id)
 	if err := a.Limits.Wait(ctx, ClassPermissionsWrite); err != nil {
-		return classify(StepSetPermission, fmt.Errorf("%s: %w", what, err))
+		return classify(wire.StepSetPermission, fmt.Errorf("%s: %w", what, err))
 	}
 	perms, err := a.Workspace.Clusters.UpdatePermissions(ctx, compute.ClusterPermissionsRequest{
 		ClusterId: id,
@@ -272,21 +282,21 @@ func (a *Activities) setClusterPermission(ctx context.Context, email, id string)
 		}},
 	})
 	if err != nil {
-		return classify(StepSetPermission, fmt.Errorf("%s: %w", what, err))
+		return classify(wire.StepSetPermission, fmt.Errorf("%s: %w", what, err))
 	}
 	levels := directLevels(perms, email)
 	if len(levels) == 0 {
 		if err := a.Limits.Wait(ctx, ClassPermissionsRead); err != nil {
-			return classify(StepSetPermission, fmt.Errorf("read permissions of cluster %s: %w", id, err))
+			return classify(wire.StepSetPermission, fmt.Errorf("read permissions of cluster %s: %w", id, err))
 		}
 		perms, err = a.Workspace.Clusters.GetPermissions(ctx, compute.GetClusterPermissionsRequest{ClusterId: id})
 		if err != nil {
-			return classify(StepSetPermission, fmt.Errorf("read permissions of cluster %s: %w", id, err))
+			return classify(wire.StepSetPermission, fmt.Errorf("read permissions of cluster %s: %w", id, err))
 		}
 		levels = directLevels(perms, email)
 	}
 	if !slices.Equal(levels, []compute.ClusterPermissionLevel{compute.ClusterPermissionLevelCanRestart}) {
-		return inconsistent(StepSetPermission, ErrClusterLaunchFailed, "%s: direct permissions read back as %v", what, levels)
+		return inconsistent(wire.StepSetPermission, wire.ErrClusterLaunchFailed, "%s: direct permissions read back as %v", what, levels)
 	}
 	return nil
 }
@@ -331,24 +341,21 @@ func (a *Activities) stopCluster(ctx context.Context, id string, known compute.S
 	state := known
 	for first := true; ; first = false {
 		if !first {
-			heartbeat(ctx, progress{Step: StepStopCluster, ClusterID: id, State: string(state)})
 			if err := sleep(ctx, interval); err != nil {
-				return state, classify(StepStopCluster, fmt.Errorf("wait for cluster %s to terminate: %w", id, err))
+				return state, classify(wire.StepStopCluster, fmt.Errorf("wait for cluster %s to terminate: %w", id, err))
 			}
 		}
 		if err := a.terminate(ctx, id); err != nil {
 			return state, err
 		}
 		if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-			return state, classify(StepStopCluster, fmt.Errorf("get cluster %s: %w", id, err))
+			return state, classify(wire.StepStopCluster, fmt.Errorf("get cluster %s: %w", id, err))
 		}
 		c, err := a.Workspace.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: id})
 		switch {
-		case err != nil && isMissingCluster(err):
-			return state, inconsistent(StepStopCluster, ErrClusterLaunchFailed, "get cluster %s: cluster no longer exists: %v", id, err)
 		case err != nil:
-			cerr := classify(StepStopCluster, fmt.Errorf("get cluster %s: %w", id, err))
-			if t := errorType(cerr); t != ErrUnavailable && t != ErrThrottled {
+			cerr := classify(wire.StepStopCluster, fmt.Errorf("get cluster %s: %w", id, err))
+			if t := errorType(cerr); t != wire.ErrUnavailable && t != wire.ErrThrottled {
 				return state, cerr
 			}
 			// A transient failure while reading back: terminate (a no-op if
@@ -359,7 +366,7 @@ func (a *Activities) stopCluster(ctx context.Context, id string, known compute.S
 			case stopped(state):
 				return state, nil
 			case state == compute.StateError || state == compute.StateUnknown:
-				return state, inconsistent(StepStopCluster, ErrClusterLaunchFailed, "stop cluster %s: cluster is in state %s: %s", id, state, c.StateMessage)
+				return state, inconsistent(wire.StepStopCluster, wire.ErrClusterLaunchFailed, "stop cluster %s: cluster is in state %s: %s", id, state, c.StateMessage)
 			}
 		}
 	}
@@ -373,25 +380,10 @@ func stopped(s compute.State) bool {
 // terminate calls clusters/delete (terminate, not permanent delete).
 func (a *Activities) terminate(ctx context.Context, id string) error {
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return classify(StepStopCluster, fmt.Errorf("terminate cluster %s: %w", id, err))
+		return classify(wire.StepStopCluster, fmt.Errorf("terminate cluster %s: %w", id, err))
 	}
 	if _, err := a.Workspace.Clusters.Delete(ctx, compute.DeleteCluster{ClusterId: id}); err != nil {
-		if isMissingCluster(err) {
-			return inconsistent(StepStopCluster, ErrClusterLaunchFailed, "terminate cluster %s: cluster no longer exists: %v", id, err)
-		}
-		return classify(StepStopCluster, fmt.Errorf("terminate cluster %s: %w", id, err))
+		return classify(wire.StepStopCluster, fmt.Errorf("terminate cluster %s: %w", id, err))
 	}
 	return nil
-}
-
-// isMissingCluster recognises "Cluster <id> does not exist", which the SDK
-// maps to ErrResourceDoesNotExist only for clusters/get (elsewhere it is a
-// plain INVALID_PARAMETER_VALUE).
-func isMissingCluster(err error) bool {
-	if errors.Is(err, apierr.ErrResourceDoesNotExist) {
-		return true
-	}
-	var ae *apierr.APIError
-	return errors.As(err, &ae) && strings.Contains(strings.ToLower(ae.Message), "does not exist") &&
-		strings.Contains(strings.ToLower(ae.Message), "cluster")
 }

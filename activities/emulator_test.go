@@ -23,6 +23,7 @@ import (
 
 	"github.com/cohort-dev/cohort/emulator"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 )
 
 const (
@@ -40,7 +41,7 @@ type emuEnv struct {
 	acts *Activities
 	a    *databricks.AccountClient
 	w    *databricks.WorkspaceClient
-	spec ClusterSpec
+	spec wire.ClusterSpec
 }
 
 type setupOpts struct {
@@ -115,7 +116,7 @@ func setup(t *testing.T, o setupOpts) *emuEnv {
 	if _, err := w.Schemas.Create(context.Background(), catalog.CreateSchema{CatalogName: "main", Name: "shared"}); err != nil {
 		t.Fatalf("seed shared schema: %v", err)
 	}
-	res, err := run[SetupBatchInput, SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{BatchID: "b1"})
+	res, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{BatchID: "b1"})
 	if err != nil {
 		t.Fatalf("SetupBatch: %v", err)
 	}
@@ -169,34 +170,63 @@ func participant(email string) roster.Participant {
 	return roster.Participant{Email: email, DisplayName: "Ana Lima 🚀 José", Schema: local, ClusterName: "cohort-" + local}
 }
 
-func (e *emuEnv) provisionUser(p roster.Participant) (ProvisionUserResult, error) {
-	return run[ProvisionUserInput, ProvisionUserResult](e.t, e.acts, func(a *Activities) any { return a.ProvisionUser }, ProvisionUserInput{Participant: p})
+// provisionUser runs steps create_user and assign_workspace, as the
+// participant workflow does: one activity each.
+func (e *emuEnv) provisionUser(p roster.Participant) (wire.CreateUserResult, error) {
+	u, err := run[wire.CreateUserInput, wire.CreateUserResult](e.t, e.acts, func(a *Activities) any { return a.CreateUser },
+		wire.CreateUserInput{Participant: p})
+	if err != nil {
+		return u, err
+	}
+	_, err = run[wire.AssignWorkspaceInput, wire.AssignWorkspaceResult](e.t, e.acts, func(a *Activities) any { return a.AssignWorkspace },
+		wire.AssignWorkspaceInput{Email: p.Email, UserID: u.UserID})
+	return u, err
 }
 
-func (e *emuEnv) provisionSchema(p roster.Participant) (ProvisionSchemaResult, error) {
-	return run[ProvisionSchemaInput, ProvisionSchemaResult](e.t, e.acts, func(a *Activities) any { return a.ProvisionSchema },
-		ProvisionSchemaInput{Participant: p, Catalog: "cohort"})
+// provisionSchema runs steps create_schema and grant.
+func (e *emuEnv) provisionSchema(p roster.Participant) (wire.CreateSchemaResult, error) {
+	s, err := run[wire.CreateSchemaInput, wire.CreateSchemaResult](e.t, e.acts, func(a *Activities) any { return a.CreateSchema },
+		wire.CreateSchemaInput{Participant: p, Catalog: "cohort"})
+	if err != nil {
+		return s, err
+	}
+	_, err = run[wire.GrantInput, wire.GrantResult](e.t, e.acts, func(a *Activities) any { return a.Grant },
+		wire.GrantInput{Email: p.Email, Catalog: "cohort", Schema: s.FullName})
+	return s, err
 }
 
-func (e *emuEnv) provisionCluster(p roster.Participant, lookup bool) (ProvisionClusterResult, error) {
-	return run[ProvisionClusterInput, ProvisionClusterResult](e.t, e.acts, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: p, Spec: e.spec, BatchID: "b1", Lookup: lookup})
+// provisionCluster runs steps create_cluster, set_permission and
+// stop_cluster; the result's State is the stop's.
+func (e *emuEnv) provisionCluster(p roster.Participant, lookup bool) (wire.CreateClusterResult, error) {
+	c, err := run[wire.CreateClusterInput, wire.CreateClusterResult](e.t, e.acts, func(a *Activities) any { return a.CreateCluster },
+		wire.CreateClusterInput{Participant: p, Spec: e.spec, BatchID: "b1", Lookup: lookup})
+	if err != nil {
+		return c, err
+	}
+	if _, err := run[wire.SetPermissionInput, wire.SetPermissionResult](e.t, e.acts, func(a *Activities) any { return a.SetPermission },
+		wire.SetPermissionInput{Email: p.Email, ClusterID: c.ClusterID}); err != nil {
+		return c, err
+	}
+	stop, err := run[wire.StopClusterInput, wire.StopClusterResult](e.t, e.acts, func(a *Activities) any { return a.StopCluster },
+		wire.StopClusterInput{ClusterID: c.ClusterID, State: c.State})
+	c.State = stop.State
+	return c, err
 }
 
-// provision runs the three participant activities and fails the test on error.
-func (e *emuEnv) provision(p roster.Participant) (ProvisionUserResult, ProvisionSchemaResult, ProvisionClusterResult) {
+// provision runs the seven steps and fails the test on error.
+func (e *emuEnv) provision(p roster.Participant) (wire.CreateUserResult, wire.CreateSchemaResult, wire.CreateClusterResult) {
 	e.t.Helper()
 	u, err := e.provisionUser(p)
 	if err != nil {
-		e.t.Fatalf("ProvisionUser: %v", err)
+		e.t.Fatalf("user: %v", err)
 	}
 	s, err := e.provisionSchema(p)
 	if err != nil {
-		e.t.Fatalf("ProvisionSchema: %v", err)
+		e.t.Fatalf("schema: %v", err)
 	}
 	c, err := e.provisionCluster(p, !u.Created)
 	if err != nil {
-		e.t.Fatalf("ProvisionCluster: %v", err)
+		e.t.Fatalf("cluster: %v", err)
 	}
 	return u, s, c
 }
@@ -321,7 +351,7 @@ func TestEmulator_setupBatchResolvesSpec(t *testing.T) {
 	}
 	// Smallest: the emulator's smallest general-purpose node with a local disk.
 	e.acts.Settings.NodeType = "smallest"
-	res, err := run[SetupBatchInput, SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{})
+	res, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,8 +359,8 @@ func TestEmulator_setupBatchResolvesSpec(t *testing.T) {
 		t.Errorf("smallest node type = %s, want Standard_DS3_v2", res.Cluster.NodeType)
 	}
 	e.acts.Settings.NodeType = "Standard_Nope"
-	_, err = run[SetupBatchInput, SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{})
-	wantAppErr(t, err, ErrNotFound, false)
+	_, err = run[wire.SetupBatchInput, wire.SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
+	wantAppErr(t, err, wire.ErrNotFound, false)
 }
 
 func TestEmulator_provisionParticipant(t *testing.T) {
@@ -371,7 +401,7 @@ func TestEmulator_idempotent(t *testing.T) {
 	}
 	// A conflict costs exactly one SCIM list request.
 	if n := e.requests("scim.users.list", "200"); n != 3 {
-		t.Errorf("SCIM list requests = %d, want 3 (one per adopting ProvisionUser)", n)
+		t.Errorf("SCIM list requests = %d, want 3 (one per adopting CreateUser)", n)
 	}
 	e.checkState(p, u1.UserID, c1.ClusterID)
 }
@@ -451,7 +481,7 @@ func TestEmulator_clusterCreate500IsRetryable(t *testing.T) {
 	}
 	e.fault("clusters.create", "500", 1)
 	_, err = e.provisionCluster(p, false)
-	wantAppErr(t, err, ErrUnavailable, true)
+	wantAppErr(t, err, wire.ErrUnavailable, true)
 	c, err := e.provisionCluster(p, true) // the retry attempt looks
 	if err != nil {
 		t.Fatal(err)
@@ -466,16 +496,16 @@ func TestEmulator_refusedUserIsInvalidInput(t *testing.T) {
 	e := setup(t, setupOpts{})
 	e.control("PUT", "/emulator/v1/rules", map[string]any{"refuse_users": []string{"^refused@"}}, nil)
 	_, err := e.provisionUser(participant("refused@example.com"))
-	wantAppErr(t, err, ErrInvalidInput, false)
+	wantAppErr(t, err, wire.ErrInvalidInput, false)
 }
 
-// 429s that outlast the SDK's retry window surface as ErrThrottled with a
+// 429s that outlast the SDK's retry window surface as wire.ErrThrottled with a
 // jittered NextRetryDelay.
 func TestEmulator_throttledBeyondSDKWindow(t *testing.T) {
 	e := setup(t, setupOpts{retryTimeout: time.Second})
 	e.fault("scim.users.create", "429", 20)
 	_, err := e.provisionUser(participant("gus@example.com"))
-	ae := wantAppErr(t, err, ErrThrottled, true)
+	ae := wantAppErr(t, err, wire.ErrThrottled, true)
 	if d := ae.NextRetryDelay(); d < throttleBase || d >= throttleBase+throttleJitter {
 		t.Errorf("NextRetryDelay = %v", d)
 	}
@@ -495,9 +525,9 @@ func TestEmulator_assignmentLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = e.provisionSchema(p)
-	wantAppErr(t, err, ErrPrincipalNotReady, true)
+	wantAppErr(t, err, wire.ErrPrincipalNotReady, true)
 	_, err = e.provisionCluster(p, false)
-	wantAppErr(t, err, ErrPrincipalNotReady, true)
+	wantAppErr(t, err, wire.ErrPrincipalNotReady, true)
 	clock.Advance(701 * time.Millisecond)
 	if _, err := e.provisionSchema(p); err != nil {
 		t.Fatal(err)
@@ -525,7 +555,7 @@ func TestEmulator_parallelParticipants(t *testing.T) {
 			if err == nil {
 				_, err = e.provisionSchema(p)
 			}
-			var c ProvisionClusterResult
+			var c wire.CreateClusterResult
 			if err == nil {
 				c, err = e.provisionCluster(p, false)
 			}
@@ -556,13 +586,14 @@ func TestEmulator_parallelParticipants(t *testing.T) {
 	}
 }
 
-// ProvisionAccess runs user, assignment, schema and grants as one activity;
-// an attempt that resumes from a recorded user skips the SCIM create.
+// The earlier shape's ProvisionAccess runs user, assignment, schema and
+// grants as one activity; an attempt that resumes from a recorded user skips
+// the SCIM create.
 func TestEmulator_provisionAccess(t *testing.T) {
 	e := setup(t, setupOpts{})
 	p := participant("ida@example.com")
-	got, err := run[ProvisionAccessInput, ProvisionAccessResult](t, e.acts, func(a *Activities) any { return a.ProvisionAccess },
-		ProvisionAccessInput{Participant: p, Catalog: "cohort"})
+	got, err := run[wire.ProvisionAccessInput, wire.ProvisionAccessResult](t, e.acts, func(a *Activities) any { return a.ProvisionAccess },
+		wire.ProvisionAccessInput{Participant: p, Catalog: "cohort"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,8 +601,8 @@ func TestEmulator_provisionAccess(t *testing.T) {
 		t.Fatalf("got %+v, want a created user and schema cohort.ida", got)
 	}
 	creates := e.emu.Stats().Requests["scim.users.create"]
-	again, err := run[ProvisionAccessInput, ProvisionAccessResult](t, e.acts, func(a *Activities) any { return a.ProvisionAccess },
-		ProvisionAccessInput{Participant: p, Catalog: "cohort"}, progress{UserID: got.UserID, UserCreated: true})
+	again, err := run[wire.ProvisionAccessInput, wire.ProvisionAccessResult](t, e.acts, func(a *Activities) any { return a.ProvisionAccess },
+		wire.ProvisionAccessInput{Participant: p, Catalog: "cohort"}, progress{UserID: got.UserID, UserCreated: true})
 	if err != nil {
 		t.Fatal(err)
 	}

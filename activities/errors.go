@@ -9,6 +9,8 @@ import (
 
 	"github.com/databricks/databricks-sdk-go/apierr"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // Throttling back-off: Temporal retries a throttled step after
@@ -28,6 +30,17 @@ const (
 // single_user_name refused for the same reason.
 var principalNotReady = regexp.MustCompile(`(?i)not in workspace|could not find principal|principal not found|` +
 	`\b(principal|user|username|user_name|single_user_name)\b.{0,120}?\b(does not exist|not found)`)
+
+// clusterGone matches the messages of a cluster that no longer exists
+// ("Cluster 0101-... does not exist"), which the SDK maps to
+// ErrResourceDoesNotExist only for clusters/get (elsewhere it is a plain
+// INVALID_PARAMETER_VALUE).
+var clusterGone = regexp.MustCompile(`(?i)\bcluster\b.{0,80}?\bdoes not exist`)
+
+// noSuchName matches the plain errors of the SDK's name helpers
+// (ClusterPolicies.GetByName: "... named 'x' does not exist"), which are not
+// API errors.
+var noSuchName = regexp.MustCompile(`(?i)does not exist|not found`)
 
 // secrets matches anything that looks like a credential, so that it never
 // reaches an error message, a log line or a Temporal history.
@@ -65,39 +78,52 @@ func classify(step string, err error) error {
 		errors.Is(err, apierr.ErrRequestLimitExceeded),
 		errors.Is(err, apierr.ErrResourceExhausted),
 		isAPI && apiErr.StatusCode == 429:
-		return temporal.NewApplicationErrorWithOptions(msg, ErrThrottled, temporal.ApplicationErrorOptions{
+		return temporal.NewApplicationErrorWithOptions(msg, wire.ErrThrottled, temporal.ApplicationErrorOptions{
 			Details:        []any{step},
 			NextRetryDelay: throttleDelay(),
 		})
 	case errors.Is(err, apierr.ErrUnauthenticated):
-		return final(ErrUnauthenticated)
+		return final(wire.ErrUnauthenticated)
 	case errors.Is(err, apierr.ErrPermissionDenied):
-		return final(ErrPermissionDenied)
-	case isAPI && apiErr.StatusCode < 500 && step != StepCreateUser && principalNotReady.MatchString(apiErr.Message):
-		return retryable(ErrPrincipalNotReady)
+		return final(wire.ErrPermissionDenied)
+	case isAPI && apiErr.StatusCode < 500 && clusterStep(step) &&
+		(errors.Is(err, apierr.ErrResourceDoesNotExist) || clusterGone.MatchString(apiErr.Message)):
+		// Deleted by someone, or purged after 30 days terminated: retrying
+		// the step cannot help; the participant workflow creates a new one.
+		return final(wire.ErrClusterGone)
+	case isAPI && apiErr.StatusCode < 500 && step != wire.StepCreateUser && principalNotReady.MatchString(apiErr.Message):
+		return retryable(wire.ErrPrincipalNotReady)
 	case errors.Is(err, apierr.ErrNotFound):
-		return final(ErrNotFound)
+		return final(wire.ErrNotFound)
 	case errors.Is(err, apierr.ErrNotImplemented):
 		// "not supported for this workspace": waiting will not change it.
-		return final(ErrInvalidInput)
+		return final(wire.ErrInvalidInput)
 	case errors.Is(err, apierr.ErrResourceConflict), errors.Is(err, apierr.ErrCancelled):
 		// Expected conflicts (already exists) are handled by the steps;
 		// anything left (ABORTED, a concurrent change) may succeed on retry.
-		return retryable(ErrUnavailable)
+		return retryable(wire.ErrUnavailable)
 	case errors.Is(err, apierr.ErrBadRequest), errors.Is(err, apierr.ErrInvalidParameterValue):
-		return final(ErrInvalidInput)
+		return final(wire.ErrInvalidInput)
 	case isAPI && apiErr.StatusCode >= 500,
 		errors.Is(err, apierr.ErrTemporarilyUnavailable),
 		errors.Is(err, apierr.ErrInternalError),
 		errors.Is(err, apierr.ErrDeadlineExceeded):
-		return retryable(ErrUnavailable)
+		return retryable(wire.ErrUnavailable)
 	case isAPI && apiErr.StatusCode >= 400:
 		// Any other 4xx: Databricks refuses the request as made.
-		return final(ErrInvalidInput)
+		return final(wire.ErrInvalidInput)
+	case !isAPI && noSuchName.MatchString(err.Error()) && step == wire.StepSetup:
+		// A name helper found no object of that name.
+		return final(wire.ErrNotFound)
 	}
 	// Not an API error: transport failures, timeouts and anything unexpected
 	// are retried.
-	return retryable(ErrUnavailable)
+	return retryable(wire.ErrUnavailable)
+}
+
+// clusterStep reports whether step works on an existing cluster.
+func clusterStep(step string) bool {
+	return step == wire.StepSetPermission || step == wire.StepStopCluster
 }
 
 func throttleDelay() time.Duration {
@@ -107,7 +133,7 @@ func throttleDelay() time.Duration {
 // notReady builds the retryable error for a principal that is not visible
 // yet after the in-activity wait.
 func notReady(step, format string, a ...any) error {
-	return temporal.NewApplicationErrorWithOptions(redact(fmt.Sprintf(format, a...)), ErrPrincipalNotReady,
+	return temporal.NewApplicationErrorWithOptions(redact(fmt.Sprintf(format, a...)), wire.ErrPrincipalNotReady,
 		temporal.ApplicationErrorOptions{Details: []any{step}})
 }
 
@@ -121,14 +147,14 @@ func inconsistent(step, typ, format string, a ...any) error {
 // notFound builds the non-retryable error for a configured object that does
 // not exist.
 func notFound(step, format string, a ...any) error {
-	return temporal.NewApplicationErrorWithOptions(redact(fmt.Sprintf(format, a...)), ErrNotFound,
+	return temporal.NewApplicationErrorWithOptions(redact(fmt.Sprintf(format, a...)), wire.ErrNotFound,
 		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{step}})
 }
 
 // invalid builds the non-retryable error for a configuration Databricks
 // cannot satisfy.
 func invalid(step, format string, a ...any) error {
-	return temporal.NewApplicationErrorWithOptions(redact(fmt.Sprintf(format, a...)), ErrInvalidInput,
+	return temporal.NewApplicationErrorWithOptions(redact(fmt.Sprintf(format, a...)), wire.ErrInvalidInput,
 		temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{step}})
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/databricks/databricks-sdk-go/apierr"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/time/rate"
+
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // sdkErr mimics what the SDK returns: an *apierr.APIError wrapped once more
@@ -31,34 +33,36 @@ func TestClassify(t *testing.T) {
 		typ       string
 		retryable bool
 	}{
-		{"429", StepCreateUser, sdkErr(429, "", "Too Many Requests"), ErrThrottled, true},
-		{"request limit exceeded on 400", StepGrant, sdkErr(400, "REQUEST_LIMIT_EXCEEDED", "rate limit"), ErrThrottled, true},
-		{"scim 500 request limit exceeded", StepCreateUser, sdkErr(500, "REQUEST_LIMIT_EXCEEDED", "GetUserPermissionsRequest RPC token bucket limit has been exceeded"), ErrThrottled, true},
-		{"resource exhausted", StepCreateCluster, sdkErr(429, "RESOURCE_EXHAUSTED", "quota"), ErrThrottled, true},
-		{"local pacing", StepCreateUser, fmt.Errorf("create user a: %w (scim_write)", errPaced), ErrThrottled, true},
-		{"503", StepCreateSchema, sdkErr(503, "TEMPORARILY_UNAVAILABLE", "try later"), ErrUnavailable, true},
-		{"500", StepCreateCluster, sdkErr(500, "INTERNAL_ERROR", "boom"), ErrUnavailable, true},
-		{"502 html", StepCreateCluster, sdkErr(502, "BAD_GATEWAY", "Bad Gateway"), ErrUnavailable, true},
-		{"504", StepStopCluster, sdkErr(504, "", "Gateway Timeout"), ErrUnavailable, true},
-		{"unknown code", StepCreateCluster, sdkErr(400, "UNKNOWN", "??"), ErrUnavailable, true},
-		{"aborted conflict", StepGrant, sdkErr(409, "ABORTED", "concurrent update"), ErrUnavailable, true},
-		{"url error", StepCreateUser, &url.Error{Op: "Post", URL: "https://x/api", Err: syscall.ECONNRESET}, ErrUnavailable, true},
-		{"context deadline", StepStopCluster, fmt.Errorf("get cluster: %w", context.DeadlineExceeded), ErrUnavailable, true},
-		{"401", StepCreateUser, sdkErr(401, "UNAUTHENTICATED", "Invalid access token."), ErrUnauthenticated, false},
-		{"403", StepCreateSchema, sdkErr(403, "PERMISSION_DENIED", "User does not have CREATE SCHEMA on Catalog 'cohort'."), ErrPermissionDenied, false},
-		{"400 invalid parameter", StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Validation failed for spark_version"), ErrInvalidInput, false},
-		{"400 bad request", StepGrant, sdkErr(400, "", "Duplicate privileges to add and delete for principal a."), ErrInvalidInput, false},
-		{"invalid state", StepStopCluster, sdkErr(400, "INVALID_STATE", "Cannot access cluster X that was terminated more than 30 days ago."), ErrInvalidInput, false},
-		{"scim 400 user refused", StepCreateUser, sdkErr(400, "SCIM_400", "invalidValue User a@b.c not found in directory"), ErrInvalidInput, false},
-		{"404 catalog", StepCreateSchema, sdkErr(404, "CATALOG_DOES_NOT_EXIST", "Catalog 'cohort' does not exist."), ErrNotFound, false},
-		{"501", StepAssignWorkspace, sdkErr(501, "NOT_IMPLEMENTED", "Permission assignments not supported for current workspace."), ErrInvalidInput, false},
-		{"not in workspace", StepAssignWorkspace, sdkErr(400, "INVALID_PARAMETER_VALUE", "Principal 123 not in workspace 456"), ErrPrincipalNotReady, true},
-		{"principal not found in account", StepAssignWorkspace, sdkErr(404, "NOT_FOUND", "Principal not found in account."), ErrPrincipalNotReady, true},
-		{"could not find principal", StepGrant, sdkErr(404, "PRINCIPAL_DOES_NOT_EXIST", "Could not find principal with name a.b@c.com"), ErrPrincipalNotReady, true},
-		{"permissions principal", StepSetPermission, sdkErr(400, "INVALID_PARAMETER_VALUE", "Principal: UserName(a.b@c.com) does not exist"), ErrPrincipalNotReady, true},
-		{"single user name", StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "single_user_name a.b@c.com does not exist in the workspace"), ErrPrincipalNotReady, true},
-		{"cluster does not exist is not a principal", StepStopCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Cluster 0301-1 does not exist"), ErrInvalidInput, false},
-		{"schema does not exist is not a principal", StepGrant, sdkErr(404, "SCHEMA_DOES_NOT_EXIST", "Schema 'cohort.p1' does not exist."), ErrNotFound, false},
+		{"429", wire.StepCreateUser, sdkErr(429, "", "Too Many Requests"), wire.ErrThrottled, true},
+		{"request limit exceeded on 400", wire.StepGrant, sdkErr(400, "REQUEST_LIMIT_EXCEEDED", "rate limit"), wire.ErrThrottled, true},
+		{"scim 500 request limit exceeded", wire.StepCreateUser, sdkErr(500, "REQUEST_LIMIT_EXCEEDED", "GetUserPermissionsRequest RPC token bucket limit has been exceeded"), wire.ErrThrottled, true},
+		{"resource exhausted", wire.StepCreateCluster, sdkErr(429, "RESOURCE_EXHAUSTED", "quota"), wire.ErrThrottled, true},
+		{"local pacing", wire.StepCreateUser, fmt.Errorf("create user a: %w (scim_write)", errPaced), wire.ErrThrottled, true},
+		{"503", wire.StepCreateSchema, sdkErr(503, "TEMPORARILY_UNAVAILABLE", "try later"), wire.ErrUnavailable, true},
+		{"500", wire.StepCreateCluster, sdkErr(500, "INTERNAL_ERROR", "boom"), wire.ErrUnavailable, true},
+		{"502 html", wire.StepCreateCluster, sdkErr(502, "BAD_GATEWAY", "Bad Gateway"), wire.ErrUnavailable, true},
+		{"504", wire.StepStopCluster, sdkErr(504, "", "Gateway Timeout"), wire.ErrUnavailable, true},
+		{"unknown code", wire.StepCreateCluster, sdkErr(400, "UNKNOWN", "??"), wire.ErrUnavailable, true},
+		{"aborted conflict", wire.StepGrant, sdkErr(409, "ABORTED", "concurrent update"), wire.ErrUnavailable, true},
+		{"url error", wire.StepCreateUser, &url.Error{Op: "Post", URL: "https://x/api", Err: syscall.ECONNRESET}, wire.ErrUnavailable, true},
+		{"context deadline", wire.StepStopCluster, fmt.Errorf("get cluster: %w", context.DeadlineExceeded), wire.ErrUnavailable, true},
+		{"401", wire.StepCreateUser, sdkErr(401, "UNAUTHENTICATED", "Invalid access token."), wire.ErrUnauthenticated, false},
+		{"403", wire.StepCreateSchema, sdkErr(403, "PERMISSION_DENIED", "User does not have CREATE SCHEMA on Catalog 'cohort'."), wire.ErrPermissionDenied, false},
+		{"400 invalid parameter", wire.StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Validation failed for spark_version"), wire.ErrInvalidInput, false},
+		{"400 bad request", wire.StepGrant, sdkErr(400, "", "Duplicate privileges to add and delete for principal a."), wire.ErrInvalidInput, false},
+		{"invalid state", wire.StepStopCluster, sdkErr(400, "INVALID_STATE", "Cannot access cluster X that was terminated more than 30 days ago."), wire.ErrInvalidInput, false},
+		{"scim 400 user refused", wire.StepCreateUser, sdkErr(400, "SCIM_400", "invalidValue User a@b.c not found in directory"), wire.ErrInvalidInput, false},
+		{"404 catalog", wire.StepCreateSchema, sdkErr(404, "CATALOG_DOES_NOT_EXIST", "Catalog 'cohort' does not exist."), wire.ErrNotFound, false},
+		{"501", wire.StepAssignWorkspace, sdkErr(501, "NOT_IMPLEMENTED", "Permission assignments not supported for current workspace."), wire.ErrInvalidInput, false},
+		{"not in workspace", wire.StepAssignWorkspace, sdkErr(400, "INVALID_PARAMETER_VALUE", "Principal 123 not in workspace 456"), wire.ErrPrincipalNotReady, true},
+		{"principal not found in account", wire.StepAssignWorkspace, sdkErr(404, "NOT_FOUND", "Principal not found in account."), wire.ErrPrincipalNotReady, true},
+		{"could not find principal", wire.StepGrant, sdkErr(404, "PRINCIPAL_DOES_NOT_EXIST", "Could not find principal with name a.b@c.com"), wire.ErrPrincipalNotReady, true},
+		{"permissions principal", wire.StepSetPermission, sdkErr(400, "INVALID_PARAMETER_VALUE", "Principal: UserName(a.b@c.com) does not exist"), wire.ErrPrincipalNotReady, true},
+		{"single user name", wire.StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "single_user_name a.b@c.com does not exist in the workspace"), wire.ErrPrincipalNotReady, true},
+		{"cluster does not exist is gone, not a principal", wire.StepStopCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Cluster 0301-1 does not exist"), wire.ErrClusterGone, false},
+		{"cluster permissions of a deleted cluster", wire.StepSetPermission, sdkErr(404, "RESOURCE_DOES_NOT_EXIST", "Cluster 0301-1 does not exist"), wire.ErrClusterGone, false},
+		{"cluster missing at create is invalid input", wire.StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Cluster 0301-1 does not exist"), wire.ErrInvalidInput, false},
+		{"schema does not exist is not a principal", wire.StepGrant, sdkErr(404, "SCHEMA_DOES_NOT_EXIST", "Schema 'cohort.p1' does not exist."), wire.ErrNotFound, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +75,7 @@ func TestClassify(t *testing.T) {
 			if got, want := ae.Message(), tt.err.Error(); got != want {
 				t.Errorf("message = %q, want the wrapped error's %q", got, want)
 			}
-			if tt.typ == ErrThrottled {
+			if tt.typ == wire.ErrThrottled {
 				if d := ae.NextRetryDelay(); d < throttleBase || d >= throttleBase+throttleJitter {
 					t.Errorf("NextRetryDelay = %v, want in [%v, %v)", d, throttleBase, throttleBase+throttleJitter)
 				}
@@ -86,7 +90,7 @@ func TestClassify_throttleDelaysAreJittered(t *testing.T) {
 	seen := map[time.Duration]bool{}
 	for range 20 {
 		var ae *temporal.ApplicationError
-		errors.As(classify(StepCreateUser, sdkErr(429, "", "slow down")), &ae)
+		errors.As(classify(wire.StepCreateUser, sdkErr(429, "", "slow down")), &ae)
 		seen[ae.NextRetryDelay()] = true
 	}
 	if len(seen) < 10 {
@@ -95,17 +99,17 @@ func TestClassify_throttleDelaysAreJittered(t *testing.T) {
 }
 
 func TestClassify_keepsApplicationErrors(t *testing.T) {
-	in := notReady(StepAssignWorkspace, "assign user a: not visible")
-	if got := classify(StepGrant, in); got != in {
+	in := notReady(wire.StepAssignWorkspace, "assign user a: not visible")
+	if got := classify(wire.StepGrant, in); got != in {
 		t.Errorf("classify changed an ApplicationError: %v", got)
 	}
-	if classify(StepGrant, nil) != nil {
+	if classify(wire.StepGrant, nil) != nil {
 		t.Error("classify(nil) != nil")
 	}
 }
 
 func TestClassify_redactsSecrets(t *testing.T) {
-	err := classify(StepCreateUser, fmt.Errorf("create user a: %w",
+	err := classify(wire.StepCreateUser, fmt.Errorf("create user a: %w",
 		sdkErr(400, "", "bad header Authorization: Bearer dapi0123456789abcdef0123456789abcdef token=s3cr3t")))
 	var ae *temporal.ApplicationError
 	errors.As(err, &ae)
@@ -163,7 +167,7 @@ func TestLimits_deadlineIsThrottling(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	err := l.Wait(ctx, ClassSCIMWrite)
-	wantAppErr(t, classify(StepCreateUser, fmt.Errorf("create user a: %w", err)), ErrThrottled, true)
+	wantAppErr(t, classify(wire.StepCreateUser, fmt.Errorf("create user a: %w", err)), wire.ErrThrottled, true)
 }
 
 // A client configuration error (the SDK may echo its attributes) reaches

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 )
 
 const (
@@ -35,7 +36,7 @@ var fxParticipant = roster.Participant{
 	ClusterName: "cohort-ana-lima",
 }
 
-var fxSpec = ClusterSpec{PolicyID: fxPolicy, SparkVersion: "15.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2"}
+var fxSpec = wire.ClusterSpec{PolicyID: fxPolicy, SparkVersion: "15.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2"}
 
 func fxSettings() Settings {
 	return Settings{
@@ -148,32 +149,39 @@ var assignedUser = map[string]any{
 	"principal":   map[string]any{"principal_id": 7064349174826396, "user_name": fxEmail},
 }
 
-func TestProvisionUser_createsAndAssigns(t *testing.T) {
+func TestCreateUser_creates(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
 		{
 			Method: "POST", Resource: usersPath, Status: 201,
 			ExpectedRequest: createUserBody,
 			Response:        map[string]any{"id": fxUserID, "userName": fxEmail, "active": true},
 		},
-		{
-			Method: "PUT", Resource: assignPath,
-			ExpectedRequest: map[string]any{"permissions": []string{"USER"}},
-			Response:        assignedUser,
-		},
 	}, fxSettings())
-	got, err := run[ProvisionUserInput, ProvisionUserResult](t, a, func(a *Activities) any { return a.ProvisionUser },
-		ProvisionUserInput{Participant: fxParticipant})
+	got, err := runCreateUser(t, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ProvisionUserResult{UserID: fxUserID, Created: true}); got != want {
+	if want := (wire.CreateUserResult{UserID: fxUserID, Created: true}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
 
+func runCreateUser(t *testing.T, a *Activities) (wire.CreateUserResult, error) {
+	t.Helper()
+	return run[wire.CreateUserInput, wire.CreateUserResult](t, a, func(a *Activities) any { return a.CreateUser },
+		wire.CreateUserInput{Participant: fxParticipant})
+}
+
+func runAssign(t *testing.T, a *Activities) error {
+	t.Helper()
+	_, err := run[wire.AssignWorkspaceInput, wire.AssignWorkspaceResult](t, a, func(a *Activities) any { return a.AssignWorkspace },
+		wire.AssignWorkspaceInput{Email: fxEmail, UserID: fxUserID})
+	return err
+}
+
 // A conflict is resolved with exactly one SCIM list request (the fixture
 // server fails the test on a second one: there is no stub for startIndex=2).
-func TestProvisionUser_conflictAdoptsWithOneLookup(t *testing.T) {
+func TestCreateUser_conflictAdoptsWithOneLookup(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
 		{
 			Method: "POST", Resource: usersPath, Status: 409, ExpectedRequest: createUserBody,
@@ -187,58 +195,63 @@ func TestProvisionUser_conflictAdoptsWithOneLookup(t *testing.T) {
 				"Resources": []any{map[string]any{"id": fxUserID, "userName": fxEmail}},
 			},
 		},
-		{Method: "PUT", Resource: assignPath, Response: assignedUser},
 	}, fxSettings())
-	got, err := run[ProvisionUserInput, ProvisionUserResult](t, a, func(a *Activities) any { return a.ProvisionUser },
-		ProvisionUserInput{Participant: fxParticipant})
+	got, err := runCreateUser(t, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ProvisionUserResult{UserID: fxUserID, Created: false}); got != want {
+	if want := (wire.CreateUserResult{UserID: fxUserID, Created: false}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// A refused user (400) fails at once.
+func TestCreateUser_refused(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{
+		{Method: "POST", Resource: usersPath, Status: 400, Response: scimErr("400", "User name is not allowed")},
+	}, fxSettings())
+	_, err := runCreateUser(t, a)
+	wantAppErr(t, err, wire.ErrInvalidInput, false)
+}
+
+func TestAssignWorkspace_assigns(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{
+		{
+			Method: "PUT", Resource: assignPath,
+			ExpectedRequest: map[string]any{"permissions": []string{"USER"}},
+			Response:        assignedUser,
+		},
+	}, fxSettings())
+	if err := runAssign(t, a); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // When the PUT answers without naming the principal, the assignment is
 // confirmed by listing the workspace's assignments.
-func TestProvisionUser_confirmsByList(t *testing.T) {
+func TestAssignWorkspace_confirmsByList(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "POST", Resource: usersPath, Status: 201, Response: map[string]any{"id": fxUserID, "userName": fxEmail}},
 		{Method: "PUT", Resource: assignPath, Response: map[string]any{}},
 		{
 			Method: "GET", Resource: "/api/2.0/accounts/acc-1/workspaces/900/permissionassignments?",
 			Response: map[string]any{"permission_assignments": []any{assignedUser}},
 		},
 	}, fxSettings())
-	if _, err := run[ProvisionUserInput, ProvisionUserResult](t, a, func(a *Activities) any { return a.ProvisionUser },
-		ProvisionUserInput{Participant: fxParticipant}); err != nil {
+	if err := runAssign(t, a); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // "Principal X not in workspace Y" is retried within AssignmentWait, then
-// reported as the retryable ErrPrincipalNotReady.
-func TestProvisionUser_principalNotReady(t *testing.T) {
+// reported as the retryable wire.ErrPrincipalNotReady.
+func TestAssignWorkspace_principalNotReady(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "POST", Resource: usersPath, Status: 201, Response: map[string]any{"id": fxUserID, "userName": fxEmail}},
 		{
 			Method: "PUT", Resource: assignPath, Status: 400, ReuseRequest: true,
 			Response: apiErr("INVALID_PARAMETER_VALUE", "Principal 7064349174826396 not in workspace 900"),
 		},
 	}, fxSettings())
-	_, err := run[ProvisionUserInput, ProvisionUserResult](t, a, func(a *Activities) any { return a.ProvisionUser },
-		ProvisionUserInput{Participant: fxParticipant})
-	wantAppErr(t, err, ErrPrincipalNotReady, true)
-}
-
-// A refused user (400) fails at once.
-func TestProvisionUser_refused(t *testing.T) {
-	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "POST", Resource: usersPath, Status: 400, Response: scimErr("400", "User name is not allowed")},
-	}, fxSettings())
-	_, err := run[ProvisionUserInput, ProvisionUserResult](t, a, func(a *Activities) any { return a.ProvisionUser },
-		ProvisionUserInput{Participant: fxParticipant})
-	wantAppErr(t, err, ErrInvalidInput, false)
+	wantAppErr(t, runAssign(t, a), wire.ErrPrincipalNotReady, true)
 }
 
 const (
@@ -246,73 +259,101 @@ const (
 	grantsPath  = "/api/2.1/unity-catalog/permissions/"
 )
 
+// grantFixture expects the participant's privileges on one securable, asks
+// for no assignments in the answer, and gets none.
 func grantFixture(securable, name string, privs ...string) qa.HTTPFixture {
 	return qa.HTTPFixture{
 		Method: "PATCH", Resource: grantsPath + securable + "/" + name,
-		ExpectedRequest: map[string]any{"changes": []any{map[string]any{"principal": fxEmail, "add": privs}}},
-		Response: map[string]any{"privilege_assignments": []any{
-			map[string]any{"principal": "admins", "privileges": []string{"ALL_PRIVILEGES"}},
-			map[string]any{"principal": fxEmail, "privileges": privs},
-		}},
+		ExpectedRequest: map[string]any{
+			"changes":                      []any{map[string]any{"principal": fxEmail, "add": privs}},
+			"omit_permissions_in_response": true,
+		},
+		Response: map[string]any{},
 	}
 }
 
-func TestProvisionSchema_createsAndGrants(t *testing.T) {
+func runCreateSchema(t *testing.T, a *Activities, catalog string) (wire.CreateSchemaResult, error) {
+	t.Helper()
+	return run[wire.CreateSchemaInput, wire.CreateSchemaResult](t, a, func(a *Activities) any { return a.CreateSchema },
+		wire.CreateSchemaInput{Participant: fxParticipant, Catalog: catalog})
+}
+
+func runGrant(t *testing.T, a *Activities) error {
+	t.Helper()
+	_, err := run[wire.GrantInput, wire.GrantResult](t, a, func(a *Activities) any { return a.Grant },
+		wire.GrantInput{Email: fxEmail, Catalog: "cohort", Schema: "cohort.ana_lima"})
+	return err
+}
+
+func TestCreateSchema_creates(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
 		{
 			Method: "POST", Resource: schemasPath,
 			ExpectedRequest: map[string]any{"catalog_name": "cohort", "name": "ana_lima"},
 			Response:        map[string]any{"name": "ana_lima", "catalog_name": "cohort", "full_name": "cohort.ana_lima"},
 		},
-		grantFixture("catalog", "cohort", "USE_CATALOG"),
-		grantFixture("schema", "cohort.ana_lima", "USE_SCHEMA", "CREATE_TABLE", "SELECT"),
-		grantFixture("schema", "shared.data", "USE_SCHEMA", "SELECT"),
-		grantFixture("catalog", "shared", "USE_CATALOG"),
 	}, fxSettings())
-	got, err := run[ProvisionSchemaInput, ProvisionSchemaResult](t, a, func(a *Activities) any { return a.ProvisionSchema },
-		ProvisionSchemaInput{Participant: fxParticipant, Catalog: "Cohort"})
+	got, err := runCreateSchema(t, a, "Cohort")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ProvisionSchemaResult{FullName: "cohort.ana_lima", Created: true}); got != want {
+	if want := (wire.CreateSchemaResult{FullName: "cohort.ana_lima", Created: true}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
 
-func TestProvisionSchema_existingSchemaIsPresent(t *testing.T) {
-	s := fxSettings()
-	s.SharedGrants = nil
+func TestCreateSchema_existingSchemaIsPresent(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
 		{
 			Method: "POST", Resource: schemasPath, Status: 409,
 			Response: apiErr("SCHEMA_ALREADY_EXISTS", "Schema 'ana_lima' already exists"),
 		},
-		grantFixture("catalog", "cohort", "USE_CATALOG"),
-		grantFixture("schema", "cohort.ana_lima", "USE_SCHEMA", "CREATE_TABLE", "SELECT"),
-	}, s)
-	got, err := run[ProvisionSchemaInput, ProvisionSchemaResult](t, a, func(a *Activities) any { return a.ProvisionSchema },
-		ProvisionSchemaInput{Participant: fxParticipant, Catalog: "cohort"})
+	}, fxSettings())
+	got, err := runCreateSchema(t, a, "cohort")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ProvisionSchemaResult{FullName: "cohort.ana_lima", Created: false}); got != want {
+	if want := (wire.CreateSchemaResult{FullName: "cohort.ana_lima", Created: false}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
 
-func TestProvisionSchema_principalNotReady(t *testing.T) {
+func TestGrant_catalogSchemaAndSharedData(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{
+		grantFixture("catalog", "cohort", "USE_CATALOG"),
+		grantFixture("schema", "cohort.ana_lima", "USE_SCHEMA", "CREATE_TABLE", "SELECT"),
+		grantFixture("schema", "shared.data", "USE_SCHEMA", "SELECT"),
+		grantFixture("catalog", "shared", "USE_CATALOG"),
+	}, fxSettings())
+	if err := runGrant(t, a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An answer that carries the assignments anyway (a server that ignores
+// omit_permissions_in_response) is checked for the participant's privileges.
+func TestGrant_answerLackingPrivilegesIsRetried(t *testing.T) {
+	s := fxSettings()
+	s.SharedGrants = nil
+	fx := grantFixture("catalog", "cohort", "USE_CATALOG")
+	fx.Response = map[string]any{"privilege_assignments": []any{
+		map[string]any{"principal": "admins", "privileges": []string{"ALL_PRIVILEGES"}},
+		map[string]any{"principal": fxEmail, "privileges": []string{"BROWSE"}},
+	}}
+	a := fixtureActivities(t, qa.HTTPFixtures{fx}, s)
+	wantAppErr(t, runGrant(t, a), wire.ErrUnavailable, true)
+}
+
+func TestGrant_principalNotReady(t *testing.T) {
 	s := fxSettings()
 	s.SharedGrants = nil
 	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "POST", Resource: schemasPath, Status: 409, Response: apiErr("SCHEMA_ALREADY_EXISTS", "Schema 'ana_lima' already exists")},
 		{
 			Method: "PATCH", Resource: grantsPath + "catalog/cohort", Status: 404,
 			Response: apiErr("PRINCIPAL_DOES_NOT_EXIST", "Could not find principal with name ana.lima@example.com"),
 		},
 	}, s)
-	_, err := run[ProvisionSchemaInput, ProvisionSchemaResult](t, a, func(a *Activities) any { return a.ProvisionSchema },
-		ProvisionSchemaInput{Participant: fxParticipant, Catalog: "cohort"})
-	wantAppErr(t, err, ErrPrincipalNotReady, true)
+	wantAppErr(t, runGrant(t, a), wire.ErrPrincipalNotReady, true)
 }
 
 const (
@@ -382,22 +423,38 @@ func TestStopCluster_terminatesAgainUntilStopping(t *testing.T) {
 	}
 }
 
+func runCreateCluster(t *testing.T, a *Activities, lookup bool, heartbeat ...any) (wire.CreateClusterResult, error) {
+	t.Helper()
+	return run[wire.CreateClusterInput, wire.CreateClusterResult](t, a, func(a *Activities) any { return a.CreateCluster },
+		wire.CreateClusterInput{Participant: fxParticipant, Spec: fxSpec, BatchID: "b1", Lookup: lookup}, heartbeat...)
+}
+
+func runSetPermission(t *testing.T, a *Activities, id string) error {
+	t.Helper()
+	_, err := run[wire.SetPermissionInput, wire.SetPermissionResult](t, a, func(a *Activities) any { return a.SetPermission },
+		wire.SetPermissionInput{Email: fxEmail, ClusterID: id})
+	return err
+}
+
+func runStopCluster(t *testing.T, a *Activities, id, state string) (wire.StopClusterResult, error) {
+	t.Helper()
+	return run[wire.StopClusterInput, wire.StopClusterResult](t, a, func(a *Activities) any { return a.StopCluster },
+		wire.StopClusterInput{ClusterID: id, State: state})
+}
+
 // A participant whose user this run created cannot have a cluster yet: the
 // create goes out without a clusters/list first (the fixtures would fail an
 // unexpected request).
-func TestProvisionCluster_createsSingleNode(t *testing.T) {
-	fx := qa.HTTPFixtures{
+func TestCreateCluster_createsSingleNode(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{
 		{Method: "POST", Resource: "/api/2.1/clusters/create", ExpectedRequest: createClusterBody, Response: map[string]any{"cluster_id": clusterID}},
-		permissionsFixture(clusterID),
-	}
-	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), fxSettings())
-	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, BatchID: "b1"})
+	}, fxSettings())
+	got, err := runCreateCluster(t, a, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ProvisionClusterResult{
-		ClusterID: clusterID, State: "TERMINATING", Created: true,
+	want := wire.CreateClusterResult{
+		ClusterID: clusterID, State: "PENDING", Created: true,
 		URL: "https://adb-900.1.azuredatabricks.net/compute/clusters/" + clusterID,
 	}
 	if got != want {
@@ -414,64 +471,42 @@ func tagged(id string, start int64, state, email string) map[string]any {
 
 // An existing tagged cluster is adopted (the oldest of several), never
 // duplicated: there is no create fixture.
-func TestProvisionCluster_adoptsOldestTagged(t *testing.T) {
-	fx := qa.HTTPFixtures{
+func TestCreateCluster_adoptsOldestTagged(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{
 		{Method: "GET", Resource: clustersList, Response: map[string]any{"clusters": []any{
 			tagged("c-newer", 2000, "RUNNING", fxEmail),
 			tagged("c-other", 500, "RUNNING", "someone@example.com"),
-			tagged("c-older", 1000, "RUNNING", "Ana.Lima@Example.com"),
+			tagged("c-older", 1000, "TERMINATED", "Ana.Lima@Example.com"),
 		}}},
-		permissionsFixture("c-older"),
-	}
-	a := fixtureActivities(t, append(fx, stopFixtures("c-older")...), fxSettings())
-	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ClusterID != "c-older" || got.Created || got.State != "TERMINATING" {
-		t.Errorf("got %+v, want c-older adopted and TERMINATING", got)
-	}
-}
-
-// An adopted cluster that is already TERMINATED needs no terminate call.
-func TestProvisionCluster_alreadyTerminated(t *testing.T) {
-	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "GET", Resource: clustersList, Response: map[string]any{"clusters": []any{tagged(clusterID, 1, "TERMINATED", fxEmail)}}},
-		permissionsFixture(clusterID),
 	}, fxSettings())
-	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
+	got, err := runCreateCluster(t, a, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != "TERMINATED" || got.Created {
-		t.Errorf("got %+v", got)
+	if got.ClusterID != "c-older" || got.Created || got.State != "TERMINATED" {
+		t.Errorf("got %+v, want c-older adopted as TERMINATED", got)
 	}
 }
 
 // A create that fails after being applied (here a 500 the SDK does not
 // retry) is resolved by listing again and adopting the cluster.
-func TestProvisionCluster_createErrorAdoptsApplied(t *testing.T) {
-	fx := qa.HTTPFixtures{
+func TestCreateCluster_createErrorAdoptsApplied(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{
 		{Method: "GET", Resource: clustersList, Response: map[string]any{}},
 		{Method: "POST", Resource: "/api/2.1/clusters/create", Status: 500, Response: apiErr("INTERNAL_ERROR", "boom")},
 		{Method: "GET", Resource: clustersList, Response: map[string]any{"clusters": []any{tagged(clusterID, 1, "PENDING", fxEmail)}}},
-		permissionsFixture(clusterID),
-	}
-	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), fxSettings())
-	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
+	}, fxSettings())
+	got, err := runCreateCluster(t, a, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ClusterID != clusterID || got.State != "TERMINATING" {
+	if got.ClusterID != clusterID || got.State != "PENDING" {
 		t.Errorf("got %+v", got)
 	}
 }
 
 // A create refused by the policy fails at once, after a second look.
-func TestProvisionCluster_policyViolation(t *testing.T) {
+func TestCreateCluster_policyViolation(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
 		{Method: "GET", Resource: clustersList, Response: map[string]any{}},
 		{
@@ -480,36 +515,38 @@ func TestProvisionCluster_policyViolation(t *testing.T) {
 		},
 		{Method: "GET", Resource: clustersList, Response: map[string]any{}},
 	}, fxSettings())
-	_, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
-	ae := wantAppErr(t, err, ErrInvalidInput, false)
+	_, err := runCreateCluster(t, a, true)
+	ae := wantAppErr(t, err, wire.ErrInvalidInput, false)
 	var step string
-	if err := ae.Details(&step); err != nil || step != StepCreateCluster {
-		t.Errorf("details step = %q (%v), want %q", step, err, StepCreateCluster)
+	if err := ae.Details(&step); err != nil || step != wire.StepCreateCluster {
+		t.Errorf("details step = %q (%v), want %q", step, err, wire.StepCreateCluster)
 	}
 }
 
 // A retried attempt goes straight to the cluster its last heartbeat named.
-func TestProvisionCluster_resumesFromHeartbeat(t *testing.T) {
-	fx := qa.HTTPFixtures{
+func TestCreateCluster_resumesFromHeartbeat(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{
 		{Method: "GET", Resource: "/api/2.1/clusters/get?cluster_id=" + clusterID, Response: tagged(clusterID, 1, "RUNNING", fxEmail)},
-		permissionsFixture(clusterID),
-	}
-	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), fxSettings())
-	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true}, progress{ClusterID: clusterID, State: "RUNNING"})
+	}, fxSettings())
+	got, err := runCreateCluster(t, a, true, progress{ClusterID: clusterID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ClusterID != clusterID || got.State != "TERMINATING" {
+	if got.ClusterID != clusterID || got.State != "RUNNING" || got.Created {
 		t.Errorf("got %+v", got)
 	}
 }
 
+func TestSetPermission_canRestart(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{permissionsFixture(clusterID)}, fxSettings())
+	if err := runSetPermission(t, a, clusterID); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The participant must end with exactly CAN_RESTART as a direct permission.
-func TestProvisionCluster_permissionReadBackMismatch(t *testing.T) {
+func TestSetPermission_readBackMismatch(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "GET", Resource: clustersList, Response: map[string]any{"clusters": []any{tagged(clusterID, 1, "TERMINATED", fxEmail)}}},
 		{
 			Method: "PATCH", Resource: "/api/2.0/permissions/clusters/" + clusterID,
 			Response: map[string]any{"access_control_list": []any{
@@ -517,9 +554,70 @@ func TestProvisionCluster_permissionReadBackMismatch(t *testing.T) {
 			}},
 		},
 	}, fxSettings())
-	_, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
-	wantAppErr(t, err, ErrClusterLaunchFailed, true)
+	wantAppErr(t, runSetPermission(t, a, clusterID), wire.ErrClusterLaunchFailed, true)
+}
+
+// A cluster deleted since its creation is ErrClusterGone, not retried: the
+// participant workflow makes another.
+func TestSetPermission_clusterGone(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{{
+		Method: "PATCH", Resource: "/api/2.0/permissions/clusters/" + clusterID, Status: 404,
+		Response: apiErr("RESOURCE_DOES_NOT_EXIST", "Cluster "+clusterID+" does not exist"),
+	}}, fxSettings())
+	wantAppErr(t, runSetPermission(t, a, clusterID), wire.ErrClusterGone, false)
+}
+
+func TestStopCluster_terminatesAndReadsBack(t *testing.T) {
+	a := fixtureActivities(t, stopFixtures(clusterID), fxSettings())
+	got, err := runStopCluster(t, a, clusterID, "PENDING")
+	if err != nil || got.State != "TERMINATING" {
+		t.Fatalf("StopCluster = %+v, %v; want TERMINATING", got, err)
+	}
+}
+
+// An adopted cluster that is already TERMINATED needs no call at all.
+func TestStopCluster_alreadyTerminated(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{}, fxSettings())
+	got, err := runStopCluster(t, a, clusterID, "TERMINATED")
+	if err != nil || got.State != "TERMINATED" {
+		t.Fatalf("StopCluster = %+v, %v; want TERMINATED", got, err)
+	}
+}
+
+func TestStopCluster_clusterGone(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{{
+		Method: "POST", Resource: "/api/2.1/clusters/delete", Status: 400,
+		Response: apiErr("INVALID_PARAMETER_VALUE", "Cluster "+clusterID+" does not exist"),
+	}}, fxSettings())
+	_, err := runStopCluster(t, a, clusterID, "RUNNING")
+	wantAppErr(t, err, wire.ErrClusterGone, false)
+}
+
+// The earlier shape's two activities still run the steps in order, for
+// participant runs it started before an upgrade.
+func TestLegacyActivities(t *testing.T) {
+	s := fxSettings()
+	s.SharedGrants = nil
+	fx := qa.HTTPFixtures{
+		{Method: "POST", Resource: usersPath, Status: 201, ExpectedRequest: createUserBody, Response: map[string]any{"id": fxUserID, "userName": fxEmail}},
+		{Method: "PUT", Resource: assignPath, Response: assignedUser},
+		{Method: "POST", Resource: schemasPath, Response: map[string]any{"full_name": "cohort.ana_lima"}},
+		grantFixture("catalog", "cohort", "USE_CATALOG"),
+		grantFixture("schema", "cohort.ana_lima", "USE_SCHEMA", "CREATE_TABLE", "SELECT"),
+		{Method: "POST", Resource: "/api/2.1/clusters/create", ExpectedRequest: createClusterBody, Response: map[string]any{"cluster_id": clusterID}},
+		permissionsFixture(clusterID),
+	}
+	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), s)
+	access, err := run[wire.ProvisionAccessInput, wire.ProvisionAccessResult](t, a, func(a *Activities) any { return a.ProvisionAccess },
+		wire.ProvisionAccessInput{Participant: fxParticipant, Catalog: "cohort"})
+	if want := (wire.ProvisionAccessResult{UserID: fxUserID, UserCreated: true, Schema: "cohort.ana_lima"}); err != nil || access != want {
+		t.Fatalf("ProvisionAccess = %+v, %v; want %+v", access, err, want)
+	}
+	cluster, err := run[wire.ProvisionClusterInput, wire.ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
+		wire.ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, BatchID: "b1"})
+	if err != nil || cluster.ClusterID != clusterID || cluster.State != "TERMINATING" {
+		t.Fatalf("ProvisionCluster = %+v, %v; want %s TERMINATING", cluster, err, clusterID)
+	}
 }
 
 func TestSetupBatch_resolvesSpec(t *testing.T) {
@@ -547,11 +645,11 @@ func TestSetupBatch_resolvesSpec(t *testing.T) {
 			map[string]any{"node_type_id": "Standard_NC4as_T4_v3", "num_cores": 4, "memory_mb": 28672, "num_gpus": 1, "category": "GPU Accelerated"},
 		}}},
 	}, s)
-	got, err := run[SetupBatchInput, SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{BatchID: "b1"})
+	got, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{BatchID: "b1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := SetupBatchResult{Catalog: "cohort", Cluster: ClusterSpec{PolicyID: fxPolicy, SparkVersion: "15.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2"}}
+	want := wire.SetupBatchResult{Catalog: "cohort", Cluster: wire.ClusterSpec{PolicyID: fxPolicy, SparkVersion: "15.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2"}}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
@@ -564,8 +662,8 @@ func TestSetupBatch_missingPolicy(t *testing.T) {
 		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Response: map[string]any{"name": "cohort"}},
 		{Method: "GET", Resource: "/api/2.0/policies/clusters/list?", Response: map[string]any{"policies": []any{}}},
 	}, s)
-	_, err := run[SetupBatchInput, SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{})
-	wantAppErr(t, err, ErrNotFound, false)
+	_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
+	wantAppErr(t, err, wire.ErrNotFound, false)
 }
 
 func TestSetupBatch_missingCatalogNotCreated(t *testing.T) {
@@ -574,8 +672,8 @@ func TestSetupBatch_missingCatalogNotCreated(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
 		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Status: 404, Response: apiErr("CATALOG_DOES_NOT_EXIST", "Catalog 'cohort' does not exist.")},
 	}, s)
-	_, err := run[SetupBatchInput, SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{})
-	wantAppErr(t, err, ErrNotFound, false)
+	_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
+	wantAppErr(t, err, wire.ErrNotFound, false)
 }
 
 func TestSetupBatch_missingSharedSchema(t *testing.T) {
@@ -584,30 +682,27 @@ func TestSetupBatch_missingSharedSchema(t *testing.T) {
 		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Response: map[string]any{"name": "cohort"}},
 		{Method: "GET", Resource: "/api/2.1/unity-catalog/schemas/shared.data?", Status: 404, Response: apiErr("SCHEMA_DOES_NOT_EXIST", "Schema 'shared.data' does not exist.")},
 	}, s)
-	_, err := run[SetupBatchInput, SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, SetupBatchInput{})
-	ae := wantAppErr(t, err, ErrNotFound, false)
+	_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
+	ae := wantAppErr(t, err, wire.ErrNotFound, false)
 	if got := ae.Message(); got != "check shared grant: schema shared.data does not exist" {
 		t.Errorf("message = %q", got)
 	}
 }
 
 // Without the low-level client the typed create is used: same body, no token.
-func TestProvisionCluster_typedCreateWithoutRaw(t *testing.T) {
+func TestCreateCluster_typedCreateWithoutRaw(t *testing.T) {
 	body := map[string]any{}
 	for k, v := range createClusterBody {
 		if k != "idempotency_token" {
 			body[k] = v
 		}
 	}
-	fx := qa.HTTPFixtures{
+	a := fixtureActivities(t, qa.HTTPFixtures{
 		{Method: "GET", Resource: clustersList, Response: map[string]any{}},
 		{Method: "POST", Resource: "/api/2.1/clusters/create", ExpectedRequest: body, Response: map[string]any{"cluster_id": clusterID}},
-		permissionsFixture(clusterID),
-	}
-	a := fixtureActivities(t, append(fx, stopFixtures(clusterID)...), fxSettings())
+	}, fxSettings())
 	a.Workspace.Raw = nil
-	got, err := run[ProvisionClusterInput, ProvisionClusterResult](t, a, func(a *Activities) any { return a.ProvisionCluster },
-		ProvisionClusterInput{Participant: fxParticipant, Spec: fxSpec, Lookup: true})
+	got, err := runCreateCluster(t, a, true)
 	if err != nil {
 		t.Fatal(err)
 	}

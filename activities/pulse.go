@@ -76,12 +76,12 @@ func (p *pulse) send() {
 	activity.RecordHeartbeat(p.ctx, p.details...)
 }
 
-// progress is the union of the activities' heartbeat details, enough to
-// carry them over from an earlier attempt unchanged.
+// progress is what an activity records for a retried attempt to resume
+// from: the user (the earlier shape's ProvisionAccess) or the cluster
+// (ProvisionCluster, CreateCluster). Unknown fields recorded by earlier
+// versions are ignored.
 type progress struct {
-	Step        string `json:"step,omitempty"`
 	UserID      string `json:"user_id,omitempty"`
 	UserCreated bool   `json:"user_created,omitempty"`
 	ClusterID   string `json:"cluster_id,omitempty"`
-	State       string `json:"state,omitempty"`
 }

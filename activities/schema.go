@@ -1,36 +1,33 @@
 package activities
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/databricks/databricks-sdk-go/apierr"
 	"github.com/databricks/databricks-sdk-go/service/catalog"
+
+	"github.com/cohort-dev/cohort/wire"
 )
 
-// ProvisionSchema is steps create_schema and grant: the participant's own
-// schema in the shared catalog, then the participant's grants (and nothing
-// for anyone else).
-func (a *Activities) ProvisionSchema(ctx context.Context, in ProvisionSchemaInput) (ProvisionSchemaResult, error) {
-	cat := in.Catalog
-	if cat == "" {
-		cat = a.Settings.Catalog
-	}
-	full, created, err := a.ensureSchema(ctx, cat, in.Participant.Schema)
+// CreateSchema is step create_schema: the participant's own schema in the
+// shared catalog.
+func (a *Activities) CreateSchema(ctx context.Context, in wire.CreateSchemaInput) (wire.CreateSchemaResult, error) {
+	full, created, err := a.ensureSchema(ctx, cmp.Or(in.Catalog, a.Settings.Catalog), in.Participant.Schema)
 	if err != nil {
-		return ProvisionSchemaResult{}, err
+		return wire.CreateSchemaResult{}, err
 	}
-	res := ProvisionSchemaResult{FullName: full, Created: created}
-	if err := a.grant(ctx, in.Participant.Email, cat, full); err != nil {
-		return res, err
-	}
-	return res, nil
+	return wire.CreateSchemaResult{FullName: full, Created: created}, nil
+}
+
+// Grant is step grant: the participant's privileges on the shared catalog,
+// their schema and the shared grants (and nothing for anyone else).
+func (a *Activities) Grant(ctx context.Context, in wire.GrantInput) (wire.GrantResult, error) {
+	return wire.GrantResult{}, a.grant(ctx, in.Email, cmp.Or(in.Catalog, a.Settings.Catalog), in.Schema)
 }
 
 // ensureSchema creates catalog.schema; SCHEMA_ALREADY_EXISTS (409) means it
@@ -40,11 +37,11 @@ func (a *Activities) ProvisionSchema(ctx context.Context, in ProvisionSchemaInpu
 func (a *Activities) ensureSchema(ctx context.Context, cat, schema string) (full string, created bool, err error) {
 	cat, schema = strings.ToLower(strings.TrimSpace(cat)), strings.ToLower(strings.TrimSpace(schema))
 	if cat == "" || schema == "" {
-		return "", false, invalid(StepCreateSchema, "create schema %q.%q: catalog and schema names are required", cat, schema)
+		return "", false, invalid(wire.StepCreateSchema, "create schema %q.%q: catalog and schema names are required", cat, schema)
 	}
 	full = cat + "." + schema
 	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-		return "", false, classify(StepCreateSchema, fmt.Errorf("create schema %s: %w", full, err))
+		return "", false, classify(wire.StepCreateSchema, fmt.Errorf("create schema %s: %w", full, err))
 	}
 	info, err := a.Workspace.Schemas.Create(ctx, catalog.CreateSchema{CatalogName: cat, Name: schema})
 	switch {
@@ -56,7 +53,7 @@ func (a *Activities) ensureSchema(ctx context.Context, cat, schema string) (full
 	case errors.Is(err, apierr.ErrResourceConflict):
 		return full, false, nil
 	default:
-		return "", false, classify(StepCreateSchema, fmt.Errorf("create schema %s: %w", full, err))
+		return "", false, classify(wire.StepCreateSchema, fmt.Errorf("create schema %s: %w", full, err))
 	}
 }
 
@@ -97,31 +94,42 @@ func (a *Activities) desiredGrants(cat, full string) []securableGrant {
 // grant PATCHes each securable with the participant's full list of
 // privileges. Adding a held privilege is a no-op, so the call states the end
 // result whatever was granted before; only the participant is named, so no
-// one else's grants change. The answer (all assignments on the securable) is
-// checked for the participant's privileges.
+// one else's grants change. The request asks Databricks to omit the
+// securable's assignments from the answer: on the shared catalog they list
+// every participant, and downloading them for each one would make a batch
+// quadratic. When an answer carries them anyway, it is checked for the
+// participant's privileges.
 func (a *Activities) grant(ctx context.Context, email, cat, full string) error {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if email == "" {
-		return invalid(StepGrant, "grant on %s: participant has no email", full)
+		return invalid(wire.StepGrant, "grant on %s: participant has no email", full)
 	}
-	for _, g := range a.desiredGrants(strings.ToLower(cat), full) {
+	if strings.TrimSpace(full) == "" {
+		return invalid(wire.StepGrant, "grant to %s: no schema (create_schema returns it)", email)
+	}
+	for _, g := range a.desiredGrants(strings.ToLower(cat), strings.ToLower(full)) {
 		what := fmt.Sprintf("grant %s on %s %s to %s", joinPrivileges(g.Privileges), g.Type, g.Name, email)
 		if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-			return classify(StepGrant, fmt.Errorf("%s: %w", what, err))
+			return classify(wire.StepGrant, fmt.Errorf("%s: %w", what, err))
 		}
-		held, err := a.updateGrants(ctx, g, email)
+		resp, err := a.Workspace.Grants.Update(ctx, catalog.UpdatePermissions{
+			SecurableType:             g.Type,
+			FullName:                  g.Name,
+			Changes:                   []catalog.PermissionsChange{{Principal: email, Add: g.Privileges}},
+			OmitPermissionsInResponse: true,
+		})
 		if err != nil {
-			cerr := classify(StepGrant, fmt.Errorf("%s: %w", what, err))
-			if g.Type == "schema" && g.Name == full && errorType(cerr) == ErrNotFound {
-				// The schema was just created (or adopted) by the previous
-				// step: UC reads can briefly lag its writes.
-				return inconsistent(StepGrant, ErrUnavailable, "%s: schema not visible yet: %v", what, err)
+			cerr := classify(wire.StepGrant, fmt.Errorf("%s: %w", what, err))
+			if g.Type == "schema" && g.Name == strings.ToLower(full) && errorType(cerr) == wire.ErrNotFound {
+				// The schema was just created (or adopted) by create_schema:
+				// UC reads can briefly lag its writes.
+				return inconsistent(wire.StepGrant, wire.ErrUnavailable, "%s: schema not visible yet: %v", what, err)
 			}
 			return cerr
 		}
-		if held != nil {
-			if missing := missingPrivileges(held, email, g.Privileges); len(missing) > 0 {
-				return inconsistent(StepGrant, ErrUnavailable, "%s: answer lacks %s", what, joinPrivileges(missing))
+		if resp != nil && len(resp.PrivilegeAssignments) > 0 {
+			if missing := missingPrivileges(resp.PrivilegeAssignments, email, g.Privileges); len(missing) > 0 {
+				return inconsistent(wire.StepGrant, wire.ErrUnavailable, "%s: answer lacks %s", what, joinPrivileges(missing))
 			}
 		}
 	}
@@ -155,72 +163,4 @@ func joinPrivileges(ps []catalog.Privilege) string {
 		s[i] = string(p)
 	}
 	return strings.Join(s, ",")
-}
-
-// updateGrants adds the participant's privileges on one securable and returns
-// the assignments the answer reports for that principal (nil when the answer
-// carried none). The answer lists every principal of the securable — on the
-// shared catalog, every participant — so decoding all of it would make a
-// batch quadratic in CPU; with the raw client only this principal's entries
-// are decoded.
-func (a *Activities) updateGrants(ctx context.Context, g securableGrant, email string) ([]catalog.PrivilegeAssignment, error) {
-	req := catalog.UpdatePermissions{
-		SecurableType: g.Type,
-		FullName:      g.Name,
-		Changes:       []catalog.PermissionsChange{{Principal: email, Add: g.Privileges}},
-	}
-	if a.Workspace.Raw == nil {
-		resp, err := a.Workspace.Grants.Update(ctx, req)
-		if err != nil || resp == nil || len(resp.PrivilegeAssignments) == 0 {
-			return nil, err
-		}
-		return resp.PrivilegeAssignments, nil
-	}
-	var raw []byte
-	path := fmt.Sprintf("/api/2.1/unity-catalog/permissions/%s/%s", g.Type, g.Name)
-	if err := a.Workspace.Raw.Do(ctx, http.MethodPatch, path, a.Workspace.rawHeaders(), nil, map[string]any{"changes": req.Changes}, &raw); err != nil {
-		return nil, err
-	}
-	return principalAssignments(raw, email)
-}
-
-// principalAssignments picks one principal's entries out of a grants answer
-// ({"privilege_assignments":[{"principal":..,"privileges":[..]},..]}) by
-// looking for its "principal" key and decoding only the enclosing objects;
-// when that finds nothing it decodes the whole answer.
-func principalAssignments(raw []byte, principal string) ([]catalog.PrivilegeAssignment, error) {
-	key, err := json.Marshal(principal)
-	if err != nil {
-		return nil, err
-	}
-	needle := append([]byte(`"principal":`), key...)
-	var out []catalog.PrivilegeAssignment
-	for i := 0; ; {
-		j := bytes.Index(raw[i:], needle)
-		if j < 0 {
-			break
-		}
-		start := bytes.LastIndexByte(raw[:i+j], '{')
-		var pa catalog.PrivilegeAssignment
-		if start < 0 || json.NewDecoder(bytes.NewReader(raw[start:])).Decode(&pa) != nil || !strings.EqualFold(pa.Principal, principal) {
-			out = nil
-			break
-		}
-		out = append(out, pa)
-		i += j + len(needle)
-	}
-	if len(out) > 0 {
-		return out, nil
-	}
-	var all catalog.UpdatePermissionsResponse
-	if len(bytes.TrimSpace(raw)) == 0 {
-		return nil, nil
-	}
-	if err := json.Unmarshal(raw, &all); err != nil {
-		return nil, fmt.Errorf("read grants answer: %w", err)
-	}
-	if len(all.PrivilegeAssignments) == 0 {
-		return nil, nil
-	}
-	return all.PrivilegeAssignments, nil
 }

@@ -9,10 +9,9 @@ import (
 	"github.com/databricks/databricks-sdk-go/apierr"
 	"github.com/databricks/databricks-sdk-go/service/catalog"
 	"github.com/databricks/databricks-sdk-go/service/compute"
-)
 
-// stepSetup names batch setup in error details (it is not a participant step).
-const stepSetup = "setup_batch"
+	"github.com/cohort-dev/cohort/wire"
+)
 
 // DefaultNodeType is used when Settings.NodeType is empty.
 const DefaultNodeType = "Standard_DS3_v2"
@@ -25,38 +24,38 @@ const NodeTypeSmallest = "smallest"
 // and the cluster spec is resolved (policy id by name, runtime, node type) so
 // participants do not each look them up. All of it is read-only or
 // create-if-missing, so a repeat is safe.
-func (a *Activities) SetupBatch(ctx context.Context, in SetupBatchInput) (SetupBatchResult, error) {
+func (a *Activities) SetupBatch(ctx context.Context, in wire.SetupBatchInput) (wire.SetupBatchResult, error) {
 	cat, err := a.ensureCatalog(ctx)
 	if err != nil {
-		return SetupBatchResult{}, err
+		return wire.SetupBatchResult{}, err
 	}
 	for _, g := range a.Settings.SharedGrants {
 		if err := a.checkSecurable(ctx, g); err != nil {
-			return SetupBatchResult{}, err
+			return wire.SetupBatchResult{}, err
 		}
 	}
 	policyID, err := a.resolvePolicy(ctx)
 	if err != nil {
-		return SetupBatchResult{}, err
+		return wire.SetupBatchResult{}, err
 	}
 	sv, err := a.resolveSparkVersion(ctx)
 	if err != nil {
-		return SetupBatchResult{}, err
+		return wire.SetupBatchResult{}, err
 	}
 	nt, err := a.resolveNodeType(ctx)
 	if err != nil {
-		return SetupBatchResult{}, err
+		return wire.SetupBatchResult{}, err
 	}
-	return SetupBatchResult{Catalog: cat, Cluster: ClusterSpec{PolicyID: policyID, SparkVersion: sv, NodeType: nt}}, nil
+	return wire.SetupBatchResult{Catalog: cat, Cluster: wire.ClusterSpec{PolicyID: policyID, SparkVersion: sv, NodeType: nt}}, nil
 }
 
 func (a *Activities) ensureCatalog(ctx context.Context) (string, error) {
 	name := strings.ToLower(strings.TrimSpace(a.Settings.Catalog))
 	if name == "" {
-		return "", invalid(stepSetup, "check catalog: no catalog configured")
+		return "", invalid(wire.StepSetup, "check catalog: no catalog configured")
 	}
 	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-		return "", classify(stepSetup, fmt.Errorf("get catalog %s: %w", name, err))
+		return "", classify(wire.StepSetup, fmt.Errorf("get catalog %s: %w", name, err))
 	}
 	info, err := a.Workspace.Catalogs.Get(ctx, catalog.GetCatalogRequest{Name: name})
 	if err == nil {
@@ -66,13 +65,13 @@ func (a *Activities) ensureCatalog(ctx context.Context) (string, error) {
 		return name, nil
 	}
 	if !errors.Is(err, apierr.ErrNotFound) {
-		return "", classify(stepSetup, fmt.Errorf("get catalog %s: %w", name, err))
+		return "", classify(wire.StepSetup, fmt.Errorf("get catalog %s: %w", name, err))
 	}
 	if !a.Settings.CreateCatalog {
-		return "", notFound(stepSetup, "get catalog %s: catalog does not exist and creating it is not allowed by the configuration", name)
+		return "", notFound(wire.StepSetup, "get catalog %s: catalog does not exist and creating it is not allowed by the configuration", name)
 	}
 	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-		return "", classify(stepSetup, fmt.Errorf("create catalog %s: %w", name, err))
+		return "", classify(wire.StepSetup, fmt.Errorf("create catalog %s: %w", name, err))
 	}
 	info, err = a.Workspace.Catalogs.Create(ctx, catalog.CreateCatalog{Name: name, Comment: "Created by Cohort for participant schemas"})
 	switch {
@@ -81,7 +80,7 @@ func (a *Activities) ensureCatalog(ctx context.Context) (string, error) {
 	case err == nil, errors.Is(err, apierr.ErrResourceConflict):
 		return name, nil
 	default:
-		return "", classify(stepSetup, fmt.Errorf("create catalog %s: %w", name, err))
+		return "", classify(wire.StepSetup, fmt.Errorf("create catalog %s: %w", name, err))
 	}
 }
 
@@ -90,7 +89,7 @@ func (a *Activities) ensureCatalog(ctx context.Context) (string, error) {
 func (a *Activities) checkSecurable(ctx context.Context, g Grant) error {
 	typ, name := strings.ToLower(strings.TrimSpace(g.Securable)), strings.ToLower(strings.TrimSpace(g.Name))
 	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-		return classify(stepSetup, fmt.Errorf("check shared grant %s %s: %w", typ, name, err))
+		return classify(wire.StepSetup, fmt.Errorf("check shared grant %s %s: %w", typ, name, err))
 	}
 	var err error
 	switch typ {
@@ -99,13 +98,13 @@ func (a *Activities) checkSecurable(ctx context.Context, g Grant) error {
 	case "schema":
 		_, err = a.Workspace.Schemas.Get(ctx, catalog.GetSchemaRequest{FullName: name})
 	default:
-		return invalid(stepSetup, "check shared grant %q %s: securable must be catalog or schema", g.Securable, name)
+		return invalid(wire.StepSetup, "check shared grant %q %s: securable must be catalog or schema", g.Securable, name)
 	}
 	if errors.Is(err, apierr.ErrNotFound) {
-		return notFound(stepSetup, "check shared grant: %s %s does not exist", typ, name)
+		return notFound(wire.StepSetup, "check shared grant: %s %s does not exist", typ, name)
 	}
 	if err != nil {
-		return classify(stepSetup, fmt.Errorf("check shared grant %s %s: %w", typ, name, err))
+		return classify(wire.StepSetup, fmt.Errorf("check shared grant %s %s: %w", typ, name, err))
 	}
 	return nil
 }
@@ -115,22 +114,17 @@ func (a *Activities) checkSecurable(ctx context.Context, g Grant) error {
 func (a *Activities) resolvePolicy(ctx context.Context) (string, error) {
 	name := a.Settings.PolicyName
 	if name == "" {
-		return "", invalid(stepSetup, "find cluster policy: no policy name configured")
+		return "", invalid(wire.StepSetup, "find cluster policy: no policy name configured")
 	}
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return "", classify(stepSetup, fmt.Errorf("find cluster policy %q: %w", name, err))
+		return "", classify(wire.StepSetup, fmt.Errorf("find cluster policy %q: %w", name, err))
 	}
 	p, err := a.Workspace.Policies.GetByName(ctx, name)
-	var apiErr *apierr.APIError
 	switch {
-	case err != nil && errors.As(err, &apiErr):
-		return "", classify(stepSetup, fmt.Errorf("find cluster policy %q: %w", name, err))
-	case err != nil && (strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "not found")):
-		return "", notFound(stepSetup, "find cluster policy %q: no such policy in the workspace", name)
 	case err != nil:
-		return "", classify(stepSetup, fmt.Errorf("find cluster policy %q: %w", name, err))
+		return "", classify(wire.StepSetup, fmt.Errorf("find cluster policy %q: %w", name, err))
 	case p == nil || p.PolicyId == "":
-		return "", notFound(stepSetup, "find cluster policy %q: no such policy in the workspace", name)
+		return "", notFound(wire.StepSetup, "find cluster policy %q: no such policy in the workspace", name)
 	}
 	return p.PolicyId, nil
 }
@@ -139,11 +133,11 @@ func (a *Activities) resolvePolicy(ctx context.Context) (string, error) {
 // ML LTS runtime exactly as the SDK's SelectSparkVersion does.
 func (a *Activities) resolveSparkVersion(ctx context.Context) (string, error) {
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return "", classify(stepSetup, fmt.Errorf("list runtimes: %w", err))
+		return "", classify(wire.StepSetup, fmt.Errorf("list runtimes: %w", err))
 	}
 	sv, err := a.Workspace.Clusters.SparkVersions(ctx)
 	if err != nil {
-		return "", classify(stepSetup, fmt.Errorf("list runtimes: %w", err))
+		return "", classify(wire.StepSetup, fmt.Errorf("list runtimes: %w", err))
 	}
 	if pinned := strings.TrimSpace(a.Settings.SparkVersion); pinned != "" {
 		for _, v := range sv.Versions {
@@ -151,11 +145,11 @@ func (a *Activities) resolveSparkVersion(ctx context.Context) (string, error) {
 				return pinned, nil
 			}
 		}
-		return "", notFound(stepSetup, "check runtime %q: not offered by the workspace", pinned)
+		return "", notFound(wire.StepSetup, "check runtime %q: not offered by the workspace", pinned)
 	}
 	key, err := sv.Select(compute.SparkVersionRequest{ML: true, LongTermSupport: true, Latest: true})
 	if err != nil {
-		return "", notFound(stepSetup, "select latest ML LTS runtime: %v", err)
+		return "", notFound(wire.StepSetup, "select latest ML LTS runtime: %v", err)
 	}
 	return key, nil
 }
@@ -169,11 +163,11 @@ func (a *Activities) resolveNodeType(ctx context.Context) (string, error) {
 		want = DefaultNodeType
 	}
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return "", classify(stepSetup, fmt.Errorf("list node types: %w", err))
+		return "", classify(wire.StepSetup, fmt.Errorf("list node types: %w", err))
 	}
 	nts, err := a.Workspace.Clusters.ListNodeTypes(ctx)
 	if err != nil {
-		return "", classify(stepSetup, fmt.Errorf("list node types: %w", err))
+		return "", classify(wire.StepSetup, fmt.Errorf("list node types: %w", err))
 	}
 	if strings.EqualFold(want, NodeTypeSmallest) {
 		id, err := nts.Smallest(compute.NodeTypeRequest{Category: "General Purpose", LocalDisk: true})
@@ -181,7 +175,7 @@ func (a *Activities) resolveNodeType(ctx context.Context) (string, error) {
 			id, err = nts.Smallest(compute.NodeTypeRequest{})
 		}
 		if err != nil {
-			return "", notFound(stepSetup, "select smallest node type: %v", err)
+			return "", notFound(wire.StepSetup, "select smallest node type: %v", err)
 		}
 		return id, nil
 	}
@@ -190,5 +184,5 @@ func (a *Activities) resolveNodeType(ctx context.Context) (string, error) {
 			return want, nil
 		}
 	}
-	return "", notFound(stepSetup, "check node type %q: not offered by the workspace", want)
+	return "", notFound(wire.StepSetup, "check node type %q: not offered by the workspace", want)
 }

@@ -11,24 +11,32 @@ import (
 
 	"github.com/databricks/databricks-sdk-go/apierr"
 	"github.com/databricks/databricks-sdk-go/service/iam"
+
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // DefaultAssignmentWait bounds the in-activity wait for a fresh workspace
 // assignment when Settings.AssignmentWait is 0.
 const DefaultAssignmentWait = 30 * time.Second
 
-// ProvisionUser is steps create_user and assign_workspace: the participant
-// becomes an account user (created, or adopted when it already exists) with
-// permission USER on the workspace.
-func (a *Activities) ProvisionUser(ctx context.Context, in ProvisionUserInput) (ProvisionUserResult, error) {
+// CreateUser is step create_user: the participant becomes an account user,
+// created, or adopted when it already exists.
+func (a *Activities) CreateUser(ctx context.Context, in wire.CreateUserInput) (wire.CreateUserResult, error) {
+	ctx, _, stop := withPulse(ctx) // it may wait its turn at the SCIM rate
+	defer stop()
 	id, created, err := a.ensureUser(ctx, in.Participant.Email, in.Participant.DisplayName)
 	if err != nil {
-		return ProvisionUserResult{}, err
+		return wire.CreateUserResult{}, err
 	}
-	if err := a.assignWorkspace(ctx, in.Participant.Email, id); err != nil {
-		return ProvisionUserResult{UserID: id, Created: created}, err
-	}
-	return ProvisionUserResult{UserID: id, Created: created}, nil
+	return wire.CreateUserResult{UserID: id, Created: created}, nil
+}
+
+// AssignWorkspace is step assign_workspace: the user gets permission USER on
+// the workspace.
+func (a *Activities) AssignWorkspace(ctx context.Context, in wire.AssignWorkspaceInput) (wire.AssignWorkspaceResult, error) {
+	ctx, _, stop := withPulse(ctx) // it waits for a fresh user to become visible
+	defer stop()
+	return wire.AssignWorkspaceResult{}, a.assignWorkspace(ctx, in.Email, in.UserID)
 }
 
 // ensureUser creates the account user, or adopts the existing one when the
@@ -39,10 +47,10 @@ func (a *Activities) ProvisionUser(ctx context.Context, in ProvisionUserInput) (
 func (a *Activities) ensureUser(ctx context.Context, email, displayName string) (id string, created bool, err error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if email == "" {
-		return "", false, invalid(StepCreateUser, "create user: participant has no email")
+		return "", false, invalid(wire.StepCreateUser, "create user: participant has no email")
 	}
 	if err := a.Limits.Wait(ctx, ClassSCIMWrite); err != nil {
-		return "", false, classify(StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
+		return "", false, classify(wire.StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
 	}
 	u, err := a.Account.Users.Create(ctx, iam.User{
 		UserName:    email,
@@ -52,7 +60,7 @@ func (a *Activities) ensureUser(ctx context.Context, email, displayName string) 
 	switch {
 	case err == nil:
 		if _, perr := strconv.ParseInt(u.Id, 10, 64); perr != nil {
-			return "", false, inconsistent(StepCreateUser, ErrUnavailable, "create user %s: unexpected user id %q", email, u.Id)
+			return "", false, inconsistent(wire.StepCreateUser, wire.ErrUnavailable, "create user %s: unexpected user id %q", email, u.Id)
 		}
 		return u.Id, true, nil
 	case errors.Is(err, apierr.ErrResourceConflict):
@@ -62,7 +70,7 @@ func (a *Activities) ensureUser(ctx context.Context, email, displayName string) 
 		}
 		return id, false, nil
 	default:
-		return "", false, classify(StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
+		return "", false, classify(wire.StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
 	}
 }
 
@@ -71,7 +79,7 @@ func (a *Activities) ensureUser(ctx context.Context, email, displayName string) 
 // page once that one is used up (ListAll always costs a second, empty page).
 func (a *Activities) findUser(ctx context.Context, email string) (string, error) {
 	if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
-		return "", classify(StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+		return "", classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
 	}
 	it := a.Account.Users.List(ctx, iam.ListAccountUsersRequest{
 		Filter:     `userName eq "` + strings.ReplaceAll(email, `"`, `\"`) + `"`,
@@ -79,19 +87,19 @@ func (a *Activities) findUser(ctx context.Context, email string) (string, error)
 	})
 	if !it.HasNext(ctx) { // HasNext is true on an error, which Next then returns
 		// Conflict but not listed yet: the SCIM list lags the create.
-		return "", inconsistent(StepCreateUser, ErrUnavailable,
+		return "", inconsistent(wire.StepCreateUser, wire.ErrUnavailable,
 			"create user %s: already exists but not found by userName yet", email)
 	}
 	u, err := it.Next(ctx)
 	if err != nil {
-		return "", classify(StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+		return "", classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
 	}
 	if !strings.EqualFold(u.UserName, email) {
-		return "", inconsistent(StepCreateUser, ErrUnavailable,
+		return "", inconsistent(wire.StepCreateUser, wire.ErrUnavailable,
 			"create user %s: lookup returned another user %q", email, u.UserName)
 	}
 	if _, perr := strconv.ParseInt(u.Id, 10, 64); perr != nil {
-		return "", inconsistent(StepCreateUser, ErrUnavailable, "find user %s: unexpected user id %q", email, u.Id)
+		return "", inconsistent(wire.StepCreateUser, wire.ErrUnavailable, "find user %s: unexpected user id %q", email, u.Id)
 	}
 	return u.Id, nil
 }
@@ -100,15 +108,15 @@ func (a *Activities) findUser(ctx context.Context, email string) (string, error)
 // an upsert of that principal's permission set, so repeating it is a no-op)
 // and confirms it. Right after a create, Databricks may answer "Principal X
 // not in workspace Y" or "Principal not found in account": the PUT is
-// retried for up to Settings.AssignmentWait, then ErrPrincipalNotReady lets
+// retried for up to Settings.AssignmentWait, then wire.ErrPrincipalNotReady lets
 // Temporal retry the activity later.
 func (a *Activities) assignWorkspace(ctx context.Context, email, userID string) error {
 	principal, err := strconv.ParseInt(userID, 10, 64)
 	if err != nil {
-		return invalid(StepAssignWorkspace, "assign user %s to workspace: user id %q is not numeric", email, userID)
+		return invalid(wire.StepAssignWorkspace, "assign user %s to workspace: user id %q is not numeric", email, userID)
 	}
 	if a.Settings.WorkspaceID == 0 {
-		return invalid(StepAssignWorkspace, "assign user %s to workspace: no workspace id configured", email)
+		return invalid(wire.StepAssignWorkspace, "assign user %s to workspace: no workspace id configured", email)
 	}
 	wait := a.Settings.AssignmentWait
 	if wait <= 0 {
@@ -123,18 +131,18 @@ func (a *Activities) assignWorkspace(ctx context.Context, email, userID string) 
 		}
 		last := "assignment not listed yet"
 		if err != nil {
-			cerr := classify(StepAssignWorkspace, fmt.Errorf("assign user %s to workspace %d: %w", email, a.Settings.WorkspaceID, err))
-			if errorType(cerr) != ErrPrincipalNotReady {
+			cerr := classify(wire.StepAssignWorkspace, fmt.Errorf("assign user %s to workspace %d: %w", email, a.Settings.WorkspaceID, err))
+			if errorType(cerr) != wire.ErrPrincipalNotReady {
 				return cerr
 			}
 			last = err.Error()
 		}
 		if time.Now().Add(backoff).After(deadline) {
-			return notReady(StepAssignWorkspace, "assign user %s to workspace %d: not visible after %d attempts in %s: %s",
+			return notReady(wire.StepAssignWorkspace, "assign user %s to workspace %d: not visible after %d attempts in %s: %s",
 				email, a.Settings.WorkspaceID, attempt, wait, last)
 		}
 		if err := sleep(ctx, backoff); err != nil {
-			return classify(StepAssignWorkspace, fmt.Errorf("assign user %s to workspace %d: %w", email, a.Settings.WorkspaceID, err))
+			return classify(wire.StepAssignWorkspace, fmt.Errorf("assign user %s to workspace %d: %w", email, a.Settings.WorkspaceID, err))
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/cohort-dev/cohort/bootstrap"
 	"github.com/cohort-dev/cohort/config"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 	"github.com/cohort-dev/cohort/workflows"
 )
 
@@ -142,28 +143,40 @@ func newActivities(cfg config.Config, tc client.Client) (*activities.Activities,
 }
 
 // newWorkers polls one task queue each: workflows and light activities on the
-// main queue; the access activity (account SCIM first of all) on a queue the
-// server paces to the SCIM write rate for all workers together; cluster work, which waits minutes for clusters to
-// stop, on its own queue with many slots.
+// main queue; each step activity on the queue of the Databricks API it calls
+// (see workflows.TaskQueue): CreateUser on a queue the server paces to the
+// SCIM write rate for all workers together, cluster work, which may wait for
+// clusters to stop, with many slots. The earlier shape's two activities stay
+// registered for participant runs it started (see wire.ProvisionAccessName).
 func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities) []worker.Worker {
 	main := worker.New(tc, workflows.TaskQueue, worker.Options{WorkerStopTimeout: stopTimeout})
 	main.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ChunkWorkflow, workflow.RegisterOptions{Name: workflows.ChunkWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ParticipantWorkflow, workflow.RegisterOptions{Name: workflows.ParticipantWorkflowName})
-	register(main, acts.SetupBatch, activities.SetupBatchName)
-	register(main, acts.LoadChunk, activities.LoadChunkName)
-	register(main, acts.AwaitParticipant, activities.AwaitParticipantName)
+	register(main, acts.SetupBatch, wire.SetupBatchName)
+	register(main, acts.LoadChunk, wire.LoadChunkName)
+	register(main, acts.AwaitParticipant, wire.AwaitParticipantName)
 
 	account := worker.New(tc, workflows.AccountTaskQueue, accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers))
-	register(account, acts.ProvisionAccess, activities.ProvisionAccessName)
+	register(account, acts.CreateUser, wire.CreateUserName)
+	register(account, acts.ProvisionAccess, wire.ProvisionAccessName)
 
-	compute := worker.New(tc, workflows.ComputeTaskQueue, worker.Options{
-		DisableWorkflowWorker:              true,
-		MaxConcurrentActivityExecutionSize: 2 * cfg.Batch.MaxInFlight,
-		WorkerStopTimeout:                  stopTimeout,
-	})
-	register(compute, acts.ProvisionCluster, activities.ProvisionClusterName)
-	return []worker.Worker{main, account, compute}
+	activityOnly := func(slots int) worker.Options {
+		return worker.Options{DisableWorkflowWorker: true, MaxConcurrentActivityExecutionSize: slots, WorkerStopTimeout: stopTimeout}
+	}
+	assignment := worker.New(tc, workflows.AssignmentTaskQueue, activityOnly(cfg.Batch.MaxInFlight))
+	register(assignment, acts.AssignWorkspace, wire.AssignWorkspaceName)
+
+	catalog := worker.New(tc, workflows.CatalogTaskQueue, activityOnly(2*cfg.Batch.MaxInFlight))
+	register(catalog, acts.CreateSchema, wire.CreateSchemaName)
+	register(catalog, acts.Grant, wire.GrantName)
+
+	compute := worker.New(tc, workflows.ComputeTaskQueue, activityOnly(3*cfg.Batch.MaxInFlight))
+	register(compute, acts.CreateCluster, wire.CreateClusterName)
+	register(compute, acts.SetPermission, wire.SetPermissionName)
+	register(compute, acts.StopCluster, wire.StopClusterName)
+	register(compute, acts.ProvisionCluster, wire.ProvisionClusterName)
+	return []worker.Worker{main, account, assignment, catalog, compute}
 }
 
 // accountOptions paces the account task queue, whose activities start with

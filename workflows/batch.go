@@ -8,8 +8,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/cohort-dev/cohort/activities"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // BatchInput starts a batch, and carries its state across continue-as-new.
@@ -33,9 +33,9 @@ type BatchInput struct {
 	Recheck        bool          `json:"recheck,omitempty"`
 
 	// Carried across continue-as-new.
-	NextChunk int                          `json:"next_chunk,omitempty"`
-	Done      Counts                       `json:"done"`
-	Setup     *activities.SetupBatchResult `json:"setup,omitempty"`
+	NextChunk int                    `json:"next_chunk,omitempty"`
+	Done      Counts                 `json:"done"`
+	Setup     *wire.SetupBatchResult `json:"setup,omitempty"`
 }
 
 // BatchResult sums every chunk. Per-participant outcomes stay in the chunk
@@ -49,14 +49,14 @@ type BatchResult struct {
 // BatchProgress answers ProgressQuery. Done sums the finished chunks; the
 // starter adds the live counts of the chunks in Active.
 type BatchProgress struct {
-	BatchID string                       `json:"batch_id"`
-	Attempt int                          `json:"attempt"`
-	Phase   string                       `json:"phase"` // setup, provisioning, done
-	Total   int                          `json:"total"`
-	Chunks  int                          `json:"chunks"`
-	Done    Counts                       `json:"done"`
-	Active  []string                     `json:"active"` // workflow IDs of running chunks
-	Setup   *activities.SetupBatchResult `json:"setup,omitempty"`
+	BatchID string                 `json:"batch_id"`
+	Attempt int                    `json:"attempt"`
+	Phase   string                 `json:"phase"` // setup, provisioning, done
+	Total   int                    `json:"total"`
+	Chunks  int                    `json:"chunks"`
+	Done    Counts                 `json:"done"`
+	Active  []string               `json:"active"` // workflow IDs of running chunks
+	Setup   *wire.SetupBatchResult `json:"setup,omitempty"`
 }
 
 // Attempt is the number of the attempt this input runs: 0 for the submitted
@@ -105,8 +105,8 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 			ScheduleToCloseTimeout: in.StepTimeout,
 			RetryPolicy:            retryPolicy(),
 		})
-		var setup activities.SetupBatchResult
-		if err := workflow.ExecuteActivity(actx, a.SetupBatch, activities.SetupBatchInput{BatchID: in.BatchID}).Get(ctx, &setup); err != nil {
+		var setup wire.SetupBatchResult
+		if err := workflow.ExecuteActivity(actx, wire.SetupBatchName, wire.SetupBatchInput{BatchID: in.BatchID}).Get(ctx, &setup); err != nil {
 			return BatchResult{}, err // the activity error names the step and keeps its type
 		}
 		in.Setup = &setup
@@ -182,12 +182,12 @@ func remove(ids []string, id string) []string {
 
 func (in BatchInput) validate() error {
 	if in.BatchID == "" || in.Roster.Key == "" {
-		return temporal.NewNonRetryableApplicationError("batch needs a batch id and a stored roster", activities.ErrInvalidInput, nil)
+		return temporal.NewNonRetryableApplicationError("batch needs a batch id and a stored roster", wire.ErrInvalidInput, nil)
 	}
 	if in.ChunkSize < 1 || in.MaxInFlight < 1 || in.ParallelChunks < 1 || in.ChunksPerRun < 1 {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("batch %s: chunk size, max in flight, parallel chunks and chunks per run must be positive", in.BatchID),
-			activities.ErrInvalidInput, nil)
+			wire.ErrInvalidInput, nil)
 	}
 	return nil
 }

@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/cohort-dev/cohort/activities"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 )
 
 func people(n int) []roster.Participant {
@@ -24,15 +24,15 @@ func people(n int) []roster.Participant {
 	return ps
 }
 
-var setup = activities.SetupBatchResult{Catalog: "cohort", Cluster: activities.ClusterSpec{PolicyID: "pc", SparkVersion: "15.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2"}}
+var setup = wire.SetupBatchResult{Catalog: "cohort", Cluster: wire.ClusterSpec{PolicyID: "pc", SparkVersion: "15.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2"}}
 
 // One participant's failure never stops the others, the window bounds the
 // participants in flight, and every participant gets an outcome in order.
 func TestChunkWorkflow_partialFailureAndWindow(t *testing.T) {
 	env := newEnv(t)
 	ps := people(7)
-	env.OnActivity(activities.LoadChunkName, mock.Anything, activities.LoadChunkInput{Roster: roster.Ref{Key: "k", Count: 7}, Offset: 0, Limit: 7}).
-		Return(activities.LoadChunkResult{Participants: ps}, nil)
+	env.OnActivity(wire.LoadChunkName, mock.Anything, wire.LoadChunkInput{Roster: roster.Ref{Key: "k", Count: 7}, Offset: 0, Limit: 7}).
+		Return(wire.LoadChunkResult{Participants: ps}, nil)
 	inFlight, maxInFlight := 0, 0
 	env.OnWorkflow(ParticipantWorkflowName, mock.Anything, mock.Anything).Return(
 		func(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
@@ -44,7 +44,7 @@ func TestChunkWorkflow_partialFailureAndWindow(t *testing.T) {
 			}
 			if in.Participant.Email == "p03@example.com" || in.Participant.Email == "p05@example.com" {
 				return ParticipantResult{}, temporal.NewNonRetryableApplicationError("provision: grant: no", ParticipantFailedError, nil,
-					StepFailure{Step: activities.StepGrant, Reason: "Could not find principal"})
+					StepFailure{Step: wire.StepGrant, Reason: "Could not find principal"})
 			}
 			if in.Catalog != "cohort" || in.Cluster.PolicyID != "pc" {
 				return ParticipantResult{}, errors.New("batch setup not passed down")
@@ -71,13 +71,13 @@ func TestChunkWorkflow_partialFailureAndWindow(t *testing.T) {
 		}
 		failed := i == 3 || i == 5
 		switch {
-		case failed && (o.Status != StatusFailed || o.Step != activities.StepGrant || o.Error != "Could not find principal"):
+		case failed && (o.Status != StatusFailed || o.Step != wire.StepGrant || o.Error != "Could not find principal"):
 			t.Errorf("outcome %d = %+v, want failed at grant with the reason", i, o)
 		case !failed && (o.Status != StatusOK || o.ClusterID != "c-"+o.Email):
 			t.Errorf("outcome %d = %+v, want ok with its cluster", i, o)
 		}
 	}
-	want := Counts{Total: 7, OK: 5, Failed: 2, FailedByStep: []StepCount{{Step: activities.StepGrant, N: 2}}}
+	want := Counts{Total: 7, OK: 5, Failed: 2, FailedByStep: []StepCount{{Step: wire.StepGrant, N: 2}}}
 	if fmt.Sprint(got.Counts) != fmt.Sprint(want) {
 		t.Errorf("counts = %+v, want %+v", got.Counts, want)
 	}
@@ -96,7 +96,7 @@ func chunkMock(started *[]int) any {
 			return ChunkResult{}, err
 		}
 		return ChunkResult{Index: in.Index, Counts: Counts{Total: in.Limit, OK: in.Limit - 1, Failed: 1,
-			FailedByStep: []StepCount{{Step: activities.StepCreateUser, N: 1}}}}, nil
+			FailedByStep: []StepCount{{Step: wire.StepCreateUser, N: 1}}}}, nil
 	}
 }
 
@@ -105,7 +105,7 @@ func chunkMock(started *[]int) any {
 // only counts and its position, never the roster.
 func TestBatchWorkflow_continueAsNewWithChunksInFlight(t *testing.T) {
 	env := newEnv(t)
-	env.OnActivity(activities.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil).Once()
+	env.OnActivity(wire.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil).Once()
 	var started []int
 	env.OnWorkflow(ChunkWorkflowName, mock.Anything, mock.Anything).Return(chunkMock(&started))
 	in := BatchInput{BatchID: "b1", Roster: roster.Ref{Key: "k", Count: 45}, ChunkSize: 10, MaxInFlight: 20,
@@ -126,7 +126,7 @@ func TestBatchWorkflow_continueAsNewWithChunksInFlight(t *testing.T) {
 	}
 	// Chunk 1 was still running when chunk 2 finished: its counts must be in
 	// the carried state all the same.
-	want := Counts{Total: 30, OK: 27, Failed: 3, FailedByStep: []StepCount{{Step: activities.StepCreateUser, N: 3}}}
+	want := Counts{Total: 30, OK: 27, Failed: 3, FailedByStep: []StepCount{{Step: wire.StepCreateUser, N: 3}}}
 	if next.NextChunk != 3 || fmt.Sprint(next.Done) != fmt.Sprint(want) || next.Setup == nil || *next.Setup != setup {
 		t.Errorf("carried = next %d, done %+v, setup %v; want next 3, done %+v, setup %v", next.NextChunk, next.Done, next.Setup, want, setup)
 	}
@@ -146,7 +146,7 @@ func TestBatchWorkflow_continueAsNewWithChunksInFlight(t *testing.T) {
 	if err := env2.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	wantAll := Counts{Total: 45, OK: 40, Failed: 5, FailedByStep: []StepCount{{Step: activities.StepCreateUser, N: 5}}}
+	wantAll := Counts{Total: 45, OK: 40, Failed: 5, FailedByStep: []StepCount{{Step: wire.StepCreateUser, N: 5}}}
 	slices.Sort(started2)
 	if fmt.Sprint(started2) != "[3 4]" || res.Chunks != 5 || fmt.Sprint(res.Counts) != fmt.Sprint(wantAll) {
 		t.Errorf("second run: started %v, result %+v; want [3 4] and %+v", started2, res, wantAll)
@@ -157,12 +157,12 @@ func TestBatchWorkflow_continueAsNewWithChunksInFlight(t *testing.T) {
 // with the reason and starts no chunk.
 func TestBatchWorkflow_setupFails(t *testing.T) {
 	env := newEnv(t)
-	env.OnActivity(activities.SetupBatchName, mock.Anything, mock.Anything).Return(activities.SetupBatchResult{},
-		temporal.NewNonRetryableApplicationError("find cluster policy \"Personal Compute\": not found", activities.ErrNotFound, nil))
+	env.OnActivity(wire.SetupBatchName, mock.Anything, mock.Anything).Return(wire.SetupBatchResult{},
+		temporal.NewNonRetryableApplicationError("find cluster policy \"Personal Compute\": not found", wire.ErrNotFound, nil))
 	env.ExecuteWorkflow(BatchWorkflowName, BatchInput{BatchID: "b1", Roster: roster.Ref{Key: "k", Count: 3}, ChunkSize: 10,
 		MaxInFlight: 5, ParallelChunks: 1, ChunksPerRun: 1, StepTimeout: time.Hour})
 	var ae *temporal.ApplicationError
-	if err := env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != activities.ErrNotFound {
+	if err := env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != wire.ErrNotFound {
 		t.Fatalf("error = %v, want the setup's NotFound", err)
 	}
 }
@@ -171,11 +171,11 @@ func TestBatchWorkflow_setupFails(t *testing.T) {
 // an end (failed at load_roster), and the other chunks go on.
 func TestBatchWorkflow_chunkFailureCountsItsParticipants(t *testing.T) {
 	env := newEnv(t)
-	env.OnActivity(activities.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil)
+	env.OnActivity(wire.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil)
 	env.OnWorkflow(ChunkWorkflowName, mock.Anything, mock.Anything).Return(
 		func(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 			if in.Index == 0 {
-				return ChunkResult{}, temporal.NewNonRetryableApplicationError("load roster: gone", activities.ErrNotFound, nil)
+				return ChunkResult{}, temporal.NewNonRetryableApplicationError("load roster: gone", wire.ErrNotFound, nil)
 			}
 			return ChunkResult{Counts: Counts{Total: in.Limit, OK: in.Limit}}, nil
 		})
@@ -194,7 +194,7 @@ func TestBatchWorkflow_chunkFailureCountsItsParticipants(t *testing.T) {
 // Progress is queryable while chunks run.
 func TestBatchWorkflow_progressQuery(t *testing.T) {
 	env := newEnv(t)
-	env.OnActivity(activities.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil)
+	env.OnActivity(wire.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil)
 	var started []int
 	env.OnWorkflow(ChunkWorkflowName, mock.Anything, mock.Anything).Return(chunkMock(&started))
 	var mid BatchProgress

@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/cohort-dev/cohort/activities"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // ChunkInput is one slice of a batch's stored roster.
@@ -21,9 +21,9 @@ type ChunkInput struct {
 	Offset  int        `json:"offset"`
 	Limit   int        `json:"limit"`
 	// Window bounds this chunk's participant workflows in flight.
-	Window      int                         `json:"window"`
-	Setup       activities.SetupBatchResult `json:"setup"`
-	StepTimeout time.Duration               `json:"step_timeout"`
+	Window      int                   `json:"window"`
+	Setup       wire.SetupBatchResult `json:"setup"`
+	StepTimeout time.Duration         `json:"step_timeout"`
 	// Recheck re-runs participants that completed before (all steps are
 	// idempotent); otherwise their earlier result is reused.
 	Recheck bool `json:"recheck,omitempty"`
@@ -62,12 +62,12 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		return res, err
 	}
 
-	var page activities.LoadChunkResult
+	var page wire.LoadChunkResult
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 30 * time.Second, NonRetryableErrorTypes: activities.NonRetryable},
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 30 * time.Second, NonRetryableErrorTypes: wire.NonRetryable},
 	})
-	if err := workflow.ExecuteActivity(actx, a.LoadChunk, activities.LoadChunkInput{
+	if err := workflow.ExecuteActivity(actx, wire.LoadChunkName, wire.LoadChunkInput{
 		Roster: in.Roster, Offset: in.Offset, Limit: in.Limit}).Get(ctx, &page); err != nil {
 		return res, err
 	}
@@ -123,10 +123,10 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 			if errors.As(err, &already) {
 				// Provisioned before, or being provisioned by another batch
 				// right now: take that run's outcome instead of starting twice.
-				await := workflow.ExecuteActivity(awaitCtx, a.AwaitParticipant,
-					activities.AwaitParticipantInput{WorkflowID: ParticipantWorkflowID(p.Email)})
+				await := workflow.ExecuteActivity(awaitCtx, wire.AwaitParticipantName,
+					wire.AwaitParticipantInput{WorkflowID: ParticipantWorkflowID(p.Email)})
 				sel.AddFuture(await, func(f workflow.Future) {
-					var ar activities.AwaitParticipantResult
+					var ar wire.AwaitParticipantResult
 					if err := f.Get(ctx, &ar); err != nil {
 						finish(i, failedOutcome(err))
 						return
@@ -173,7 +173,7 @@ func failedOutcome(err error) Outcome {
 	return o
 }
 
-func reusedOutcome(ar activities.AwaitParticipantResult) Outcome {
+func reusedOutcome(ar wire.AwaitParticipantResult) Outcome {
 	if ar.Status != StatusOK {
 		return Outcome{Status: StatusFailed, Step: cmp.Or(ar.Step, "unknown"), Error: ar.Error}
 	}

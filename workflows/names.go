@@ -11,14 +11,17 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// Task queues. Workflows and light activities run on TaskQueue; the activities
-// that call rate-limited Databricks APIs have their own queues so the server can
-// pace them across every worker (TaskQueueActivitiesPerSecond) and so the
-// cluster steps never starve the others of slots.
+// Task queues. Workflows and light activities run on TaskQueue; the step
+// activities run on the queue of the Databricks API they call, so that one
+// API's backlog (the SCIM rate, clusters waiting to stop) never starves the
+// others of slots, and so the server can pace the scarcest across every
+// worker (TaskQueueActivitiesPerSecond on AccountTaskQueue).
 const (
-	TaskQueue        = "cohort"
-	AccountTaskQueue = "cohort-account" // ProvisionAccess: SCIM user, assignment, schema, grants
-	ComputeTaskQueue = "cohort-compute" // ProvisionCluster: create, permission, stop
+	TaskQueue           = "cohort"
+	AccountTaskQueue    = "cohort-account"    // CreateUser: account SCIM (and the earlier shape's ProvisionAccess)
+	AssignmentTaskQueue = "cohort-assignment" // AssignWorkspace: account workspace assignment
+	CatalogTaskQueue    = "cohort-catalog"    // CreateSchema, Grant: Unity Catalog
+	ComputeTaskQueue    = "cohort-compute"    // CreateCluster, SetPermission, StopCluster (and ProvisionCluster)
 )
 
 // Workflow type names are a wire contract, like activity names.

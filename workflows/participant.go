@@ -9,115 +9,248 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/cohort-dev/cohort/activities"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 )
-
-// a refers to the activities through a nil pointer: workflows need only the
-// methods' names and signatures (the names are activities.*Name).
-var a *activities.Activities
 
 // ParticipantInput is everything one participant's provisioning needs. The
 // batch-wide parts (catalog, resolved cluster spec) were resolved once by
 // SetupBatch.
 type ParticipantInput struct {
-	BatchID     string                 `json:"batch_id"`
-	Participant roster.Participant     `json:"participant"`
-	Catalog     string                 `json:"catalog"`
-	Cluster     activities.ClusterSpec `json:"cluster"`
+	BatchID     string             `json:"batch_id"`
+	Participant roster.Participant `json:"participant"`
+	Catalog     string             `json:"catalog"`
+	Cluster     wire.ClusterSpec   `json:"cluster"`
 	// StepTimeout bounds each activity's retries (ScheduleToClose).
 	StepTimeout time.Duration `json:"step_timeout"`
 }
 
 // ParticipantResult is what an organizer sends to the participant. It is
-// activities.Provisioned, so that AwaitParticipant can hand back an earlier
-// run's result typed.
-type ParticipantResult = activities.Provisioned
+// wire.Provisioned, so that AwaitParticipant can hand back an earlier run's
+// result typed.
+type ParticipantResult = wire.Provisioned
 
 // ParticipantFailedError is the error type a participant workflow fails with;
 // its details are a StepFailure.
 const ParticipantFailedError = "ParticipantFailed"
 
 // StepFailure says where and why a participant failed.
-type StepFailure = activities.StepFailure
+type StepFailure = wire.StepFailure
 
-// Activity option presets. Every activity has a StartToCloseTimeout; the
-// ScheduleToCloseTimeout (the step timeout) bounds queueing behind rate limits
-// plus all retries. Non-retryable error types come from activities.NonRetryable.
+// sevenActivities is the change that split the participant's two activities
+// (access, cluster) into one activity per step. Runs recorded before it
+// (version DefaultVersion) replay, and go on, as two activities.
+const sevenActivities = "seven-activities"
+
+// Activity option presets, one per step. Every activity has a
+// StartToCloseTimeout, longer than the SDK's own retry window (30 s) plus a
+// wait at the client-side rate limiter; the ScheduleToCloseTimeout (the step
+// timeout) bounds queueing behind rate limits plus all retries. Activities
+// that can wait (for their turn at a scarce rate, for a fresh user to become
+// visible, for a terminate to show) heartbeat, so a worker killed mid-step is
+// noticed within HeartbeatTimeout; the others are single calls that finish in
+// well under their StartToCloseTimeout. Non-retryable error types come from
+// wire.NonRetryable.
 func retryPolicy() *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
 		InitialInterval:        2 * time.Second,
 		BackoffCoefficient:     2,
 		MaximumInterval:        time.Minute,
-		NonRetryableErrorTypes: activities.NonRetryable,
+		NonRetryableErrorTypes: wire.NonRetryable,
 	}
 }
 
-// accessOptions: user, assignment, schema and grants, on the queue the server
-// paces to the SCIM write rate across all workers. The activity heartbeats
-// all along, so a worker killed mid-step (or a completion lost while the
-// Temporal server was down) is retried within HeartbeatTimeout, not after
-// StartToCloseTimeout.
-func accessOptions(stepTimeout time.Duration) workflow.ActivityOptions {
+const heartbeatTimeout = 30 * time.Second
+
+func stepOptions(queue string, startToClose, heartbeat, stepTimeout time.Duration, summary string) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
-		TaskQueue:              AccountTaskQueue,
-		StartToCloseTimeout:    5 * time.Minute,
-		HeartbeatTimeout:       30 * time.Second,
+		TaskQueue:              queue,
+		StartToCloseTimeout:    startToClose,
+		HeartbeatTimeout:       heartbeat,
 		ScheduleToCloseTimeout: stepTimeout,
 		RetryPolicy:            retryPolicy(),
+		Summary:                summary,
 	}
 }
 
-// clusterOptions: the cluster activity heartbeats once it runs past a few
-// seconds (it may wait for the clusters rate or repeat a terminate), so a
-// crashed worker is noticed within HeartbeatTimeout and the idempotent steps
-// are re-run elsewhere, resuming at the recorded cluster.
-func clusterOptions(stepTimeout time.Duration) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		TaskQueue:              ComputeTaskQueue,
-		StartToCloseTimeout:    20 * time.Minute,
-		HeartbeatTimeout:       30 * time.Second,
-		ScheduleToCloseTimeout: stepTimeout,
-		RetryPolicy:            retryPolicy(),
-	}
+// createUserOptions: the account queue, which the server paces to the SCIM
+// write rate across all workers; it may wait its turn at the local bucket.
+func createUserOptions(st time.Duration, email string) workflow.ActivityOptions {
+	return stepOptions(AccountTaskQueue, 2*time.Minute, heartbeatTimeout, st, "create account user "+email)
 }
+
+// assignWorkspaceOptions: it waits for a fresh user to become visible.
+func assignWorkspaceOptions(st time.Duration, email string) workflow.ActivityOptions {
+	return stepOptions(AssignmentTaskQueue, 2*time.Minute, heartbeatTimeout, st, "assign "+email+" to the workspace (USER)")
+}
+
+func createSchemaOptions(st time.Duration, p roster.Participant, catalog string) workflow.ActivityOptions {
+	return stepOptions(CatalogTaskQueue, 2*time.Minute, 0, st, "create schema "+catalog+"."+p.Schema+" for "+p.Email)
+}
+
+func grantOptions(st time.Duration, email, schema string) workflow.ActivityOptions {
+	return stepOptions(CatalogTaskQueue, 2*time.Minute, 0, st, "grant "+email+" the catalog, "+schema+" and the shared data")
+}
+
+// createClusterOptions: it may page through the clusters under the policy.
+func createClusterOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
+	return stepOptions(ComputeTaskQueue, 10*time.Minute, heartbeatTimeout, st, "create cluster "+p.ClusterName+" for "+p.Email)
+}
+
+func setPermissionOptions(st time.Duration, email, clusterID string) workflow.ActivityOptions {
+	return stepOptions(ComputeTaskQueue, 2*time.Minute, 0, st, "let "+email+" restart cluster "+clusterID+" (CAN_RESTART)")
+}
+
+// stopClusterOptions: it terminates again a cluster that still reads as running.
+func stopClusterOptions(st time.Duration, email, clusterID string) workflow.ActivityOptions {
+	return stepOptions(ComputeTaskQueue, 20*time.Minute, heartbeatTimeout, st, "stop cluster "+clusterID+" of "+email)
+}
+
+// maxClusterRuns bounds how often a participant's cluster is created (or
+// looked up) again after its permission or stop step found it gone.
+const maxClusterRuns = 2
 
 // ParticipantWorkflow gives one participant a ready environment: account user
 // assigned to the workspace, schema with grants, and a stopped personal cluster
-// they may restart. The seven steps (see activities) run as two activities,
-// access and cluster, so that a participant costs few history events; each
-// step is idempotent, and a failure names its step.
+// they may restart. Each of the seven steps is its own activity, so the
+// history (and the Web UI) shows which step is slow, retrying or failing, and
+// a retry repeats only the step that failed. Steps that do not depend on each
+// other run together:
+//
+//	create user ──> assign workspace ──┬──> grant (needs the schema too)
+//	create schema ─────────────────────┘└─> create cluster ──> set permission
+//	                                                       └──> stop cluster
+//
+// Every step is idempotent, and a failure names its step.
 func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
-	p := in.Participant
-	res := ParticipantResult{Email: p.Email, DisplayName: p.DisplayName}
 	if in.StepTimeout <= 0 {
 		in.StepTimeout = 30 * time.Minute
 	}
+	if workflow.GetVersion(ctx, sevenActivities, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return participantTwoActivities(ctx, in)
+	}
+	p, st := in.Participant, in.StepTimeout
+	res := ParticipantResult{Email: p.Email, DisplayName: p.DisplayName}
+	run := func(opts workflow.ActivityOptions, name string, input any) workflow.Future {
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, input)
+	}
 
-	var access activities.ProvisionAccessResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, accessOptions(in.StepTimeout)),
-		a.ProvisionAccess, activities.ProvisionAccessInput{Participant: p, Catalog: in.Catalog}).Get(ctx, &access)
+	userF := run(createUserOptions(st, p.Email), wire.CreateUserName, wire.CreateUserInput{Participant: p})
+	schemaF := run(createSchemaOptions(st, p, in.Catalog), wire.CreateSchemaName, wire.CreateSchemaInput{Participant: p, Catalog: in.Catalog})
+
+	var user wire.CreateUserResult
+	if err := userF.Get(ctx, &user); err != nil {
+		return res, stepFailed(p, wire.StepCreateUser, wire.CreateUserName, err)
+	}
+	res.UserID = user.UserID
+	err := run(assignWorkspaceOptions(st, p.Email), wire.AssignWorkspaceName,
+		wire.AssignWorkspaceInput{Email: p.Email, UserID: user.UserID}).Get(ctx, nil)
 	if err != nil {
-		return res, fail(p, activities.StepCreateUser, err)
+		return res, stepFailed(p, wire.StepAssignWorkspace, wire.AssignWorkspaceName, err)
+	}
+	var schema wire.CreateSchemaResult
+	if err := schemaF.Get(ctx, &schema); err != nil {
+		return res, stepFailed(p, wire.StepCreateSchema, wire.CreateSchemaName, err)
+	}
+	res.Schema = schema.FullName
+
+	grantF := run(grantOptions(st, p.Email, schema.FullName), wire.GrantName,
+		wire.GrantInput{Email: p.Email, Catalog: in.Catalog, Schema: schema.FullName})
+	// A user created by this run cannot have a cluster yet: only one that
+	// existed before is worth the lookup.
+	lookup := !user.Created
+	for runs := 1; ; runs++ {
+		var cluster wire.CreateClusterResult
+		err := run(createClusterOptions(st, p), wire.CreateClusterName,
+			wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup}).Get(ctx, &cluster)
+		if err != nil {
+			return res, stepFailed(p, wire.StepCreateCluster, wire.CreateClusterName, err)
+		}
+		res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
+		permF := run(setPermissionOptions(st, p.Email, cluster.ClusterID), wire.SetPermissionName,
+			wire.SetPermissionInput{Email: p.Email, ClusterID: cluster.ClusterID})
+		stopF := run(stopClusterOptions(st, p.Email, cluster.ClusterID), wire.StopClusterName,
+			wire.StopClusterInput{ClusterID: cluster.ClusterID, State: cluster.State})
+		permErr, stopErr := permF.Get(ctx, nil), stopF.Get(ctx, nil)
+		if (isType(permErr, wire.ErrClusterGone) || isType(stopErr, wire.ErrClusterGone)) && runs < maxClusterRuns {
+			// Deleted between its creation and these steps: make another.
+			lookup = true
+			continue
+		}
+		if permErr != nil {
+			return res, stepFailed(p, wire.StepSetPermission, wire.SetPermissionName, permErr)
+		}
+		if stopErr != nil {
+			return res, stepFailed(p, wire.StepStopCluster, wire.StopClusterName, stopErr)
+		}
+		break
+	}
+	if err := grantF.Get(ctx, nil); err != nil {
+		return res, stepFailed(p, wire.StepGrant, wire.GrantName, err)
+	}
+	return res, nil
+}
+
+// isType reports whether err is (or wraps) an application error of type typ.
+func isType(err error, typ string) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == typ
+}
+
+// stepFailed turns a step activity's error into the participant's failure,
+// naming the step and its activity. A step that gave up at its timeout says
+// so, with the last attempt's reason.
+func stepFailed(p roster.Participant, step, activity string, err error) error {
+	reason := err.Error()
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		reason = appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	var actErr *temporal.ActivityError
+	switch {
+	case errors.As(err, &timeoutErr):
+		reason = "gave up after the step timeout: " + lastFailure(timeoutErr)
+	case errors.As(err, &actErr) && actErr.RetryState() == enumspb.RETRY_STATE_TIMEOUT:
+		reason = "gave up after the step timeout: " + reason
+	}
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("provision %s: %s (%s): %s", p.Email, step, activity, reason),
+		ParticipantFailedError, nil, StepFailure{Step: step, Activity: activity, Reason: reason})
+}
+
+// participantTwoActivities is the participant workflow as it was before
+// sevenActivities: the seven steps as two activities, access and cluster. It
+// runs only for histories recorded by that shape.
+func participantTwoActivities(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
+	p := in.Participant
+	res := ParticipantResult{Email: p.Email, DisplayName: p.DisplayName}
+
+	var access wire.ProvisionAccessResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, legacyAccessOptions(in.StepTimeout)),
+		wire.ProvisionAccessName, wire.ProvisionAccessInput{Participant: p, Catalog: in.Catalog}).Get(ctx, &access)
+	if err != nil {
+		return res, fail(p, wire.StepCreateUser, err)
 	}
 	res.UserID, res.Schema = access.UserID, access.Schema
 
-	var cluster activities.ProvisionClusterResult
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, clusterOptions(in.StepTimeout)),
-		a.ProvisionCluster, activities.ProvisionClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID,
+	var cluster wire.ProvisionClusterResult
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, legacyClusterOptions(in.StepTimeout)),
+		wire.ProvisionClusterName, wire.ProvisionClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID,
 			Lookup: !access.UserCreated}).Get(ctx, &cluster)
 	if err != nil {
-		return res, fail(p, activities.StepCreateCluster, err)
+		return res, fail(p, wire.StepCreateCluster, err)
 	}
 	res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
 
 	return res, nil
 }
 
-// fail turns an activity error into the participant's failure: the step comes
-// from the activity error's details when it has them (the activity knows which
-// of its steps failed), else from the heartbeat of an activity that timed out
-// (the step it was in), else the activity's first step. A step that gave up at
+// fail turns an error of the earlier shape's activities into the
+// participant's failure: the step comes from the activity error's details
+// when it has them (the activity knows which of its steps failed), else from
+// the heartbeat of an activity that timed out (the step it was in), else the
+// activity's first step. A step that gave up at
 // its timeout says so, with the last attempt's reason.
 func fail(p roster.Participant, step string, err error) error {
 	reason := err.Error()
@@ -161,4 +294,33 @@ func lastFailure(err *temporal.TimeoutError) string {
 		return cause.Error()
 	}
 	return err.Error()
+}
+
+// legacyAccessOptions (the earlier shape): user, assignment, schema and grants, on the queue the server
+// paces to the SCIM write rate across all workers. The activity heartbeats
+// all along, so a worker killed mid-step (or a completion lost while the
+// Temporal server was down) is retried within HeartbeatTimeout, not after
+// StartToCloseTimeout.
+func legacyAccessOptions(stepTimeout time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		TaskQueue:              AccountTaskQueue,
+		StartToCloseTimeout:    5 * time.Minute,
+		HeartbeatTimeout:       30 * time.Second,
+		ScheduleToCloseTimeout: stepTimeout,
+		RetryPolicy:            retryPolicy(),
+	}
+}
+
+// legacyClusterOptions (the earlier shape): the cluster activity heartbeats once it runs past a few
+// seconds (it may wait for the clusters rate or repeat a terminate), so a
+// crashed worker is noticed within HeartbeatTimeout and the idempotent steps
+// are re-run elsewhere, resuming at the recorded cluster.
+func legacyClusterOptions(stepTimeout time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		TaskQueue:              ComputeTaskQueue,
+		StartToCloseTimeout:    20 * time.Minute,
+		HeartbeatTimeout:       30 * time.Second,
+		ScheduleToCloseTimeout: stepTimeout,
+		RetryPolicy:            retryPolicy(),
+	}
 }

@@ -1,0 +1,67 @@
+package activities
+
+import (
+	"context"
+	"strings"
+
+	"github.com/cohort-dev/cohort/wire"
+)
+
+// The activities of the earlier participant shape, which ran the seven steps
+// as two activities. A participant workflow started by a worker of that
+// shape replays its recorded history on an upgraded worker and goes on
+// scheduling them, so they stay registered, composed of the same steps, until
+// no such run is open (participant runs last minutes; see the
+// "seven-activities" version in workflows/participant.go).
+
+// ProvisionAccess is steps create_user, assign_workspace, create_schema and
+// grant, in that order, as the earlier shape ran them. Its heartbeat names
+// the user once created, so a retried attempt skips the SCIM create.
+func (a *Activities) ProvisionAccess(ctx context.Context, in wire.ProvisionAccessInput) (wire.ProvisionAccessResult, error) {
+	var res wire.ProvisionAccessResult
+	ctx, done, stop := withPulse(ctx)
+	defer stop()
+	if done.UserID != "" {
+		res.UserID, res.UserCreated = done.UserID, done.UserCreated
+	} else {
+		id, created, err := a.ensureUser(ctx, in.Participant.Email, in.Participant.DisplayName)
+		if err != nil {
+			return res, err
+		}
+		res.UserID, res.UserCreated = id, created
+		heartbeat(ctx, progress{UserID: id, UserCreated: created})
+	}
+	if err := a.assignWorkspace(ctx, in.Participant.Email, res.UserID); err != nil {
+		return res, err
+	}
+	full, _, err := a.ensureSchema(ctx, in.Catalog, in.Participant.Schema)
+	if err != nil {
+		return res, err
+	}
+	res.Schema = full
+	return res, a.grant(ctx, in.Participant.Email, in.Catalog, full)
+}
+
+// ProvisionCluster is steps create_cluster, set_permission and stop_cluster,
+// as the earlier shape ran them. Its heartbeat names the cluster once
+// created, so a retried attempt resumes with it.
+func (a *Activities) ProvisionCluster(ctx context.Context, in wire.ProvisionClusterInput) (wire.ProvisionClusterResult, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Participant.Email))
+	lookup := in.Lookup || attempt(ctx) > 1
+	ctx, earlier, stop := withPulse(ctx)
+	defer stop()
+	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID)
+	if err != nil {
+		return wire.ProvisionClusterResult{}, err
+	}
+	res := wire.ProvisionClusterResult{ClusterID: c.ClusterId, URL: a.clusterURL(c.ClusterId), State: string(c.State), Created: created}
+	heartbeat(ctx, progress{ClusterID: c.ClusterId})
+	if err := a.setClusterPermission(ctx, email, c.ClusterId); err != nil {
+		return res, err
+	}
+	state, err := a.stopCluster(ctx, c.ClusterId, c.State)
+	if state != "" {
+		res.State = string(state)
+	}
+	return res, err
+}

@@ -1,0 +1,278 @@
+// Package wire holds what crosses the wire between Cohort's workflows and
+// its activities: activity names, step names, error types, and every
+// activity's input and result. It is a leaf: it imports no Databricks or
+// Temporal SDK, so the workflows package can depend on it without pulling
+// the Databricks SDK in (`go list -deps ./workflows` shows none).
+//
+// Names and JSON field names are a wire contract with running workflow
+// histories: renaming one needs workflow versioning.
+package wire
+
+import "github.com/cohort-dev/cohort/roster"
+
+// Activity names, as Temporal registers them.
+const (
+	SetupBatchName       = "SetupBatch"
+	LoadChunkName        = "LoadChunk"
+	AwaitParticipantName = "AwaitParticipant"
+
+	// A participant's seven steps, one activity each.
+	CreateUserName      = "CreateUser"
+	AssignWorkspaceName = "AssignWorkspace"
+	CreateSchemaName    = "CreateSchema"
+	GrantName           = "Grant"
+	CreateClusterName   = "CreateCluster"
+	SetPermissionName   = "SetPermission"
+	StopClusterName     = "StopCluster"
+
+	// The two activities of the earlier participant shape (steps 1-4 and
+	// 5-7). Participant workflows started by a worker of that shape still
+	// schedule them after an upgrade; remove them once no such run is open.
+	ProvisionAccessName  = "ProvisionAccess"
+	ProvisionClusterName = "ProvisionCluster"
+)
+
+// Steps, in the order a participant goes through them. They name where a
+// participant failed in results and reports.
+const (
+	StepCreateUser      = "create_user"
+	StepAssignWorkspace = "assign_workspace"
+	StepCreateSchema    = "create_schema"
+	StepGrant           = "grant"
+	StepCreateCluster   = "create_cluster"
+	StepSetPermission   = "set_permission"
+	StepStopCluster     = "stop_cluster"
+	// StepSetup is batch setup (not a participant step).
+	StepSetup = "setup_batch"
+)
+
+// Steps lists the participant steps in order, with the activity that runs
+// each.
+var Steps = []struct{ Step, Activity string }{
+	{StepCreateUser, CreateUserName},
+	{StepAssignWorkspace, AssignWorkspaceName},
+	{StepCreateSchema, CreateSchemaName},
+	{StepGrant, GrantName},
+	{StepCreateCluster, CreateClusterName},
+	{StepSetPermission, SetPermissionName},
+	{StepStopCluster, StopClusterName},
+}
+
+// Error types of the application errors activities return. The workflows
+// and the retry policies switch on these, never on message text.
+const (
+	// ErrInvalidInput: Databricks rejected the request as malformed or against
+	// policy (400). Not retried: the participant fails with the reason.
+	ErrInvalidInput = "InvalidInput"
+	// ErrPermissionDenied: the configured identity may not do this (403). Not retried.
+	ErrPermissionDenied = "PermissionDenied"
+	// ErrUnauthenticated: the credentials were refused (401). Not retried.
+	ErrUnauthenticated = "Unauthenticated"
+	// ErrNotFound: a configured object (catalog, policy, shared schema) is missing. Not retried.
+	ErrNotFound = "NotFound"
+	// ErrThrottled: 429 / REQUEST_LIMIT_EXCEEDED that outlasted the SDK's own
+	// retries. Retried after a jittered delay (NextRetryDelay).
+	ErrThrottled = "Throttled"
+	// ErrUnavailable: 5xx, timeouts and connection errors. Retried with backoff.
+	ErrUnavailable = "Unavailable"
+	// ErrPrincipalNotReady: the user is not yet visible in the workspace
+	// (read-after-write lag of workspace assignment). Retried.
+	ErrPrincipalNotReady = "PrincipalNotReady"
+	// ErrClusterLaunchFailed: the cluster reached a state it cannot be stopped
+	// from, or Databricks answered inconsistently. Retried.
+	ErrClusterLaunchFailed = "ClusterLaunchFailed"
+	// ErrClusterGone: the cluster a step works on no longer exists (deleted
+	// by someone, or purged 30 days after termination). The step is not
+	// retried; the participant workflow creates (or finds) another cluster.
+	ErrClusterGone = "ClusterGone"
+)
+
+// NonRetryable lists the error types the retry policies must not retry.
+var NonRetryable = []string{ErrInvalidInput, ErrPermissionDenied, ErrUnauthenticated, ErrNotFound, ErrClusterGone}
+
+// SetupBatchInput asks for the once-per-batch work: make sure the shared
+// catalog exists and resolve the cluster spec (policy id, runtime, node type)
+// so that participants do not each look them up.
+type SetupBatchInput struct {
+	BatchID string `json:"batch_id"`
+}
+
+// ClusterSpec is the resolved, per-batch part of every participant's cluster.
+type ClusterSpec struct {
+	PolicyID     string `json:"policy_id"`
+	SparkVersion string `json:"spark_version"`
+	NodeType     string `json:"node_type"`
+}
+
+// SetupBatchResult is what SetupBatch resolved.
+type SetupBatchResult struct {
+	Catalog string      `json:"catalog"`
+	Cluster ClusterSpec `json:"cluster"`
+}
+
+// LoadChunkInput pages through a stored roster.
+type LoadChunkInput struct {
+	Roster roster.Ref `json:"roster"`
+	Offset int        `json:"offset"`
+	Limit  int        `json:"limit"`
+}
+
+// LoadChunkResult is one page of participants.
+type LoadChunkResult struct {
+	Participants []roster.Participant `json:"participants"`
+}
+
+// AwaitParticipantInput names a participant workflow that was already started
+// (by an earlier batch, or running in another one).
+type AwaitParticipantInput struct {
+	WorkflowID string `json:"workflow_id"`
+}
+
+// AwaitParticipantResult is that workflow's outcome. Status is "ok" or "failed".
+type AwaitParticipantResult struct {
+	Status string      `json:"status"`
+	Result Provisioned `json:"result"`          // when ok
+	Step   string      `json:"step,omitempty"`  // where it failed, when failed
+	Error  string      `json:"error,omitempty"` // why it failed, when failed
+}
+
+// StepFailure says where and why a participant failed: the details of a
+// failed participant workflow, which AwaitParticipant reads back.
+type StepFailure struct {
+	Step string `json:"step"`
+	// Activity is the activity that failed (empty in failures recorded by
+	// the earlier two-activity shape).
+	Activity string `json:"activity,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// Provisioned is what one participant got: the participant workflow's result
+// and a row of the report.
+type Provisioned struct {
+	Email       string `json:"email"`
+	DisplayName string `json:"display_name"`
+	UserID      string `json:"user_id"`
+	Schema      string `json:"schema"` // full name, catalog.schema
+	ClusterID   string `json:"cluster_id"`
+	ClusterURL  string `json:"cluster_url"`
+}
+
+// CreateUserInput: step create_user.
+type CreateUserInput struct {
+	Participant roster.Participant `json:"participant"`
+}
+
+// CreateUserResult carries the account user id (SCIM id, int64 as a string).
+type CreateUserResult struct {
+	UserID string `json:"user_id"`
+	// Created is false when an existing user was adopted: only then can the
+	// participant already have a cluster worth looking for.
+	Created bool `json:"created"`
+}
+
+// AssignWorkspaceInput: step assign_workspace, for the user CreateUser
+// returned.
+type AssignWorkspaceInput struct {
+	Email  string `json:"email"`
+	UserID string `json:"user_id"`
+}
+
+// AssignWorkspaceResult is empty: the step's end is the assignment.
+type AssignWorkspaceResult struct{}
+
+// CreateSchemaInput: step create_schema, the participant's schema in Catalog.
+type CreateSchemaInput struct {
+	Participant roster.Participant `json:"participant"`
+	Catalog     string             `json:"catalog"`
+}
+
+// CreateSchemaResult carries the schema's full name ("catalog.schema").
+type CreateSchemaResult struct {
+	FullName string `json:"full_name"`
+	Created  bool   `json:"created"`
+}
+
+// GrantInput: step grant, the participant's privileges on the catalog, their
+// schema (full name) and the shared grants.
+type GrantInput struct {
+	Email   string `json:"email"`
+	Catalog string `json:"catalog"`
+	Schema  string `json:"schema"`
+}
+
+// GrantResult is empty: the step's end is the grants.
+type GrantResult struct{}
+
+// CreateClusterInput: step create_cluster.
+type CreateClusterInput struct {
+	Participant roster.Participant `json:"participant"`
+	Spec        ClusterSpec        `json:"spec"`
+	BatchID     string             `json:"batch_id"`
+	// Lookup says the participant may already have a cluster (their user
+	// existed before this run): look for it by tag before creating. A user
+	// created by this run cannot have one, so a first-day participant costs
+	// no clusters/list, which at 10,000 participants would page through
+	// 10,000 clusters each time. Retried attempts always look.
+	Lookup bool `json:"lookup,omitempty"`
+}
+
+// CreateClusterResult identifies the participant's cluster.
+type CreateClusterResult struct {
+	ClusterID string `json:"cluster_id"`
+	URL       string `json:"url"`   // the cluster's page in the workspace
+	State     string `json:"state"` // as last read
+	Created   bool   `json:"created"`
+}
+
+// SetPermissionInput: step set_permission, CAN_RESTART for Email on the cluster.
+type SetPermissionInput struct {
+	Email     string `json:"email"`
+	ClusterID string `json:"cluster_id"`
+}
+
+// SetPermissionResult is empty: the step's end is the permission.
+type SetPermissionResult struct{}
+
+// StopClusterInput: step stop_cluster. State is the cluster's last known
+// state (a cluster adopted as TERMINATED needs no call).
+type StopClusterInput struct {
+	ClusterID string `json:"cluster_id"`
+	State     string `json:"state,omitempty"`
+}
+
+// StopClusterResult is the state the cluster was read back in
+// (TERMINATING or TERMINATED).
+type StopClusterResult struct {
+	State string `json:"state"`
+}
+
+// ProvisionAccessInput is the earlier shape's steps 1-4 (see
+// ProvisionAccessName).
+type ProvisionAccessInput struct {
+	Participant roster.Participant `json:"participant"`
+	Catalog     string             `json:"catalog"`
+}
+
+// ProvisionAccessResult is the earlier shape's result of steps 1-4.
+type ProvisionAccessResult struct {
+	UserID      string `json:"user_id"`
+	UserCreated bool   `json:"user_created"`
+	Schema      string `json:"schema"`
+}
+
+// ProvisionClusterInput is the earlier shape's steps 5-7 (see
+// ProvisionClusterName).
+type ProvisionClusterInput struct {
+	Participant roster.Participant `json:"participant"`
+	Spec        ClusterSpec        `json:"spec"`
+	BatchID     string             `json:"batch_id"`
+	Lookup      bool               `json:"lookup,omitempty"`
+}
+
+// ProvisionClusterResult is the earlier shape's result of steps 5-7.
+type ProvisionClusterResult struct {
+	ClusterID string `json:"cluster_id"`
+	URL       string `json:"url"`
+	State     string `json:"state"`
+	Created   bool   `json:"created"`
+}
