@@ -30,6 +30,9 @@ type Connection struct {
 	RetryTimeout time.Duration
 	// HTTPTimeout bounds one HTTP attempt (SDK default 60 s).
 	HTTPTimeout time.Duration
+	// WrapTransport, if set, wraps the clients' HTTP transport (the worker
+	// counts requests with it; see ClassOf).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // DefaultRetryTimeout is the SDK retry budget when Connection.RetryTimeout is 0.
@@ -73,6 +76,9 @@ func NewClients(c Connection) (*databricks.AccountClient, *databricks.WorkspaceC
 		}
 		cfg.RateLimitPerSecond = sdkRateLimit
 		cfg.HTTPTransport = transport
+		if c.WrapTransport != nil {
+			cfg.HTTPTransport = c.WrapTransport(transport)
+		}
 	}
 
 	accProfile := c.AccountProfile

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -39,6 +40,9 @@ type RateRates struct {
 // Limits paces calls per API class. The zero value and nil pace nothing.
 type Limits struct {
 	limiters map[Class]*rate.Limiter
+	// Observe, if set, is told how long each Wait of a paced class waited
+	// (the worker's metrics).
+	Observe func(class Class, waited time.Duration)
 }
 
 // NewLimits divides each class rate by workers (the worker processes sharing
@@ -87,7 +91,12 @@ func (l *Limits) Wait(ctx context.Context, class Class) error {
 	if lim == nil {
 		return nil
 	}
-	if err := lim.Wait(ctx); err != nil {
+	start := time.Now()
+	err := lim.Wait(ctx)
+	if l.Observe != nil {
+		l.Observe(class, time.Since(start))
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -20,17 +20,23 @@ import (
 // through logger. Cohort's payloads are a few hundred bytes, so gzip on every
 // gRPC request costs the worker CPU (a tenth of it, profiled) and saves
 // little; compress turns it back on for a frontend across a slow link.
-func Dial(ctx context.Context, address, namespace string, compress bool, logger *slog.Logger) (client.Client, error) {
+// Each option, if any, amends the client options last (the worker's metrics
+// handler and interceptor).
+func Dial(ctx context.Context, address, namespace string, compress bool, logger *slog.Logger, options ...func(*client.Options)) (client.Client, error) {
 	var compression client.GrpcCompression = &client.GrpcCompressionNone{}
 	if compress {
 		compression = &client.GrpcCompressionGzip{}
 	}
-	c, err := client.DialContext(ctx, client.Options{
+	o := client.Options{
 		HostPort:          address,
 		Namespace:         namespace,
 		Logger:            tlog.NewStructuredLogger(logger),
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression},
-	})
+	}
+	for _, opt := range options {
+		opt(&o)
+	}
+	c, err := client.DialContext(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("connect to temporal at %s (namespace %s): %w", address, namespace, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -28,6 +29,7 @@ type Config struct {
 	Cluster    Cluster    `yaml:"cluster"`
 	Batch      Batch      `yaml:"batch"`
 	RateLimits RateLimits `yaml:"rate_limits"`
+	Metrics    Metrics    `yaml:"metrics"`
 	// RosterDir is where the starter stores validated rosters and the worker
 	// pages through them; both must see the same directory.
 	RosterDir string `yaml:"roster_dir"`
@@ -139,6 +141,13 @@ type RateLimits struct {
 	// Workers is how many worker processes share these limits; each paces
 	// itself to limit/Workers.
 	Workers int `yaml:"workers"`
+}
+
+// Metrics is the worker's Prometheus endpoint.
+type Metrics struct {
+	// Address is the host:port on which the worker serves /metrics (the
+	// worker's --metrics-addr overrides it); empty serves nothing.
+	Address string `yaml:"address"`
 }
 
 // Default returns the configuration used where the file is silent.
@@ -291,6 +300,11 @@ func (c Config) Validate() error {
 	}
 	if r.Workers < 1 {
 		add("rate_limits.workers: expected at least 1")
+	}
+	if a := c.Metrics.Address; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			add("metrics.address: expected host:port (\":9464\" for every interface), got %q", a)
+		}
 	}
 	if len(p) == 0 {
 		return nil

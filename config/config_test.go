@@ -36,6 +36,19 @@ func TestLoad_layersFilesKeyByKey(t *testing.T) {
 	}
 }
 
+func TestLoad_metricsAddress(t *testing.T) {
+	c, err := Load(write(t, "metrics: {address: \":9464\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics.Address != ":9464" {
+		t.Errorf("metrics.address = %q, want %q", c.Metrics.Address, ":9464")
+	}
+	if Default().Metrics.Address != "" {
+		t.Errorf("default metrics.address = %q, want none (off)", Default().Metrics.Address)
+	}
+}
+
 func TestLoad_examplesFileIsValid(t *testing.T) {
 	if _, err := Load("../examples/cohort.yaml"); err != nil {
 		t.Fatal(err)
@@ -51,6 +64,7 @@ func TestLoad_errors(t *testing.T) {
 		{"privilege that lets participants re-grant", "catalog: {schema_privileges: [ALL_PRIVILEGES]}\n", "ALL_PRIVILEGES would let participants re-grant"},
 		{"bad shared grant", "catalog: {shared_grants: [{securable: table, name: a.b.c, privileges: [SELECT]}]}\n", "expected catalog or schema"},
 		{"no rate", "rate_limits: {scim_write: 0}\n", "rate_limits.scim_write: expected a positive rate"},
+		{"metrics address without port", "metrics: {address: localhost}\n", `metrics.address: expected host:port (":9464" for every interface), got "localhost"`},
 		{"naming without hash", "naming: {schema: \"{local}\"}\n", "naming:"},
 	}
 	for _, tt := range tests {

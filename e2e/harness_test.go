@@ -35,6 +35,8 @@ type scenario struct {
 	tc       client.Client // the test's own Temporal client in ns
 	worker   *process
 	workers  int
+	// workerArgs are added to every worker's command line.
+	workerArgs []string
 }
 
 // testConfig layers over examples/cohort.yaml and the emulator's fragment: a
@@ -106,7 +108,7 @@ func (s *scenario) startWorker() *process {
 	t := s.t
 	t.Helper()
 	s.workers++
-	p, err := startProcess(s.dir, fmt.Sprintf("worker-%d", s.workers), bins.worker, s.commonArgs(),
+	p, err := startProcess(s.dir, fmt.Sprintf("worker-%d", s.workers), bins.worker, append(s.commonArgs(), s.workerArgs...),
 		[]string{"DATABRICKS_TOKEN=" + emuToken})
 	if err != nil {
 		t.Fatal(err)

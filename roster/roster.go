@@ -364,10 +364,12 @@ func shorten(s string) string {
 // prepends the canonical header for gocsv. Everything else, in particular
 // the bulk-create password column, is dropped here, before any decoding.
 //
-// A bulk-create row with a different number of fields than its header is a
-// problem in itself and its values are not looked at: a missing or extra
-// comma shifts columns, and could move the password into a column Cohort
-// reads and quotes in messages.
+// A row with more fields than its header is a problem in itself and its
+// values are not looked at, whatever the format: an extra comma shifts
+// columns ("Yamada, Taro" unquoted would silently become "Yamada"). In a
+// bulk-create file a row with fewer fields is one too, since a missing comma
+// could move the password into a column Cohort reads and quotes in
+// messages; a plain or invite row may leave out its trailing columns.
 func project(name string, lay layout, body []record) ([][]string, []int, []Problem) {
 	// Both canonical columns are always present, so gocsv sees every struct
 	// tag matched whatever its package-level settings.
@@ -384,6 +386,11 @@ func project(name string, lay layout, body []record) ([][]string, []int, []Probl
 		if lay.format == FormatEntraBulkCreate && !sameWidth(r.fields, lay.width) {
 			problems = append(problems, Problem{File: name, Line: r.line, Field: "row",
 				Message: fmt.Sprintf("expected %d fields like the header on line %d, found %d (an unquoted comma in a name, or a missing column?)", lay.width, lay.headerLine, len(r.fields))})
+			continue
+		}
+		if len(r.fields) > lay.width && !blank(r.fields[lay.width:]) {
+			problems = append(problems, Problem{File: name, Line: r.line, Field: "row",
+				Message: fmt.Sprintf("expected at most %d fields like the header on line %d, found %d (an unquoted comma in a name? quote the field: \"Yamada, Taro\")", lay.width, lay.headerLine, len(r.fields))})
 			continue
 		}
 		rows = append(rows, []string{cell(r.fields, lay.email), cell(r.fields, lay.display)})

@@ -112,6 +112,9 @@ func TestParse_invalidFiles(t *testing.T) {
 			`bad_quote.csv:2: row: expected quotes (") only around a whole field, found one inside an unquoted field; double it ("") or quote the whole field`,
 			`bad_quote.csv:4: row: expected a closing quote (") for a field opened on this line, found a stray quote or none`,
 		}},
+		{"plain_bad_rows.csv", []string{
+			`plain_bad_rows.csv:3: row: expected at most 2 fields like the header on line 1, found 3 (an unquoted comma in a name? quote the field: "Yamada, Taro")`,
+		}},
 		{"bulk_create_bad_rows.csv", []string{
 			"bulk_create_bad_rows.csv:4: row: expected 5 fields like the header on line 2, found 4 (an unquoted comma in a name, or a missing column?)",
 			`bulk_create_bad_rows.csv:5: display_name: expected a name (the "Name [displayName] Required" column), found nothing`,
@@ -209,6 +212,7 @@ func TestParse_skipInvalid(t *testing.T) {
 		{"bad_emails.csv", []string{"good@contoso-event.example"}, 8},
 		{"duplicates.csv", []string{"taro@contoso-event.example", "hanako@contoso-event.example", "ichiro@contoso-event.example"}, 2},
 		{"bad_quote.csv", []string{"hanako@contoso-event.example"}, 2},
+		{"plain_bad_rows.csv", []string{"taro@contoso-event.example", "ichiro@contoso-event.example", "sakura@contoso-event.example", "ren@contoso-event.example"}, 1},
 		{"bulk_create_bad_rows.csv", []string{"taro@contoso-event.example"}, 6},
 	}
 	for _, tt := range tests {

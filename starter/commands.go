@@ -98,11 +98,19 @@ func (m *Main) openBatch(ctx context.Context, fs *flag.FlagSet, c *common, args 
 
 // parse parses flags that may stand before or after the positional
 // arguments ("report BATCH --format csv"), and wants exactly n of those.
+// -h or --help returns a helpRequest; an unknown flag's error names the
+// valid ones.
 func parse(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, helpRequest{fs}
+			}
+			if strings.HasPrefix(err.Error(), "flag provided but not defined") {
+				return nil, usagef("%s: %v; valid flags: %s (see starter %s -h)", fs.Name(), err, flagNames(fs), fs.Name())
+			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
 		args = fs.Args()
@@ -116,6 +124,16 @@ func parse(fs *flag.FlagSet, args []string, n int, what string) ([]string, error
 		return nil, usagef("%s: expected %s, got %d arguments", fs.Name(), what, len(pos))
 	}
 	return pos, nil
+}
+
+// flagNames lists a command's flags as people type them.
+func flagNames(fs *flag.FlagSet) string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, "--"+f.Name) })
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func (m *Main) submit(ctx context.Context, args []string) error {

@@ -6,6 +6,8 @@
 //	starter status BATCH
 //	starter retry-failed [--wait] BATCH
 //	starter report BATCH [--format csv|json]
+//	starter version
+//	starter COMMAND -h
 //
 // Exit status: 0 every participant succeeded, 1 some failed (or the batch
 // could not run), 2 invalid input or usage.
@@ -14,11 +16,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -66,25 +70,78 @@ type Main struct {
 	Getenv         func(string) string
 }
 
-const usage = `usage: starter COMMAND [flags] ARGS
+// commands are the starter's verbs, in the order the usage lists them.
+var commands = []struct{ name, args, summary string }{
+	{"submit", "[--wait] [--batch ID] [--skip-invalid] [--recheck] FILE.csv",
+		"validate a roster (Entra bulk-create/invite or plain email,display_name CSV)\nand start provisioning it as a batch"},
+	{"status", "BATCH", "counts, failures by step, and the failed participants"},
+	{"retry-failed", "[--wait] BATCH", "re-run exactly the failed participants of a finished batch"},
+	{"report", "BATCH [--format csv|json]", "one row per participant: the list to send to participants"},
+	{"version", "", "Cohort's version and the Temporal and Databricks SDK versions it was built with"},
+}
 
-commands:
-  submit [--wait] [--batch ID] [--skip-invalid] [--recheck] FILE.csv
-                      validate a roster (Entra bulk-create/invite or plain email,display_name CSV)
-                      and start provisioning it as a batch
-  status BATCH        counts, failures by step, and the failed participants
-  retry-failed [--wait] BATCH
-                      re-run exactly the failed participants of a finished batch
-  report BATCH [--format csv|json]
-                      one row per participant: the list to send to participants
+const commonFlags = `common flags: --config FILE (default $COHORT_CONFIG or cohort.yaml if present),
+              --address HOST:PORT ($TEMPORAL_ADDRESS), --namespace NS ($TEMPORAL_NAMESPACE)
+"starter COMMAND -h" lists a command's flags.`
 
-common flags: --config FILE (default $COHORT_CONFIG or cohort.yaml if present),
-              --address HOST:PORT ($TEMPORAL_ADDRESS), --namespace NS ($TEMPORAL_NAMESPACE)`
+// usage is the starter's own usage text.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: starter COMMAND [flags] ARGS\n\ncommands:\n")
+	for _, c := range commands {
+		line := strings.TrimSpace("  " + c.name + " " + c.args)
+		summary := strings.ReplaceAll(c.summary, "\n", "\n"+strings.Repeat(" ", 22))
+		if len(line) < 20 {
+			fmt.Fprintf(&b, "  %-20s%s\n", strings.TrimSpace(line), summary)
+		} else {
+			fmt.Fprintf(&b, "  %s\n%s%s\n", line, strings.Repeat(" ", 22), summary)
+		}
+	}
+	b.WriteString("\n" + commonFlags)
+	return b.String()
+}
+
+// helpRequest is what parsing a command's flags returns for -h or --help:
+// Run prints the command's usage and flags to stdout and exits 0.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h helpRequest) Error() string { return "help requested" }
+
+func (m *Main) printHelp(fs *flag.FlagSet) {
+	for _, c := range commands {
+		if c.name == fs.Name() {
+			fmt.Fprintf(m.Stdout, "usage: %s\n\n%s\n", strings.TrimSpace("starter "+c.name+" "+c.args), c.summary)
+		}
+	}
+	if !hasFlags(fs) {
+		return
+	}
+	fmt.Fprintln(m.Stdout, "\nflags:")
+	fs.SetOutput(m.Stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
 
 // Run dispatches to the command.
 func (m *Main) Run(ctx context.Context, args []string) error {
+	err := m.run(ctx, args)
+	var h helpRequest
+	if errors.As(err, &h) {
+		m.printHelp(h.fs)
+		return nil
+	}
+	return err
+}
+
+func (m *Main) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("%s", usage)
+		return usagef("%s", usage())
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -96,11 +153,16 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.retryFailed(ctx, rest)
 	case "report":
 		return m.report(ctx, rest)
+	case "version":
+		return m.version(rest)
 	case "help", "-h", "--help":
-		fmt.Fprintln(m.Stdout, usage)
+		if len(rest) == 1 && rest[0] != "help" {
+			return m.run(ctx, []string{rest[0], "-h"})
+		}
+		fmt.Fprintln(m.Stdout, usage())
 		return nil
 	default:
-		return usagef("starter: unknown command %q\n%s", cmd, usage)
+		return usagef("starter: unknown command %q\n%s", cmd, usage())
 	}
 }
 

@@ -7,8 +7,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 // Flags may stand after the positional arguments, as in
@@ -59,5 +62,134 @@ func TestRun_usageErrorsExitTwo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// run runs one command line with captured output and no environment.
+func run(t *testing.T, args ...string) (stdout string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	err = m.Run(context.Background(), args)
+	if errOut.Len() > 0 {
+		t.Logf("stderr: %s", errOut.String())
+	}
+	return out.String(), err
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// -h and --help, on every command, print its usage and flags to stdout and
+// succeed (exit 0), without loading a config or connecting anywhere.
+func TestRun_helpForEveryCommand(t *testing.T) {
+	common := []string{"-config file", "-address host:port", "-namespace namespace"}
+	tests := []struct {
+		cmd   string
+		flags []string
+	}{
+		{"submit", append([]string{"-wait", "-batch id", "-skip-invalid", "-recheck"}, common...)},
+		{"status", common},
+		{"retry-failed", append([]string{"-wait"}, common...)},
+		{"report", append([]string{"-format format"}, common...)},
+		{"version", nil},
+	}
+	if len(tests) != len(commands) {
+		t.Fatalf("%d commands tested, %d exist", len(tests), len(commands))
+	}
+	for _, tt := range tests {
+		for _, args := range [][]string{{tt.cmd, "-h"}, {tt.cmd, "--help"}, {"help", tt.cmd}, {tt.cmd, "some-arg", "-h"}} {
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				out, err := run(t, args...)
+				if err != nil {
+					t.Fatalf("error = %v, want none (exit 0)", err)
+				}
+				if !strings.HasPrefix(out, "usage: starter "+tt.cmd) {
+					t.Errorf("stdout starts %q, want %q", firstLine(out), "usage: starter "+tt.cmd)
+				}
+				for _, f := range tt.flags {
+					if !strings.Contains(out, "  "+f+"\n") {
+						t.Errorf("stdout lacks flag %q:\n%s", f, out)
+					}
+				}
+			})
+		}
+	}
+	out, err := run(t, "-h")
+	if err != nil || !strings.Contains(out, "usage: starter COMMAND") || !strings.Contains(out, "version") {
+		t.Errorf("starter -h: error %v, stdout:\n%s", err, out)
+	}
+}
+
+// An unknown flag is a usage error (exit 2) that names the valid flags.
+func TestRun_unknownFlagNamesValidOnes(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"submit", "--wiat", "day1.csv"}, []string{"-wiat", "--wait", "--batch", "--skip-invalid", "--recheck", "--config", "starter submit -h"}},
+		{[]string{"report", "b1", "--fmt", "json"}, []string{"-fmt", "--format", "--config", "--address", "--namespace"}},
+		{[]string{"version", "--short"}, []string{"-short", "valid flags: none"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := run(t, tt.args...)
+			var ue usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("error = %v, want a usage error (exit 2)", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRun_version(t *testing.T) {
+	out, err := run(t, "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "cohort ") {
+		t.Fatalf("version printed:\n%s\nwant cohort, two SDKs and go, one a line", out)
+	}
+	for i, path := range []string{"go.temporal.io/sdk v1.", "github.com/databricks/databricks-sdk-go v0.", "go go1."} {
+		if !strings.HasPrefix(lines[i+1], path) {
+			t.Errorf("line %d = %q, want it to start with %q", i+2, lines[i+1], path)
+		}
+	}
+}
+
+func TestVersionText(t *testing.T) {
+	deps := []*debug.Module{
+		{Path: "go.temporal.io/sdk", Version: "v1.51.0"},
+		{Path: "github.com/databricks/databricks-sdk-go", Version: "v0.175.0", Replace: &debug.Module{Path: "../fork", Version: ""}},
+	}
+	tests := []struct {
+		name  string
+		info  *debug.BuildInfo
+		first string
+	}{
+		{"tagged module", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.0"}, Deps: deps, GoVersion: "go1.26.8"}, "cohort v1.2.0"},
+		{"work tree with vcs info", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Deps: deps, GoVersion: "go1.26.8",
+			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "e533a03f00dd1234567890"}, {Key: "vcs.modified", Value: "true"}}}, "cohort (devel) e533a03f00dd+modified"},
+		{"work tree without vcs info", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Deps: deps, GoVersion: "go1.26.8"}, "cohort (devel)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := versionText(tt.info)
+			want := tt.first + "\ngo.temporal.io/sdk v1.51.0\ngithub.com/databricks/databricks-sdk-go v0.175.0 (replaced by ../fork)\ngo go1.26.8\n"
+			if got != want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+	if got := versionText(&debug.BuildInfo{GoVersion: "go1.26.8"}); !strings.Contains(got, "go.temporal.io/sdk v"+temporal.SDKVersion+"\n") {
+		t.Errorf("without module info, want the SDK's declared version:\n%s", got)
 	}
 }

@@ -1,7 +1,7 @@
 // Command worker runs Cohort's workflows and activities against Temporal and
 // Databricks.
 //
-//	worker --config cohort.yaml [--address HOST:PORT] [--namespace NS]
+//	worker --config cohort.yaml [--address HOST:PORT] [--namespace NS] [--metrics-addr HOST:PORT] [--debug-addr HOST:PORT]
 //
 // Databricks credentials come only from the SDK's unified authentication
 // (DATABRICKS_TOKEN, a ~/.databrickscfg profile named in the config, Azure
@@ -13,12 +13,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with --debug-addr
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,6 +33,7 @@ import (
 	"github.com/cohort-dev/cohort/activities"
 	"github.com/cohort-dev/cohort/bootstrap"
 	"github.com/cohort-dev/cohort/config"
+	"github.com/cohort-dev/cohort/metrics"
 	"github.com/cohort-dev/cohort/roster"
 	"github.com/cohort-dev/cohort/wire"
 	"github.com/cohort-dev/cohort/workflows"
@@ -39,11 +43,31 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(ctx, os.Args[1:], logger); err != nil {
+	err := run(ctx, os.Args[1:], logger)
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	default:
 		logger.Error("worker stopped", "error", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a command line to fix (exit 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `usage: worker --config FILE [--config FILE]... [flags]
+
+Runs Cohort's workflows and activities (run one or more). Databricks
+credentials come from the SDK's unified authentication only.
+
+flags:`
 
 func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
@@ -52,8 +76,21 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	address := fs.String("address", "", "Temporal frontend `host:port` (default $TEMPORAL_ADDRESS or the config)")
 	namespace := fs.String("namespace", "", "Temporal `namespace` (default $TEMPORAL_NAMESPACE or the config)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this `host:port` (off by default)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this `host:port` (default the config's metrics.address; off if neither)")
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fmt.Fprintln(os.Stdout, usage)
+			fs.PrintDefaults()
+			return err
+		}
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, "--"+f.Name) })
+		return usageError{fmt.Sprintf("worker: %v (valid flags: %s; see worker -h)", err, strings.Join(names, ", "))}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("worker: unexpected argument %q (see worker -h)", fs.Arg(0))}
 	}
 	if *debugAddr != "" {
 		go func() {
@@ -75,8 +112,23 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	if *namespace != "" {
 		cfg.Temporal.Namespace = *namespace
 	}
+	if *metricsAddr != "" {
+		cfg.Metrics.Address = *metricsAddr
+	}
 
-	tc, err := bootstrap.Dial(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.Compress, logger)
+	m, err := serveMetrics(ctx, cfg.Metrics.Address, logger)
+	if err != nil {
+		return err
+	}
+	var withMetrics []func(*client.Options)
+	if m != nil {
+		defer m.Close()
+		withMetrics = append(withMetrics, func(o *client.Options) {
+			o.MetricsHandler = m.TemporalHandler()
+			o.Interceptors = append(o.Interceptors, m.Interceptor(activities.NonRetryable))
+		})
+	}
+	tc, err := bootstrap.Dial(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.Compress, logger, withMetrics...)
 	if err != nil {
 		return err
 	}
@@ -85,7 +137,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 		return err
 	}
 
-	acts, err := newActivities(cfg, tc)
+	acts, err := newActivities(cfg, tc, m)
 	if err != nil {
 		return err
 	}
@@ -103,15 +155,46 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	return nil
 }
 
-func newActivities(cfg config.Config, tc client.Client) (*activities.Activities, error) {
+// serveMetrics starts the Prometheus endpoint on addr, if any (nil, nil
+// otherwise). A port that cannot be bound stops the worker before it polls.
+func serveMetrics(ctx context.Context, addr string, logger *slog.Logger) (*metrics.Metrics, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	m, err := metrics.New()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	go func() {
+		if err := m.Serve(ctx, ln); err != nil {
+			logger.Error("metrics stopped", "error", err)
+		}
+	}()
+	return m, nil
+}
+
+// newActivities builds the activities' clients; with m, their Databricks
+// requests and rate-limiter waits are counted.
+func newActivities(cfg config.Config, tc client.Client, m *metrics.Metrics) (*activities.Activities, error) {
 	d := cfg.Databricks
 	if d.AccountHost == "" || d.AccountID == "" || d.WorkspaceHost == "" || d.WorkspaceID == 0 {
 		return nil, errors.New("config databricks: account_host, account_id, workspace_host and workspace_id are required")
 	}
-	ac, wc, err := activities.NewClients(activities.Connection{
+	conn := activities.Connection{
 		AccountHost: d.AccountHost, AccountID: d.AccountID, WorkspaceHost: d.WorkspaceHost, WorkspaceID: d.WorkspaceID,
 		Profile: d.Profile, AccountProfile: d.AccountProfile, RetryTimeout: d.RetryTimeout, HTTPTimeout: d.HTTPTimeout,
-	})
+	}
+	if m != nil {
+		conn.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+			return m.Transport(rt, func(r *http.Request) string { return string(activities.ClassOf(r.Method, r.URL.Path)) })
+		}
+	}
+	ac, wc, err := activities.NewClients(conn)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +203,14 @@ func newActivities(cfg config.Config, tc client.Client) (*activities.Activities,
 	grants := make([]activities.Grant, len(cfg.Catalog.SharedGrants))
 	for i, g := range cfg.Catalog.SharedGrants {
 		grants[i] = activities.Grant{Securable: g.Securable, Name: g.Name, Privileges: g.Privileges}
+	}
+	limits := activities.NewLimits(activities.RateRates{
+		SCIMWrite: r.SCIMWrite, SCIMList: r.SCIMList, SCIMGet: r.SCIMGet,
+		PermissionsWrite: r.PermissionsWrite, PermissionsRead: r.PermissionsRead,
+		Assignments: r.Assignments, UnityCatalog: r.UnityCatalog, Clusters: r.Clusters,
+	}, r.Workers)
+	if m != nil {
+		limits.Observe = func(c activities.Class, waited time.Duration) { m.ObserveWait(string(c), waited) }
 	}
 	return &activities.Activities{
 		Account:   account,
@@ -132,11 +223,7 @@ func newActivities(cfg config.Config, tc client.Client) (*activities.Activities,
 			Autotermination: cfg.Cluster.AutoterminationMinutes, TagKey: cfg.Cluster.TagKey,
 			StopPollInterval: cfg.Cluster.StopPollInterval, AssignmentWait: d.AssignmentWait,
 		},
-		Limits: activities.NewLimits(activities.RateRates{
-			SCIMWrite: r.SCIMWrite, SCIMList: r.SCIMList, SCIMGet: r.SCIMGet,
-			PermissionsWrite: r.PermissionsWrite, PermissionsRead: r.PermissionsRead,
-			Assignments: r.Assignments, UnityCatalog: r.UnityCatalog, Clusters: r.Clusters,
-		}, r.Workers),
+		Limits:   limits,
 		Roster:   roster.Store{Dir: cfg.RosterDir},
 		Temporal: tc,
 	}, nil
