@@ -12,7 +12,7 @@ import (
 
 // Interceptor counts every activity execution of the workers it is given to
 // in cohort_steps_completed_total. nonRetryable lists the application error
-// types the retry policies never retry (activities.NonRetryable). It is also
+// types the retry policies never retry (wire.NonRetryable). It is also
 // a client interceptor, so that passing it in client.Options.Interceptors
 // reaches every worker built on that client.
 func (m *Metrics) Interceptor(nonRetryable []string) interceptor.ClientInterceptor {

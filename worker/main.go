@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 		defer m.Close()
 		withMetrics = append(withMetrics, func(o *client.Options) {
 			o.MetricsHandler = m.TemporalHandler()
-			o.Interceptors = append(o.Interceptors, m.Interceptor(activities.NonRetryable))
+			o.Interceptors = append(o.Interceptors, m.Interceptor(wire.NonRetryable))
 		})
 	}
 	tc, err := bootstrap.Dial(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.Compress, logger, withMetrics...)
