@@ -259,7 +259,10 @@ func TestClusters_idempotencyToken(t *testing.T) {
 }
 
 func TestClusters_list(t *testing.T) {
-	e := setup(t, Options{ClusterStartDelay: time.Hour})
+	// The clock stands still: the terminated cluster stays TERMINATING for
+	// every subtest (with the wall clock its 50 ms stop delay ran out midway).
+	clock := NewManualClock()
+	e := setup(t, Options{ClusterStartDelay: time.Hour, Now: clock.Now})
 	ctx := context.Background()
 	u := e.participant("lister@event.org")
 	var ids []string

@@ -332,6 +332,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.caller = p
+		if msg := s.checkWorkspaceHeader(r, rt); msg != "" {
+			status = http.StatusBadRequest
+			writeJSON(w, status, apiError{ErrorCode: "INVALID_PARAMETER_VALUE", Message: msg})
+			s.stats.request(key, status)
+			return
+		}
 		if rt.admin && !p.admin {
 			status = http.StatusForbidden
 			writeJSON(w, status, apiError{ErrorCode: "PERMISSION_DENIED", Message: fmt.Sprintf("User %s is not authorized to perform this operation: only account and workspace admins may call %s.", p.name, key)})
@@ -464,6 +470,23 @@ func (s *Server) authenticate(r *http.Request) (principal, bool) {
 		return principal{name: name}, true
 	}
 	return principal{}, false
+}
+
+// checkWorkspaceHeader refuses a workspace call whose routing header names
+// another workspace. SDK v0.140+ sends X-Databricks-Workspace-Id, older ones
+// (and Cohort's raw requests) X-Databricks-Org-Id; both are accepted, and
+// neither is required. Account calls ignore them.
+func (s *Server) checkWorkspaceHeader(r *http.Request, rt *route) string {
+	if len(rt.pattern) > 2 && rt.pattern[2] == "accounts" {
+		return ""
+	}
+	want := strconv.FormatInt(s.opts.WorkspaceID, 10)
+	for _, h := range []string{"X-Databricks-Workspace-Id", "X-Databricks-Org-Id"} {
+		if v := r.Header.Get(h); v != "" && v != want {
+			return fmt.Sprintf("Header %s: %s names workspace %s, but this is workspace %s.", h, v, v, want)
+		}
+	}
+	return ""
 }
 
 // match finds the route for method and path. A path may end in "?" (SDK quirk).
