@@ -53,6 +53,13 @@ func setup(t *testing.T, opts Options) *env {
 	if opts.ClusterStartDelay == 0 {
 		opts.ClusterStartDelay = 50 * time.Millisecond
 	}
+	// Relaxations for tests about other things; the strict tests set these.
+	if opts.Catalogs == nil {
+		opts.Catalogs = []string{"main"} // made by the admin before the event
+	}
+	if opts.AssignmentFlakyShare == 0 {
+		opts.AssignmentFlakyShare = -1
+	}
 	if opts.ClusterStopDelay == 0 {
 		opts.ClusterStopDelay = 50 * time.Millisecond
 	}
