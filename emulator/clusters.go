@@ -663,7 +663,11 @@ func (s *Server) lookupCluster(c *call, id string) (*cluster, bool) {
 	}
 	if !ok {
 		if _, purged := s.st.Purged[id]; purged {
-			c.fail(http.StatusBadRequest, "INVALID_STATE", fmt.Sprintf("Cannot access cluster %s that was terminated or unpinned more than %d days ago.", id, int(s.opts.ClusterRetention.Hours()/24)))
+			ago := s.opts.ClusterRetention.String()
+			if d := int(s.opts.ClusterRetention.Hours() / 24); d >= 1 && s.opts.ClusterRetention%(24*time.Hour) == 0 {
+				ago = fmt.Sprintf("%d days", d)
+			}
+			c.fail(http.StatusBadRequest, "INVALID_STATE", fmt.Sprintf("Cannot access cluster %s that was terminated or unpinned more than %s ago.", id, ago))
 			return nil, false
 		}
 		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Cluster %s does not exist", id))
