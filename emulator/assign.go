@@ -103,6 +103,9 @@ func (s *Server) putAssignment(c *call) {
 		c.fail(http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", "Principal not found in account.")
 		return
 	}
+	if s.flakyAssignment(c, pid) {
+		return
+	}
 	a, exists := s.st.Assign[pid]
 	if !exists {
 		a = &assignment{PrincipalID: pid, Seq: s.st.nextSeq()}
@@ -114,6 +117,37 @@ func (s *Server) putAssignment(c *call) {
 	a.Permissions = list
 	s.put(kindAssign, strconv.FormatInt(pid, 10), a)
 	c.ok(s.renderAssignment(a))
+}
+
+// flakyAssignment decides whether an assignment PUT shortly after the
+// principal's creation fails as production does (TF#5367: "Principal <id> not
+// in workspace <id>" in about half the runs; TF#2739: 200 with an "error"
+// field, not applied). It answers the call when it fails. Decisions hash
+// (seed, principal, attempt), so a run reproduces. Callers hold s.mu.
+func (s *Server) flakyAssignment(c *call, pid int64) bool {
+	u := s.st.Users[strconv.FormatInt(pid, 10)]
+	if !on(s.opts.AssignmentFlakyShare) || u == nil || u.CreatedAt == 0 {
+		return false
+	}
+	if s.now().UnixMilli() >= u.CreatedAt+s.scaled(s.opts.AssignmentFlakyWindow).Milliseconds() {
+		return false
+	}
+	s.assignTry[pid]++
+	n := s.assignTry[pid]
+	if s.draw("assign:"+u.ID, n) >= s.opts.AssignmentFlakyShare {
+		return false
+	}
+	vars := map[string]string{"principal": u.ID, "workspace": strconv.FormatInt(s.opts.WorkspaceID, 10)}
+	if on(s.opts.AssignmentErrorBodyShare) && s.draw("assign-body:"+u.ID, n) < s.opts.AssignmentErrorBodyShare {
+		c.ok(map[string]any{
+			"permissions": []string{},
+			"principal":   map[string]any{"principal_id": pid, "user_name": u.UserName, "display_name": u.DisplayName},
+			"error":       expand(s.opts.AssignmentFlakyError.Message, vars),
+		})
+		return true
+	}
+	c.answer(s.opts.AssignmentFlakyError, false, vars)
+	return true
 }
 
 func (s *Server) listAssignments(c *call) {

@@ -47,7 +47,42 @@ type cluster struct {
 	IdempotencyToken  string            `json:"idempotency_token,omitempty"`
 	Creator           string            `json:"creator"`
 	ACL               map[string]string `json:"acl"` // "user_name:x" -> level
+	Pinned            bool              `json:"pinned,omitempty"`
+	UnpinnedAt        int64             `json:"unpinned_at,omitempty"` // unix ms of the last unpin
 	Seq               int64             `json:"seq"`
+}
+
+// purgeAt is when a terminated, unpinned cluster is permanently deleted (0:
+// never): the retention after its termination or its last unpin, whichever
+// is later.
+func (s *Server) purgeAt(cl *cluster) int64 {
+	if cl.State != stateTerminated || cl.Pinned || !on(s.opts.ClusterRetention) {
+		return 0
+	}
+	return max(cl.TerminatedTime, cl.UnpinnedAt) + s.scaled(s.opts.ClusterRetention).Milliseconds()
+}
+
+// expire advances a cluster and purges it when its retention has run out; it
+// reports whether the cluster is gone. Callers hold s.mu.
+func (s *Server) expire(cl *cluster, now time.Time) bool {
+	s.advance(cl, now)
+	at := s.purgeAt(cl)
+	if at == 0 || now.UnixMilli() < at {
+		return false
+	}
+	delete(s.st.Clusters, cl.ID)
+	s.del(kindCluster, cl.ID)
+	s.st.Purged[cl.ID] = at
+	s.put(kindPurged, cl.ID, at)
+	return true
+}
+
+// purgeClusters advances every cluster and purges the expired ones. Callers
+// hold s.mu.
+func (s *Server) purgeClusters(now time.Time) {
+	for _, cl := range s.st.Clusters {
+		s.expire(cl, now)
+	}
 }
 
 func aclKey(kind, name string) string { return kind + ":" + name }
@@ -337,44 +372,43 @@ var dataSecurityModes = map[string]bool{
 	"DATA_SECURITY_MODE_STANDARD": true, "DATA_SECURITY_MODE_DEDICATED": true,
 }
 
-func (s *Server) createCluster(c *call) {
-	var req map[string]any
-	if !c.decode(&req) {
-		return
-	}
+// clusterSpec validates a create or edit body and returns the spec to store
+// (policy applied) and the request as sent. It answers errors itself.
+// Callers hold s.mu.
+func (s *Server) clusterSpec(c *call, req map[string]any) (spec, original map[string]any, typed createClusterReq, ok bool) {
 	if req == nil {
 		c.fail(http.StatusBadRequest, "MALFORMED_REQUEST", "Could not parse request object: expected a JSON object")
-		return
+		return nil, nil, typed, false
 	}
-	original := map[string]any{}
+	original = map[string]any{}
 	for k, v := range req {
-		if k != "idempotency_token" {
+		if k != "idempotency_token" && k != "cluster_id" {
 			original[k] = v
 		}
 	}
-	var typed createClusterReq
 	if err := remarshal(req, &typed); err != nil {
 		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "Invalid cluster spec: "+err.Error())
-		return
+		return nil, nil, typed, false
 	}
 	if len(typed.IdempotencyToken) > 64 {
 		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("idempotency_token must be at most 64 characters (is %d).", len(typed.IdempotencyToken)))
-		return
+		return nil, nil, typed, false
 	}
 	delete(req, "idempotency_token")
 	delete(req, "apply_policy_default_values")
+	delete(req, "cluster_id")
 	if typed.PolicyID != "" {
 		if typed.PolicyID != personalComputePolicyID {
 			c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Cluster policy %s does not exist.", typed.PolicyID))
-			return
+			return nil, nil, typed, false
 		}
-		if err := applyPolicy(req, personalComputeDefinition, typed.ApplyPolicyDefaults); err != nil {
+		if err := applyPolicy(req, s.policyDef, typed.ApplyPolicyDefaults); err != nil {
 			c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", err.Error())
-			return
+			return nil, nil, typed, false
 		}
 		if err := remarshal(req, &typed); err != nil {
 			c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "Invalid cluster spec: "+err.Error())
-			return
+			return nil, nil, typed, false
 		}
 	}
 	if typed.SparkVersion == "auto:latest-ml" {
@@ -383,7 +417,7 @@ func (s *Server) createCluster(c *call) {
 	}
 	if msg := validateClusterSpec(&typed); msg != "" {
 		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", msg)
-		return
+		return nil, nil, typed, false
 	}
 	if typed.DriverNodeTypeID == "" && typed.NodeTypeID != "" {
 		req["driver_node_type_id"] = typed.NodeTypeID
@@ -393,19 +427,6 @@ func (s *Server) createCluster(c *call) {
 	}
 	if typed.NumWorkers != nil && *typed.NumWorkers == 0 && typed.SparkConf["spark.databricks.cluster.profile"] == "singleNode" {
 		req["is_single_node"] = true
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if typed.IdempotencyToken != "" {
-		for _, cl := range s.st.Clusters {
-			s.advance(cl, now)
-			if cl.IdempotencyToken == typed.IdempotencyToken && cl.State != stateTerminated && cl.State != stateTerminating {
-				c.ok(map[string]any{"cluster_id": cl.ID})
-				return
-			}
-		}
 	}
 	dsm := typed.DataSecurityMode
 	if dsm == "SINGLE_USER" || dsm == "DATA_SECURITY_MODE_DEDICATED" || dsm == "LEGACY_SINGLE_USER" || dsm == "LEGACY_SINGLE_USER_STANDARD" {
@@ -417,16 +438,52 @@ func (s *Server) createCluster(c *call) {
 		name := typed.SingleUserName
 		if strings.EqualFold(name, AdminUserName) {
 			req["single_user_name"] = AdminUserName
-		} else if u, ok := s.workspaceUser(name); ok {
+		} else if u, ok := s.workspaceUser(name); ok && u.Active {
 			req["single_user_name"] = u.UserName
 		} else {
 			c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Invalid single_user_name %s: Principal: UserName(%s) does not exist in the workspace.", name, name))
+			return nil, nil, typed, false
+		}
+	}
+	return req, original, typed, true
+}
+
+func (s *Server) createCluster(c *call) {
+	var req map[string]any
+	if !c.decode(&req) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	spec, original, typed, ok := s.clusterSpec(c, req)
+	if !ok {
+		return
+	}
+	s.purgeClusters(now)
+	if typed.IdempotencyToken != "" {
+		for _, cl := range s.st.Clusters {
+			if cl.IdempotencyToken == typed.IdempotencyToken && cl.State != stateTerminated && cl.State != stateTerminating {
+				c.ok(map[string]any{"cluster_id": cl.ID})
+				return
+			}
+		}
+	}
+	if max := s.opts.MaxClustersPerUser; on(max) && typed.PolicyID != "" {
+		n := 0
+		for _, cl := range s.st.Clusters {
+			if cl.Creator == c.caller.name && fmt.Sprint(cl.Spec["policy_id"]) == typed.PolicyID {
+				n++
+			}
+		}
+		if n >= max {
+			c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Cannot create cluster: policy %s (%s) allows at most %d clusters per user (max_clusters_per_user) and %s already has %d.", personalComputeName, typed.PolicyID, max, c.caller.name, n))
 			return
 		}
 	}
 	cl := &cluster{
 		ID:               s.newClusterID(now),
-		Spec:             req,
+		Spec:             spec,
 		Request:          original,
 		State:            statePending,
 		StateMessage:     "Finding instances for new nodes, acquiring more instances if necessary",
@@ -442,6 +499,44 @@ func (s *Server) createCluster(c *call) {
 	s.st.Clusters[cl.ID] = cl
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{"cluster_id": cl.ID})
+}
+
+// editCluster replaces a cluster's spec (the policy enforced as on create). A
+// RUNNING cluster restarts with it; a TERMINATED one keeps it for its next
+// start; other states are refused as Databricks does.
+func (s *Server) editCluster(c *call) {
+	var req map[string]any
+	if !c.decode(&req) {
+		return
+	}
+	id, _ := req["cluster_id"].(string)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cl, ok := s.lookupCluster(c, id)
+	if !ok {
+		return
+	}
+	if cl.level(c.caller) != levelManage {
+		c.fail(http.StatusForbidden, "PERMISSION_DENIED", fmt.Sprintf("User %s does not have Manage permission on cluster %s.", c.caller.name, id))
+		return
+	}
+	if cl.State != stateRunning && cl.State != stateTerminated {
+		c.fail(http.StatusBadRequest, "INVALID_STATE", fmt.Sprintf("Cluster %s is in unexpected state %s.", id, titleCase(cl.State)))
+		return
+	}
+	spec, original, _, ok := s.clusterSpec(c, req)
+	if !ok {
+		return
+	}
+	cl.Spec, cl.Request = spec, original
+	if cl.State == stateRunning {
+		now := s.now().UnixMilli()
+		cl.State, cl.StateMessage = statePending, "Restarting the cluster with the new configuration"
+		cl.StartDelayMs = s.startDelay().Milliseconds()
+		cl.NextState, cl.NextAt = stateRunning, now+cl.StartDelayMs
+	}
+	s.put(kindCluster, cl.ID, cl)
+	c.ok(map[string]any{})
 }
 
 func remarshal(in map[string]any, out any) error {
@@ -563,11 +658,21 @@ func (s *Server) lookupCluster(c *call, id string) (*cluster, bool) {
 		return nil, false
 	}
 	cl, ok := s.st.Clusters[id]
+	if ok && s.expire(cl, s.now()) {
+		ok = false
+	}
 	if !ok {
+		if _, purged := s.st.Purged[id]; purged {
+			ago := s.opts.ClusterRetention.String()
+			if d := int(s.opts.ClusterRetention.Hours() / 24); d >= 1 && s.opts.ClusterRetention%(24*time.Hour) == 0 {
+				ago = fmt.Sprintf("%d days", d)
+			}
+			c.fail(http.StatusBadRequest, "INVALID_STATE", fmt.Sprintf("Cannot access cluster %s that was terminated or unpinned more than %s ago.", id, ago))
+			return nil, false
+		}
 		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Cluster %s does not exist", id))
 		return nil, false
 	}
-	s.advance(cl, s.now())
 	return cl, true
 }
 
@@ -694,12 +799,57 @@ func (s *Server) permanentDeleteCluster(c *call) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.lookupCluster(c, id); !ok {
+	cl, ok := s.lookupCluster(c, id)
+	if !ok {
+		return
+	}
+	if cl.Pinned {
+		c.fail(http.StatusBadRequest, "INVALID_STATE", fmt.Sprintf("Cannot delete pinned cluster %s. Unpin it first.", id))
 		return
 	}
 	delete(s.st.Clusters, id)
 	s.del(kindCluster, id)
 	c.ok(map[string]any{})
+}
+
+// pinCluster pins (or unpins) a cluster: a pinned cluster is kept after
+// termination and cannot be permanently deleted. At most MaxPinnedClusters
+// are pinned per workspace.
+func (s *Server) pinCluster(pin bool) func(*call) {
+	return func(c *call) {
+		id, ok := s.clusterIDFromBody(c)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		cl, ok := s.lookupCluster(c, id)
+		if !ok {
+			return
+		}
+		if cl.Pinned == pin {
+			c.ok(map[string]any{})
+			return
+		}
+		if pin {
+			n := 0
+			for _, o := range s.st.Clusters {
+				if o.Pinned {
+					n++
+				}
+			}
+			if max := s.opts.MaxPinnedClusters; on(max) && n >= max {
+				c.fail(http.StatusBadRequest, "QUOTA_EXCEEDED", fmt.Sprintf("Cannot pin cluster %s: the workspace already has %d pinned clusters, the maximum allowed. Unpin a cluster first.", id, n))
+				return
+			}
+			cl.Pinned = true
+		} else {
+			cl.Pinned = false
+			cl.UnpinnedAt = s.now().UnixMilli()
+		}
+		s.put(kindCluster, cl.ID, cl)
+		c.ok(map[string]any{})
+	}
 }
 
 var clusterStates = map[string]bool{"PENDING": true, "RUNNING": true, "RESTARTING": true, "RESIZING": true, "TERMINATING": true, "TERMINATED": true, "ERROR": true, "UNKNOWN": true}
@@ -732,6 +882,10 @@ func (s *Server) listClusters(c *call) {
 	}
 	policy := q.Get("filter_by.policy_id")
 	pinned := q.Get("filter_by.is_pinned") == "true"
+	if v := q.Get("filter_by.is_pinned"); v != "" && v != "true" && v != "false" {
+		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Invalid filter_by.is_pinned %q.", v))
+		return
+	}
 	size := maxClusterPage
 	if v := q.Get("page_size"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -756,10 +910,9 @@ func (s *Server) listClusters(c *call) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	s.purgeClusters(s.now())
 	var matches []*cluster
 	for _, cl := range s.st.Clusters {
-		s.advance(cl, now)
 		if len(states) > 0 && !states[cl.State] {
 			continue
 		}
@@ -769,7 +922,7 @@ func (s *Server) listClusters(c *call) {
 		if len(sources) > 0 && !sources["API"] {
 			continue
 		}
-		if pinned { // the emulator does not pin clusters
+		if pinned && !cl.Pinned {
 			continue
 		}
 		matches = append(matches, cl)
@@ -804,7 +957,7 @@ func (s *Server) listNodeTypes(c *call) {
 }
 
 func (s *Server) listPolicies(c *call) {
-	c.ok(map[string]any{"policies": []map[string]any{personalComputePolicy()}, "total_count": 1})
+	c.ok(map[string]any{"policies": []map[string]any{s.personalComputePolicy()}, "total_count": 1})
 }
 
 func (s *Server) getPolicy(c *call) {
@@ -817,7 +970,7 @@ func (s *Server) getPolicy(c *call) {
 		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Cluster policy %s does not exist.", id))
 		return
 	}
-	c.ok(personalComputePolicy())
+	c.ok(s.personalComputePolicy())
 }
 
 func (s *Server) getPolicyFamily(c *call) {
@@ -834,6 +987,9 @@ func (s *Server) getPolicyFamily(c *call) {
 func (s *Server) permissionsCluster(c *call) (*cluster, bool) {
 	id := c.params[0]
 	cl, ok := s.st.Clusters[id]
+	if ok && s.expire(cl, s.now()) {
+		ok = false
+	}
 	if !ok {
 		c.fail(http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", fmt.Sprintf("Cluster %s does not exist.", id))
 		return nil, false

@@ -38,13 +38,14 @@ func TestRuntimesAndNodeTypes(t *testing.T) {
 		req  compute.SparkVersionRequest
 		want string
 	}{
-		{compute.SparkVersionRequest{ML: true, LongTermSupport: true, Latest: true}, "15.4.x-cpu-ml-scala2.12"},
-		{compute.SparkVersionRequest{ML: true, Latest: true}, "16.3.x-cpu-ml-scala2.12"},
-		{compute.SparkVersionRequest{ML: true, GPU: true, LongTermSupport: true, Latest: true}, "15.4.x-gpu-ml-scala2.12"},
-		{compute.SparkVersionRequest{LongTermSupport: true, Latest: true}, "15.4.x-scala2.12"},
-		{compute.SparkVersionRequest{Photon: true, LongTermSupport: true, Latest: true}, "15.4.x-photon-scala2.12"},
-		{compute.SparkVersionRequest{Latest: true, Scala: "2.13"}, "16.3.x-scala2.13"},
-		{compute.SparkVersionRequest{Beta: true, ML: true, Latest: true}, "17.0.x-cpu-ml-scala2.13"},
+		// The newest ML LTS has a key without a minor version (SDK v0.173+).
+		{compute.SparkVersionRequest{ML: true, LongTermSupport: true, Latest: true}, "18.x-cpu-ml-scala2.13"},
+		{compute.SparkVersionRequest{ML: true, Latest: true}, "18.x-cpu-ml-scala2.13"},
+		{compute.SparkVersionRequest{ML: true, GPU: true, LongTermSupport: true, Latest: true}, "18.x-gpu-ml-scala2.13"},
+		{compute.SparkVersionRequest{LongTermSupport: true, Latest: true}, "18.x-scala2.13"},
+		{compute.SparkVersionRequest{Photon: true, LongTermSupport: true, Latest: true}, "18.x-photon-scala2.13"},
+		{compute.SparkVersionRequest{ML: true, LongTermSupport: true, Latest: true, Scala: "2.12"}, "16.4.x-cpu-ml-scala2.12"},
+		{compute.SparkVersionRequest{Beta: true, ML: true, Latest: true}, "19.x-cpu-ml-scala2.13"},
 	}
 	for _, tc := range versions {
 		got, err := e.w.Clusters.SelectSparkVersion(ctx, tc.req)
@@ -175,7 +176,8 @@ func TestClusters_createValidation(t *testing.T) {
 		mutate func(*compute.CreateCluster)
 		msg    string
 	}{
-		{"no data_security_mode", func(c *compute.CreateCluster) { c.DataSecurityMode = "" }, "Validation failed for data_security_mode, the value must be present"},
+		{"no data_security_mode, no defaults", func(c *compute.CreateCluster) { c.DataSecurityMode = ""; c.ApplyPolicyDefaultValues = false }, "Validation failed for data_security_mode, the value must be present"},
+		{"dedicated alias not in personal-vm's allowlist", func(c *compute.CreateCluster) { c.DataSecurityMode = compute.DataSecurityModeDataSecurityModeDedicated }, "Validation failed for data_security_mode, the value must be one of [SINGLE_USER, LEGACY_SINGLE_USER, LEGACY_SINGLE_USER_STANDARD]"},
 		{"node type not allowed", func(c *compute.CreateCluster) { c.NodeTypeId = "Standard_E8ds_v4" }, "Validation failed for node_type_id"},
 		{"workers", func(c *compute.CreateCluster) { c.NumWorkers = 2 }, "Validation failed for num_workers, the value must be 0 (is 2)"},
 		{"profile", func(c *compute.CreateCluster) { c.SparkConf["spark.databricks.cluster.profile"] = "serverless" }, "Validation failed for spark_conf.spark.databricks.cluster.profile"},
@@ -259,7 +261,10 @@ func TestClusters_idempotencyToken(t *testing.T) {
 }
 
 func TestClusters_list(t *testing.T) {
-	e := setup(t, Options{ClusterStartDelay: time.Hour})
+	// The clock stands still: the terminated cluster stays TERMINATING for
+	// every subtest (with the wall clock its 50 ms stop delay ran out midway).
+	clock := NewManualClock()
+	e := setup(t, Options{ClusterStartDelay: time.Hour, Now: clock.Now})
 	ctx := context.Background()
 	u := e.participant("lister@event.org")
 	var ids []string

@@ -25,6 +25,27 @@ type Config struct {
 	Endpoints     map[string]EndpointInfo `json:"endpoints"`
 	Clusters      ClusterTiming           `json:"clusters"`
 	Persistent    bool                    `json:"persistent"`
+	Strict        StrictConfig            `json:"strict"`
+}
+
+// StrictConfig reports the production rules in force (negative: off).
+type StrictConfig struct {
+	WorkspaceCatalog         string     `json:"workspace_catalog"`
+	Catalogs                 []string   `json:"catalogs"`
+	MetastoreRoot            string     `json:"metastore_root"`
+	MaxAccountUsers          int        `json:"max_account_users"`
+	UserQuotaError           ErrorShape `json:"user_quota_error"`
+	MaxSchemasPerCatalog     int        `json:"max_schemas_per_catalog"`
+	SchemaQuotaError         ErrorShape `json:"schema_quota_error"`
+	ClusterRetention         string     `json:"cluster_retention"`
+	MaxPinnedClusters        int        `json:"max_pinned_clusters"`
+	PolicyDefinition         string     `json:"policy_definition"`
+	MaxClustersPerUser       int        `json:"max_clusters_per_user"`
+	AssignmentFlakyShare     float64    `json:"assignment_flaky_share"`
+	AssignmentFlakyWindow    string     `json:"assignment_flaky_window"`
+	AssignmentErrorBodyShare float64    `json:"assignment_error_body_share"`
+	AssignmentFlakyError     ErrorShape `json:"assignment_flaky_error"`
+	Int64AsStringShare       float64    `json:"int64_as_string_share"`
 }
 
 // RateClass describes one token bucket (rps and burst at time scale 1).
@@ -43,6 +64,8 @@ type EndpointInfo struct {
 	TypicalMS float64 `json:"typical_ms"`
 	MaxMS     float64 `json:"max_ms"`
 	RateClass string  `json:"rate_class,omitempty"`
+	// Mutation is true for endpoints that write (counted in Stats.Writes).
+	Mutation bool `json:"mutation"`
 }
 
 // ClusterTiming gives the cluster transition delays in ms at time scale 1.
@@ -71,9 +94,21 @@ func (s *Server) EffectiveConfig() Config {
 		if c, ok := s.limits.byKey[k]; ok {
 			info.RateClass = c.Name
 		}
+		info.Mutation = s.stats.mutating[k]
 		cfg.Endpoints[k] = info
 	}
 	cfg.Clusters = s.clusterTiming()
+	o := s.opts
+	cfg.Strict = StrictConfig{
+		WorkspaceCatalog: workspaceCatalogName(o.WorkspaceName), Catalogs: append([]string{}, o.Catalogs...), MetastoreRoot: o.MetastoreRoot,
+		MaxAccountUsers: o.MaxAccountUsers, UserQuotaError: o.UserQuotaError,
+		MaxSchemasPerCatalog: o.MaxSchemasPerCatalog, SchemaQuotaError: o.SchemaQuotaError,
+		ClusterRetention: o.ClusterRetention.String(), MaxPinnedClusters: o.MaxPinnedClusters,
+		PolicyDefinition: s.policyDef, MaxClustersPerUser: o.MaxClustersPerUser,
+		AssignmentFlakyShare: o.AssignmentFlakyShare, AssignmentFlakyWindow: o.AssignmentFlakyWindow.String(),
+		AssignmentErrorBodyShare: o.AssignmentErrorBodyShare, AssignmentFlakyError: o.AssignmentFlakyError,
+		Int64AsStringShare: o.Int64AsStringShare,
+	}
 	return cfg
 }
 
@@ -181,6 +216,37 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) int {
 		s.put(kindToken, tok, name)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "user_name": name})
+	case "POST /users":
+		var su SeedUser
+		if err := json.Unmarshal(body, &su); err != nil {
+			return bad("Could not parse request object: " + err.Error())
+		}
+		s.mu.Lock()
+		u, err := s.seedUser(su)
+		s.mu.Unlock()
+		if err != nil {
+			return bad(err.Error())
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "user_name": u.UserName, "active": u.Active})
+	case "POST /tables":
+		var req struct {
+			Schema string `json:"schema"`
+			Name   string `json:"name"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return bad("Could not parse request object: " + err.Error())
+		}
+		s.mu.Lock()
+		sc, ok := s.st.Schemas[strings.ToLower(req.Schema)]
+		if ok && req.Name != "" {
+			sc.Tables = append(sc.Tables, strings.ToLower(req.Name))
+			s.put(kindSchema, sc.fullName(), sc)
+		}
+		s.mu.Unlock()
+		if !ok || req.Name == "" {
+			return bad(fmt.Sprintf("want {\"schema\": \"<catalog>.<schema>\", \"name\": \"<table>\"} naming an existing schema (got %q)", req.Schema))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"schema": sc.fullName(), "tables": sc.Tables})
 	default:
 		writeJSON(w, http.StatusNotFound, apiError{ErrorCode: "ENDPOINT_NOT_FOUND", Message: fmt.Sprintf("No emulator control API for '%s %s'", r.Method, r.URL.Path)})
 		return http.StatusNotFound

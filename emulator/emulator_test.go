@@ -14,6 +14,7 @@ import (
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/apierr"
+	"github.com/databricks/databricks-sdk-go/service/compute"
 	"github.com/databricks/databricks-sdk-go/service/iam"
 )
 
@@ -51,6 +52,13 @@ func setup(t *testing.T, opts Options) *env {
 	}
 	if opts.ClusterStartDelay == 0 {
 		opts.ClusterStartDelay = 50 * time.Millisecond
+	}
+	// Relaxations for tests about other things; the strict tests set these.
+	if opts.Catalogs == nil {
+		opts.Catalogs = []string{"main"} // made by the admin before the event
+	}
+	if opts.AssignmentFlakyShare == 0 {
+		opts.AssignmentFlakyShare = -1
 	}
 	if opts.ClusterStopDelay == 0 {
 		opts.ClusterStopDelay = 50 * time.Millisecond
@@ -203,4 +211,39 @@ func apiErr(t *testing.T, err error) *apierr.APIError {
 		t.Fatalf("error %v is not an *apierr.APIError", err)
 	}
 	return ae
+}
+
+func TestWorkspaceHeader(t *testing.T) {
+	e := setup(t, Options{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, ws string
+		ok       bool
+	}{{"matching id", "900800700600", true}, {"other workspace", "42", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := e.config(testToken, 1)
+			cfg.WorkspaceID = tc.ws // the SDK sends it as X-Databricks-Workspace-Id
+			w, err := databricks.NewWorkspaceClient(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.Clusters.ListAll(ctx, compute.ListClustersRequest{})
+			if tc.ok && err != nil {
+				t.Errorf("list with header %s: %v", tc.ws, err)
+			}
+			if !tc.ok {
+				wantErr(t, err, "names workspace 42", []error{apierr.ErrInvalidParameterValue})
+			}
+		})
+	}
+	for _, h := range []string{"X-Databricks-Org-Id", "X-Databricks-Workspace-Id"} {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/2.1/clusters/list", nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set(h, "900800700600")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s matching: %v %v", h, resp.StatusCode, err)
+		}
+		resp.Body.Close()
+	}
 }

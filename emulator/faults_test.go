@@ -268,8 +268,26 @@ func TestControlAPI(t *testing.T) {
 	if st.Requests["scim.users.create"]["201"] != 1 || st.Requests["assignments.put"]["200"] != 1 || st.Requests["wellknown"]["200"] < 1 {
 		t.Errorf("requests = %v", st.Requests)
 	}
-	if st.Objects != (ObjectCounts{Users: 1, Assignments: 1}) {
+	if st.Objects != (ObjectCounts{Users: 1, Assignments: 1, Catalogs: 2}) {
 		t.Errorf("objects = %+v", st.Objects)
+	}
+	// Reads and writes are told apart per endpoint.
+	if st.Writes["scim.users.create"]["201"] != 1 || st.Writes["assignments.put"]["200"] != 1 || st.WriteCount() != 2 {
+		t.Errorf("writes = %v (%d)", st.Writes, st.WriteCount())
+	}
+	if _, ok := st.Reads["clusters.spark_versions"]; !ok || st.Reads["scim.users.create"] != nil || st.Writes["clusters.spark_versions"] != nil {
+		t.Errorf("reads = %v", st.Reads)
+	}
+	if st, _ := e.raw("POST", "/api/2.1/clusters/resize", testToken, "{}"); st != 404 {
+		t.Errorf("unknown POST: %d", st)
+	}
+	if got := e.emu.Stats(); got.Writes["unknown.write"]["404"] != 1 || got.WriteCount() != 3 {
+		t.Errorf("an unknown POST is not counted as a write: %v", got.Writes)
+	}
+	var cfg Config
+	e.control("GET", "/emulator/v1/config", nil, &cfg)
+	if !cfg.Endpoints["clusters.pin"].Mutation || cfg.Endpoints["clusters.get"].Mutation || cfg.Strict.MaxPinnedClusters != 100 || cfg.Strict.ClusterRetention != "720h0m0s" {
+		t.Errorf("config = %+v", cfg.Strict)
 	}
 	if _, ok := st.Requests["control"]; ok {
 		t.Errorf("control calls counted among Databricks endpoints")

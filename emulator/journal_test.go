@@ -76,7 +76,7 @@ func TestJournal_killAndRestart(t *testing.T) {
 	if after := dump(t, restarted, at); after != before {
 		t.Errorf("state after restart differs:\nbefore %s\nafter  %s", before, after)
 	}
-	if got := restarted.Stats().Objects; got != (ObjectCounts{Users: 2, Assignments: 2, Schemas: 1, Clusters: 2}) {
+	if got := restarted.Stats().Objects; got != (ObjectCounts{Users: 2, Assignments: 2, Catalogs: 2, Schemas: 1, Clusters: 2}) {
 		t.Errorf("objects after restart = %+v", got)
 	}
 

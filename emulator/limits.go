@@ -17,13 +17,13 @@ import (
 
 // endpointKeys lists every stable endpoint key, in display order.
 var endpointKeys = []string{
-	"scim.users.create", "scim.users.list", "scim.users.get", "scim.users.delete", "scim.me",
+	"scim.users.create", "scim.users.list", "scim.users.get", "scim.users.delete", "scim.users.patch", "scim.me",
 	"assignments.put", "assignments.list", "assignments.delete", "assignments.permissions",
 	"catalogs.get", "catalogs.list", "catalogs.create",
 	"schemas.create", "schemas.get", "schemas.list", "schemas.delete",
 	"grants.get", "grants.update",
 	"clusters.create", "clusters.get", "clusters.list", "clusters.delete", "clusters.permanent_delete",
-	"clusters.start", "clusters.spark_versions", "clusters.list_node_types",
+	"clusters.start", "clusters.edit", "clusters.pin", "clusters.unpin", "clusters.spark_versions", "clusters.list_node_types",
 	"policies.list", "policies.get", "policy_families.get",
 	"permissions.get", "permissions.update", "permissions.set", "permissions.levels",
 	wellKnownKey,
@@ -46,6 +46,7 @@ var realisticLatency = map[string]latencyRange{
 	"scim.users.list":           {300, 500, 1000},
 	"scim.users.get":            {300, 400, 1000},
 	"scim.users.delete":         {300, 500, 1000},
+	"scim.users.patch":          {300, 500, 1000},
 	"scim.me":                   {100, 200, 500},
 	"assignments.put":           {500, 1000, 3000},
 	"assignments.list":          {300, 600, 1500},
@@ -66,6 +67,9 @@ var realisticLatency = map[string]latencyRange{
 	"clusters.delete":           {300, 500, 1000},
 	"clusters.permanent_delete": {300, 600, 1200},
 	"clusters.start":            {300, 600, 1200},
+	"clusters.edit":             {300, 600, 1200},
+	"clusters.pin":              {200, 400, 800},
+	"clusters.unpin":            {200, 400, 800},
 	"clusters.spark_versions":   {300, 500, 1000},
 	"clusters.list_node_types":  {500, 1000, 2000},
 	"policies.list":             {200, 300, 600},
@@ -151,12 +155,12 @@ var rateClassDefaults = []rateClass{
 	{Name: "scim_write", RPS: 5, Published: true, Source: "Account SCIM POST/PUT/DELETE 5 req/s", Endpoints: []string{"scim.users.create", "scim.users.delete"}},
 	{Name: "scim_list", RPS: 4, Published: true, Source: "Account SCIM LIST 240 req/min", Endpoints: []string{"scim.users.list"}},
 	{Name: "scim_get", RPS: 20, Published: true, Source: "Account SCIM GET 20 req/s", Endpoints: []string{"scim.users.get", "scim.me"}},
-	{Name: "scim_patch", RPS: 2, Published: true, Source: "Account SCIM PATCH 2 req/s (no emulated endpoint uses it)", Endpoints: []string{}},
+	{Name: "scim_patch", RPS: 2, Published: true, Source: "Account SCIM PATCH 2 req/s", Endpoints: []string{"scim.users.patch"}},
 	{Name: "permissions_read", RPS: 100, Published: true, Source: "Permissions API GET 100 req/s", Endpoints: []string{"permissions.get", "permissions.levels"}},
 	{Name: "permissions_write", RPS: 30, Published: true, Source: "Permissions API PATCH/PUT 30 req/s", Endpoints: []string{"permissions.update", "permissions.set"}},
 	{Name: "assignments", RPS: 10, Source: "[Est] no published figure; workspace assignment is slow and flaky", Endpoints: []string{"assignments.put", "assignments.list", "assignments.delete", "assignments.permissions"}},
 	{Name: "unity_catalog", RPS: 25, Source: "[Est] no published figure", Endpoints: []string{"catalogs.get", "catalogs.list", "catalogs.create", "schemas.create", "schemas.get", "schemas.list", "schemas.delete", "grants.get", "grants.update"}},
-	{Name: "clusters", RPS: 30, Source: "[Est] no published figure; 'WebApp limits 30 calls/sec' anecdote", Endpoints: []string{"clusters.create", "clusters.get", "clusters.list", "clusters.delete", "clusters.permanent_delete", "clusters.start", "clusters.spark_versions", "clusters.list_node_types"}},
+	{Name: "clusters", RPS: 30, Source: "[Est] no published figure; 'WebApp limits 30 calls/sec' anecdote", Endpoints: []string{"clusters.create", "clusters.get", "clusters.list", "clusters.delete", "clusters.permanent_delete", "clusters.start", "clusters.edit", "clusters.pin", "clusters.unpin", "clusters.spark_versions", "clusters.list_node_types"}},
 	{Name: "policies", RPS: 50, Source: "[Est] no published figure", Endpoints: []string{"policies.list", "policies.get", "policy_families.get"}},
 }
 
@@ -340,10 +344,20 @@ func splitmix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// unknownWriteKey counts requests with a method other than GET or HEAD to
+// paths the emulator does not serve (they might have been writes).
+const unknownWriteKey = "unknown.write"
+
 // Stats is the observability snapshot served at GET /emulator/v1/stats.
 type Stats struct {
 	// Requests counts answers per endpoint key and HTTP status ("0" = dropped connection).
 	Requests map[string]map[string]int64 `json:"requests"`
+	// Writes is the part of Requests that went to mutating endpoints (every
+	// POST, PUT, PATCH and DELETE endpoint, and unknown.write), whatever the
+	// answer: a refused or failed write still reached the emulator.
+	Writes map[string]map[string]int64 `json:"writes"`
+	// Reads is the rest of Requests (GET endpoints, and unknown GETs).
+	Reads map[string]map[string]int64 `json:"reads"`
 	// Throttled counts 429s from the rate limiter per endpoint.
 	Throttled map[string]int64 `json:"throttled"`
 	// Faults counts injected faults per endpoint.
@@ -351,7 +365,19 @@ type Stats struct {
 	Objects ObjectCounts     `json:"objects"`
 }
 
+// WriteCount is the number of requests to mutating endpoints.
+func (s Stats) WriteCount() int64 {
+	var n int64
+	for _, m := range s.Writes {
+		for _, c := range m {
+			n += c
+		}
+	}
+	return n
+}
+
 type statsRecorder struct {
+	mutating  map[string]bool // endpoint keys that write; fixed at start
 	mu        sync.Mutex
 	requests  map[string]map[string]int64
 	throttled map[string]int64
@@ -359,7 +385,7 @@ type statsRecorder struct {
 }
 
 func newStatsRecorder() *statsRecorder {
-	r := &statsRecorder{}
+	r := &statsRecorder{mutating: map[string]bool{unknownWriteKey: true}}
 	r.reset()
 	return r
 }
@@ -398,13 +424,19 @@ func (r *statsRecorder) fault(key string) {
 func (r *statsRecorder) snapshot() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := Stats{Requests: map[string]map[string]int64{}, Throttled: map[string]int64{}, Faults: map[string]int64{}}
+	st := Stats{Requests: map[string]map[string]int64{}, Writes: map[string]map[string]int64{}, Reads: map[string]map[string]int64{},
+		Throttled: map[string]int64{}, Faults: map[string]int64{}}
 	for k, m := range r.requests {
-		c := map[string]int64{}
+		c, rw := map[string]int64{}, map[string]int64{}
 		for s, n := range m {
-			c[s] = n
+			c[s], rw[s] = n, n
 		}
 		st.Requests[k] = c
+		if r.mutating[k] {
+			st.Writes[k] = rw
+		} else {
+			st.Reads[k] = rw
+		}
 	}
 	for k, n := range r.throttled {
 		st.Throttled[k] = n

@@ -38,6 +38,7 @@ type user struct {
 	Emails      []scimValue `json:"emails,omitempty"`
 	Name        *scimName   `json:"name,omitempty"`
 	ExternalID  string      `json:"externalId,omitempty"`
+	CreatedAt   int64       `json:"created_at,omitempty"` // unix ms; 0 for seeded users
 	Seq         int64       `json:"seq"`
 }
 
@@ -120,8 +121,25 @@ func (s *Server) createUser(c *call) {
 			return
 		}
 	}
-	if s.st.userByName(name) != nil {
-		c.scimFail(http.StatusConflict, fmt.Sprintf("User with email %s already exists in this account. Note: emails are case insensitive (i.e abc@domain.com and ABC@DOMAIN.COM are considered equivalent)", name), "")
+	var emails []string
+	for _, e := range req.Emails {
+		emails = append(emails, e.Value)
+	}
+	if other := s.st.userByNameOrEmail(name, emails); other != nil {
+		// The account's uniqueness is on the email: the existing user may have
+		// another userName (Entra-synced) and may be inactive.
+		email := name
+		for _, e := range append([]string{name}, emails...) {
+			if other.hasEmail(e) || strings.EqualFold(other.UserName, e) {
+				email = strings.ToLower(e)
+				break
+			}
+		}
+		c.scimFail(http.StatusConflict, userExists(email), "")
+		return
+	}
+	if max := s.opts.MaxAccountUsers; on(max) && len(s.st.Users) >= max {
+		c.answer(s.opts.UserQuotaError, true, map[string]string{"limit": strconv.Itoa(max), "account": s.opts.AccountID, "user": name})
 		return
 	}
 	u := &user{
@@ -132,6 +150,7 @@ func (s *Server) createUser(c *call) {
 		Emails:      req.Emails,
 		Name:        req.Name,
 		ExternalID:  req.ExternalID,
+		CreatedAt:   s.now().UnixMilli(),
 		Seq:         s.st.nextSeq(),
 	}
 	if u.DisplayName == "" {
@@ -148,6 +167,189 @@ func (s *Server) createUser(c *call) {
 	s.put(kindUser, u.ID, u)
 	c.reply(http.StatusCreated, u.render(nil, nil))
 	c.header.Set("Content-Type", "application/scim+json")
+}
+
+// userExists is the account SCIM's 409 detail (TF#2500).
+func userExists(email string) string {
+	return fmt.Sprintf("User with email %s already exists in this account. Note: emails are case insensitive (i.e abc@domain.com and ABC@DOMAIN.COM are considered equivalent)", email)
+}
+
+func (u *user) hasEmail(e string) bool {
+	for _, x := range u.Emails {
+		if strings.EqualFold(x.Value, e) {
+			return true
+		}
+	}
+	return false
+}
+
+const scimPatchSchema = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+// patchUser applies a SCIM PatchOp (what iam.PartialUpdate sends): add,
+// replace and remove on active, displayName, userName, emails, externalId and
+// name.givenName/familyName, or a replace without path whose value is an
+// object of those attributes.
+func (s *Server) patchUser(c *call) {
+	id := c.params[0]
+	var req struct {
+		Schemas    []string `json:"schemas"`
+		Operations []struct {
+			Op    string          `json:"op"`
+			Path  string          `json:"path"`
+			Value json.RawMessage `json:"value"`
+		} `json:"Operations"`
+	}
+	if !c.decode(&req) {
+		return
+	}
+	hasSchema := false
+	for _, sc := range req.Schemas {
+		hasSchema = hasSchema || sc == scimPatchSchema
+	}
+	if !hasSchema {
+		c.scimFail(http.StatusBadRequest, "Request is unparsable, syntactically incorrect, or violates schema: schemas must contain "+scimPatchSchema+".", "invalidSyntax")
+		return
+	}
+	if len(req.Operations) == 0 {
+		c.scimFail(http.StatusBadRequest, "Request is unparsable, syntactically incorrect, or violates schema: Operations must not be empty.", "invalidSyntax")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.st.Users[id]
+	if !ok {
+		c.scimFail(http.StatusNotFound, fmt.Sprintf("User %s not found.", id), "")
+		return
+	}
+	u := *old
+	u.Emails = append([]scimValue(nil), old.Emails...)
+	if old.Name != nil {
+		n := *old.Name
+		u.Name = &n
+	}
+	for _, op := range req.Operations {
+		kind := strings.ToLower(op.Op)
+		if kind != "add" && kind != "replace" && kind != "remove" {
+			c.scimFail(http.StatusBadRequest, fmt.Sprintf("Unsupported patch operation %q: want add, replace or remove.", op.Op), "invalidSyntax")
+			return
+		}
+		if op.Path == "" {
+			var attrs map[string]json.RawMessage
+			if kind == "remove" || json.Unmarshal(op.Value, &attrs) != nil {
+				c.scimFail(http.StatusBadRequest, "A patch operation without path must be add or replace with an object value.", "noTarget")
+				return
+			}
+			for _, k := range sortedKeys(attrs) {
+				if msg := u.patchAttr(kind, k, attrs[k]); msg != "" {
+					c.scimFail(http.StatusBadRequest, msg, "invalidValue")
+					return
+				}
+			}
+			continue
+		}
+		if msg := u.patchAttr(kind, op.Path, op.Value); msg != "" {
+			c.scimFail(http.StatusBadRequest, msg, "invalidPath")
+			return
+		}
+	}
+	if u.UserName != old.UserName {
+		if other := s.st.userByNameOrEmail(u.UserName, nil); other != nil && other.ID != u.ID {
+			c.scimFail(http.StatusConflict, userExists(u.UserName), "uniqueness")
+			return
+		}
+	}
+	for _, e := range u.Emails {
+		if other := s.st.userByNameOrEmail(e.Value, nil); other != nil && other.ID != u.ID {
+			c.scimFail(http.StatusConflict, userExists(e.Value), "uniqueness")
+			return
+		}
+	}
+	delete(s.st.byName, strings.ToLower(old.UserName))
+	s.st.Users[id] = &u
+	s.st.byName[strings.ToLower(u.UserName)] = id
+	s.put(kindUser, id, &u)
+	c.ok(u.render(nil, nil))
+	c.header.Set("Content-Type", "application/scim+json")
+}
+
+// patchAttr applies one operation to one attribute; it returns a message on
+// a bad path or value.
+func (u *user) patchAttr(kind, path string, raw json.RawMessage) string {
+	p := strings.ToLower(strings.TrimPrefix(path, scimUserSchema+":"))
+	str := func() (string, bool) {
+		var v string
+		return v, json.Unmarshal(raw, &v) == nil
+	}
+	switch p {
+	case "active":
+		if kind == "remove" {
+			return "Attribute active cannot be removed."
+		}
+		var b bool
+		if err := json.Unmarshal(raw, &b); err != nil {
+			var sv string // some clients send "false"
+			if json.Unmarshal(raw, &sv) != nil || (sv != "true" && sv != "false") {
+				return fmt.Sprintf("Invalid value for active: %s (want true or false).", raw)
+			}
+			b = sv == "true"
+		}
+		u.Active = b
+	case "displayname":
+		if kind == "remove" {
+			u.DisplayName = ""
+			return ""
+		}
+		v, ok := str()
+		if !ok {
+			return "Invalid value for displayName: want a string."
+		}
+		u.DisplayName = v
+	case "username":
+		v, ok := str()
+		if kind == "remove" || !ok || strings.TrimSpace(v) == "" {
+			return "userName is required and must be a non-empty string."
+		}
+		u.UserName = strings.ToLower(strings.TrimSpace(v))
+	case "externalid":
+		if kind == "remove" {
+			u.ExternalID = ""
+			return ""
+		}
+		v, ok := str()
+		if !ok {
+			return "Invalid value for externalId: want a string."
+		}
+		u.ExternalID = v
+	case "name.givenname", "name.familyname":
+		v, _ := str()
+		if u.Name == nil {
+			u.Name = &scimName{}
+		}
+		if p == "name.givenname" {
+			u.Name.GivenName = v
+		} else {
+			u.Name.FamilyName = v
+		}
+	case "emails":
+		if kind == "remove" {
+			return "Attribute emails cannot be removed."
+		}
+		var es []scimValue
+		if err := json.Unmarshal(raw, &es); err != nil {
+			return "Invalid value for emails: want a list of {value, type, primary}."
+		}
+		for i := range es {
+			es[i].Value = strings.ToLower(es[i].Value)
+		}
+		if kind == "replace" {
+			u.Emails = es
+		} else {
+			u.Emails = append(u.Emails, es...)
+		}
+	default:
+		return fmt.Sprintf("Unsupported patch path %q.", path)
+	}
+	return ""
 }
 
 // newNumericID returns an unused 16-digit int64 id. Callers hold s.mu.

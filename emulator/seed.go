@@ -1,9 +1,17 @@
 package emulator
 
-import "time"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
 
-// Seed data of a plausible Azure workspace (snapshot where 16.x ML runtimes are not
-// LTS yet, so SelectSparkVersion{ML, LongTermSupport, Latest} picks 15.4 LTS ML).
+// Seed data of a plausible Azure workspace. The runtime list is Databricks'
+// today: the newest keys carry no minor version (18.x-...), and the newest ML
+// LTS is 18.x-cpu-ml-scala2.13, which SelectSparkVersion{ML, LongTermSupport,
+// Latest} picks from SDK v0.173 on (v0.130 sorted such keys last and picked
+// 17.3).
 
 type sparkVersion struct {
 	Key  string `json:"key"`
@@ -11,34 +19,38 @@ type sparkVersion struct {
 }
 
 var sparkVersions = []sparkVersion{
-	{"16.3.x-scala2.12", "16.3 (includes Apache Spark 3.5.2, Scala 2.12)"},
-	{"16.3.x-scala2.13", "16.3 (includes Apache Spark 3.5.2, Scala 2.13)"},
-	{"16.3.x-photon-scala2.12", "16.3 Photon (includes Apache Spark 3.5.2, Scala 2.12)"},
-	{"16.3.x-cpu-ml-scala2.12", "16.3 ML (includes Apache Spark 3.5.2, Scala 2.12)"},
-	{"16.3.x-gpu-ml-scala2.12", "16.3 ML (includes Apache Spark 3.5.2, GPU, Scala 2.12)"},
-	{"16.2.x-scala2.12", "16.2 (includes Apache Spark 3.5.2, Scala 2.12)"},
-	{"16.2.x-cpu-ml-scala2.12", "16.2 ML (includes Apache Spark 3.5.2, Scala 2.12)"},
-	{"16.2.x-gpu-ml-scala2.12", "16.2 ML (includes Apache Spark 3.5.2, GPU, Scala 2.12)"},
-	{"17.0.x-scala2.13", "17.0 Beta (includes Apache Spark 4.0.0, Scala 2.13)"},
-	{"17.0.x-cpu-ml-scala2.13", "17.0 ML Beta (includes Apache Spark 4.0.0, Scala 2.13)"},
+	{"18.x-scala2.13", "18 LTS (includes Apache Spark 4.1.0, Scala 2.13)"},
+	{"18.x-photon-scala2.13", "18 LTS Photon (includes Apache Spark 4.1.0, Scala 2.13)"},
+	{"18.x-cpu-ml-scala2.13", "18 LTS ML (includes Apache Spark 4.1.0, Scala 2.13)"},
+	{"18.x-gpu-ml-scala2.13", "18 LTS ML (includes Apache Spark 4.1.0, GPU, Scala 2.13)"},
+	{"18.x-aarch64-scala2.13", "18 LTS aarch64 (includes Apache Spark 4.1.0, Scala 2.13)"},
+	{"17.3.x-scala2.13", "17.3 LTS (includes Apache Spark 4.0.0, Scala 2.13)"},
+	{"17.3.x-photon-scala2.13", "17.3 LTS Photon (includes Apache Spark 4.0.0, Scala 2.13)"},
+	{"17.3.x-cpu-ml-scala2.13", "17.3 LTS ML (includes Apache Spark 4.0.0, Scala 2.13)"},
+	{"17.3.x-gpu-ml-scala2.13", "17.3 LTS ML (includes Apache Spark 4.0.0, GPU, Scala 2.13)"},
+	{"17.2.x-scala2.13", "17.2 (includes Apache Spark 4.0.0, Scala 2.13)"},
+	{"17.2.x-cpu-ml-scala2.13", "17.2 ML (includes Apache Spark 4.0.0, Scala 2.13)"},
+	{"16.4.x-scala2.12", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.12)"},
+	{"16.4.x-scala2.13", "16.4 LTS (includes Apache Spark 3.5.2, Scala 2.13)"},
+	{"16.4.x-photon-scala2.12", "16.4 LTS Photon (includes Apache Spark 3.5.2, Scala 2.12)"},
+	{"16.4.x-cpu-ml-scala2.12", "16.4 LTS ML (includes Apache Spark 3.5.2, Scala 2.12)"},
+	{"16.4.x-cpu-ml-scala2.13", "16.4 LTS ML (includes Apache Spark 3.5.2, Scala 2.13)"},
+	{"16.4.x-gpu-ml-scala2.12", "16.4 LTS ML (includes Apache Spark 3.5.2, GPU, Scala 2.12)"},
 	{"15.4.x-scala2.12", "15.4 LTS (includes Apache Spark 3.5.0, Scala 2.12)"},
 	{"15.4.x-photon-scala2.12", "15.4 LTS Photon (includes Apache Spark 3.5.0, Scala 2.12)"},
 	{"15.4.x-cpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"},
 	{"15.4.x-gpu-ml-scala2.12", "15.4 LTS ML (includes Apache Spark 3.5.0, GPU, Scala 2.12)"},
-	{"15.4.x-aarch64-scala2.12", "15.4 LTS aarch64 (includes Apache Spark 3.5.0, Scala 2.12)"},
 	{"14.3.x-scala2.12", "14.3 LTS (includes Apache Spark 3.5.0, Scala 2.12)"},
-	{"14.3.x-photon-scala2.12", "14.3 LTS Photon (includes Apache Spark 3.5.0, Scala 2.12)"},
 	{"14.3.x-cpu-ml-scala2.12", "14.3 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"},
-	{"14.3.x-gpu-ml-scala2.12", "14.3 LTS ML (includes Apache Spark 3.5.0, GPU, Scala 2.12)"},
 	{"13.3.x-scala2.12", "13.3 LTS (includes Apache Spark 3.4.1, Scala 2.12)"},
 	{"13.3.x-cpu-ml-scala2.12", "13.3 LTS ML (includes Apache Spark 3.4.1, Scala 2.12)"},
-	{"12.2.x-scala2.12", "12.2 LTS (includes Apache Spark 3.3.2, Scala 2.12)"},
-	{"12.2.x-cpu-ml-scala2.12", "12.2 LTS ML (includes Apache Spark 3.3.2, Scala 2.12)"},
-	{"apache-spark-3.5.x-scala2.12", "Light 3.5 (includes Apache Spark 3.5, Scala 2.12)"},
+	{"19.x-scala2.13", "19 Beta (includes Apache Spark 4.1.0, Scala 2.13)"},
+	{"19.x-cpu-ml-scala2.13", "19 ML Beta (includes Apache Spark 4.1.0, Scala 2.13)"},
+	{"apache-spark-4.0.x-scala2.13", "Light 4.0 (includes Apache Spark 4.0, Scala 2.13)"},
 }
 
 // latestMLVersion resolves the policy default "auto:latest-ml".
-const latestMLVersion = "16.3.x-cpu-ml-scala2.12"
+const latestMLVersion = "18.x-cpu-ml-scala2.13"
 
 type nodeType struct {
 	ID          string
@@ -112,12 +124,16 @@ const (
 	personalComputeName     = "Personal Compute"
 )
 
+// personalComputeDefinition is Azure's personal-vm family as shipped
+// (real-workspace.md §3): single node, dedicated (single user) access,
+// all-purpose, no pools, a node type allowlist, autotermination unlimited
+// with a 72 h default.
 const personalComputeDefinition = `{
   "node_type_id": {"type": "allowlist", "values": ["Standard_DS3_v2", "Standard_DS4_v2", "Standard_DS5_v2", "Standard_D4ds_v5", "Standard_NC4as_T4_v3"], "defaultValue": "Standard_DS3_v2"},
   "spark_version": {"type": "unlimited", "defaultValue": "auto:latest-ml"},
   "runtime_engine": {"type": "fixed", "value": "STANDARD", "hidden": true},
   "num_workers": {"type": "fixed", "value": 0, "hidden": true},
-  "data_security_mode": {"type": "allowlist", "values": ["SINGLE_USER", "DATA_SECURITY_MODE_DEDICATED", "LEGACY_SINGLE_USER", "LEGACY_SINGLE_USER_STANDARD"], "hidden": true},
+  "data_security_mode": {"type": "allowlist", "values": ["SINGLE_USER", "LEGACY_SINGLE_USER", "LEGACY_SINGLE_USER_STANDARD"], "defaultValue": "SINGLE_USER", "hidden": true},
   "driver_instance_pool_id": {"type": "forbidden", "hidden": true},
   "cluster_type": {"type": "fixed", "value": "all-purpose"},
   "instance_pool_id": {"type": "forbidden", "hidden": true},
@@ -130,17 +146,25 @@ const personalComputeDefinition = `{
 
 const personalComputeDescription = "Use with small-to-medium data or libraries like pandas and scikit-learn. Spark runs in local mode."
 
-func personalComputePolicy() map[string]any {
-	return map[string]any{
+// personalComputePolicy is the policy as the policies API answers it: the
+// family's definition with the overrides merged in, as a JSON string.
+func (s *Server) personalComputePolicy() map[string]any {
+	p := map[string]any{
 		"policy_id":            personalComputePolicyID,
 		"name":                 personalComputeName,
 		"policy_family_id":     personalComputeFamilyID,
-		"definition":           personalComputeDefinition,
+		"definition":           s.policyDef,
 		"description":          personalComputeDescription,
 		"is_default":           true,
-		"creator_user_name":    "",
 		"created_at_timestamp": time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC).UnixMilli(),
 	}
+	if o := strings.TrimSpace(s.opts.PolicyOverrides); o != "" {
+		p["policy_family_definition_overrides"] = o
+	}
+	if on(s.opts.MaxClustersPerUser) {
+		p["max_clusters_per_user"] = s.opts.MaxClustersPerUser
+	}
+	return p
 }
 
 func personalComputeFamily() map[string]any {
@@ -152,10 +176,71 @@ func personalComputeFamily() map[string]any {
 	}
 }
 
-// seed installs the objects every workspace has. Loaded state is applied on top.
-func (s *Server) seed() {
-	s.st.Catalogs["main"] = &ucCatalog{
-		Name: "main", Owner: AdminUserName, Comment: "Main catalog (auto-created)",
-		CreatedAt: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), CreatedBy: AdminUserName, Seq: s.st.nextSeq(),
+// seed installs the objects every workspace has: the workspace catalog (its
+// default schema open to all workspace users), the catalogs an admin made
+// beforehand and the account users that already exist. Loaded state is
+// applied on top. Nothing is journalled here (the journal is not open yet);
+// compaction writes the seed with the rest.
+func (s *Server) seed() error {
+	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	ws := workspaceCatalogName(s.opts.WorkspaceName)
+	if !validUCName(ws) {
+		return fmt.Errorf("emulator: workspace name %q does not make a valid catalog name", s.opts.WorkspaceName)
 	}
+	s.newCatalog(ws, AdminUserName, "Workspace catalog (created with the workspace)", s.opts.MetastoreRoot, at)
+	s.st.Grants["catalog:"+ws] = map[string][]string{"users": {"USE_CATALOG"}}
+	s.st.Grants["schema:"+ws+".default"] = map[string][]string{"users": {"CREATE_FUNCTION", "CREATE_MATERIALIZED_VIEW", "CREATE_MODEL", "CREATE_TABLE", "CREATE_VOLUME", "USE_SCHEMA"}}
+	for _, name := range s.opts.Catalogs {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if !validUCName(name) {
+			return fmt.Errorf("emulator: catalog %q is not a valid catalog name", name)
+		}
+		if _, ok := s.st.Catalogs[name]; ok {
+			continue
+		}
+		s.newCatalog(name, AdminUserName, "Created by an admin before the event", "abfss://catalogs@emulatorstorage.dfs.core.windows.net/"+name, at)
+	}
+	for _, su := range s.opts.Users {
+		if _, err := s.seedUser(su); err != nil {
+			return fmt.Errorf("emulator: seed user %q: %w", su.UserName, err)
+		}
+	}
+	return nil
+}
+
+// workspaceCatalogName is the catalog Azure creates with a workspace: its
+// name, lower-cased, '-' as '_'.
+func workspaceCatalogName(workspace string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(workspace)), "-", "_")
+}
+
+// seedUser adds a pre-existing account user (and its assignment). Callers hold
+// s.mu or run before serving.
+func (s *Server) seedUser(su SeedUser) (*user, error) {
+	name := strings.ToLower(strings.TrimSpace(su.UserName))
+	if name == "" {
+		return nil, fmt.Errorf("user_name is required")
+	}
+	email := strings.ToLower(strings.TrimSpace(su.Email))
+	if email == "" {
+		email = name
+	}
+	if other := s.st.userByNameOrEmail(name, []string{email}); other != nil {
+		return nil, fmt.Errorf("user with email or userName %s already exists (id %s)", email, other.ID)
+	}
+	u := &user{ID: s.newNumericID(), UserName: name, DisplayName: su.DisplayName, Active: !su.Inactive,
+		Emails: []scimValue{{Value: email, Type: "work", Primary: true}}, CreatedAt: 0, Seq: s.st.nextSeq()}
+	if u.DisplayName == "" {
+		u.DisplayName = name
+	}
+	s.st.Users[u.ID] = u
+	s.st.byName[name] = u.ID
+	s.put(kindUser, u.ID, u)
+	if su.Assigned {
+		pid, _ := strconv.ParseInt(u.ID, 10, 64)
+		a := &assignment{PrincipalID: pid, Permissions: []string{"USER"}, Seq: s.st.nextSeq()}
+		s.st.Assign[pid] = a
+		s.put(kindAssign, u.ID, a)
+	}
+	return u, nil
 }

@@ -55,6 +55,57 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives request and journal logs; nil discards them.
 	Logger *slog.Logger
+
+	// Strictness (issue 10 §2): every field below is as strict as a real Azure
+	// workspace at its zero value; set it to relax the emulator for a rehearsal.
+	// Numbers follow one convention: 0 is the production default, a negative
+	// value switches the behaviour off.
+
+	// WorkspaceName names the workspace (default "cohort-emulator"); its
+	// workspace catalog is the name lower-cased with '-' as '_'.
+	WorkspaceName string
+	// Catalogs are catalogs an admin made beforehand (in the GUI, with a managed
+	// location); by default only the workspace catalog exists.
+	Catalogs []string
+	// MetastoreRoot is the metastore's root storage URL. Empty (the default for
+	// metastores Unity Catalog created automatically) makes a catalog create
+	// without storage_root fail with 400 INVALID_STATE.
+	MetastoreRoot string
+	// MaxAccountUsers caps users plus service principals in the account (0:
+	// 10000); UserQuotaError is the answer past it.
+	MaxAccountUsers int
+	UserQuotaError  ErrorShape
+	// MaxSchemasPerCatalog caps schemas per catalog, default and
+	// information_schema included (0: 10000); SchemaQuotaError is the answer.
+	MaxSchemasPerCatalog int
+	SchemaQuotaError     ErrorShape
+	// ClusterRetention is how long a terminated, unpinned cluster is kept
+	// before it is permanently deleted (0: 720h; before scaling).
+	ClusterRetention time.Duration
+	// MaxPinnedClusters caps pinned clusters per workspace (0: 100).
+	MaxPinnedClusters int
+	// PolicyOverrides is a JSON object merged into the Personal Compute
+	// family's definition, as policy_family_definition_overrides does ("" =
+	// Azure's personal-vm as shipped). MaxClustersPerUser is the policy's
+	// max_clusters_per_user (0: unset, no limit).
+	PolicyOverrides    string
+	MaxClustersPerUser int
+	// AssignmentFlakyShare is the share of workspace assignment PUTs that fail
+	// within AssignmentFlakyWindow of the principal's creation (0: 0.5, window
+	// 0: 20s before scaling); AssignmentErrorBodyShare is the share of those
+	// failures answered 200 with a non-empty "error" and not applied (0: 0.2).
+	// AssignmentFlakyError is the HTTP answer of the others.
+	AssignmentFlakyShare     float64
+	AssignmentFlakyWindow    time.Duration
+	AssignmentErrorBodyShare float64
+	AssignmentFlakyError     ErrorShape
+	// Int64AsStringShare is the share of answers in which 64-bit integers
+	// Cohort reads (assignment principal_id, cluster times, UC created_at and
+	// updated_at) are sent as JSON strings (0: 0.1).
+	Int64AsStringShare float64
+	// Users are account users that exist before Cohort runs (staff, Entra
+	// synced users whose userName differs from their email, inactive ones).
+	Users []SeedUser
 }
 
 // Default identities and ids.
@@ -81,6 +132,9 @@ type Server struct {
 	rng        *rand.Rand
 	refuse     []*regexp.Regexp
 	assignedAt map[int64]time.Time
+	assignTry  map[int64]uint64 // assignment PUTs per principal (flakiness draws)
+	int64Draws map[string]uint64
+	policyDef  string // the Personal Compute definition in force
 	closed     bool
 
 	latency *latencyModel
@@ -121,6 +175,9 @@ func New(opts Options) (*Server, error) {
 	if opts.RateLimits == "" {
 		opts.RateLimits = "none"
 	}
+	if err := opts.strictDefaults(); err != nil {
+		return nil, err
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -143,13 +200,27 @@ func New(opts Options) (*Server, error) {
 		st:         newState(),
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x636f686f7274)),
 		assignedAt: map[int64]time.Time{},
+		assignTry:  map[int64]uint64{},
+		int64Draws: map[string]uint64{},
 		latency:    lat,
 		limits:     lim,
 		faults:     newFaultInjector(opts.Faults, opts.Seed),
 		stats:      newStatsRecorder(),
 	}
+	def, err := mergePolicy(personalComputeDefinition, opts.PolicyOverrides)
+	if err != nil {
+		return nil, err
+	}
+	s.policyDef = def
 	s.routes = s.buildRoutes()
-	s.seed()
+	for _, rt := range s.routes {
+		if rt.mutation {
+			s.stats.mutating[rt.key] = true
+		}
+	}
+	if err := s.seed(); err != nil {
+		return nil, err
+	}
 	if opts.StatePath != "" {
 		j, err := openJournal(opts.StatePath, s.st, logger)
 		if err != nil {
@@ -317,6 +388,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt == nil {
 		status = http.StatusNotFound
 		writeJSON(w, status, apiError{ErrorCode: "ENDPOINT_NOT_FOUND", Message: fmt.Sprintf("No API found for '%s %s'", r.Method, r.URL.Path)})
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			key = unknownWriteKey
+		}
 		s.stats.request(key, status)
 		return
 	}
@@ -332,6 +406,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.caller = p
+		if msg := s.checkWorkspaceHeader(r, rt); msg != "" {
+			status = http.StatusBadRequest
+			writeJSON(w, status, apiError{ErrorCode: "INVALID_PARAMETER_VALUE", Message: msg})
+			s.stats.request(key, status)
+			return
+		}
 		if rt.admin && !p.admin {
 			status = http.StatusForbidden
 			writeJSON(w, status, apiError{ErrorCode: "PERMISSION_DENIED", Message: fmt.Sprintf("User %s is not authorized to perform this operation: only account and workspace admins may call %s.", p.name, key)})
@@ -382,6 +462,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
+	s.mu.Lock()
+	s.quoteInt64s(c, key)
+	s.mu.Unlock()
 
 	if mode.applied() {
 		s.stats.fault(key)
@@ -466,6 +549,23 @@ func (s *Server) authenticate(r *http.Request) (principal, bool) {
 	return principal{}, false
 }
 
+// checkWorkspaceHeader refuses a workspace call whose routing header names
+// another workspace. SDK v0.140+ sends X-Databricks-Workspace-Id, older ones
+// (and Cohort's raw requests) X-Databricks-Org-Id; both are accepted, and
+// neither is required. Account calls ignore them.
+func (s *Server) checkWorkspaceHeader(r *http.Request, rt *route) string {
+	if len(rt.pattern) > 2 && rt.pattern[2] == "accounts" {
+		return ""
+	}
+	want := strconv.FormatInt(s.opts.WorkspaceID, 10)
+	for _, h := range []string{"X-Databricks-Workspace-Id", "X-Databricks-Org-Id"} {
+		if v := r.Header.Get(h); v != "" && v != want {
+			return fmt.Sprintf("Header %s: %s names workspace %s, but this is workspace %s.", h, v, v, want)
+		}
+	}
+	return ""
+}
+
 // match finds the route for method and path. A path may end in "?" (SDK quirk).
 func (s *Server) match(method, path string) (*route, []string) {
 	path = strings.TrimSuffix(path, "?")
@@ -524,6 +624,7 @@ func (s *Server) buildRoutes() []*route {
 	add("GET", acc+"scim/v2/Users", "scim.users.list", true, false, s.accountScope(s.listUsers))
 	add("GET", acc+"scim/v2/Users/*", "scim.users.get", true, false, s.accountScope(s.getUser))
 	add("DELETE", acc+"scim/v2/Users/*", "scim.users.delete", true, true, s.accountScope(s.deleteUser))
+	add("PATCH", acc+"scim/v2/Users/*", "scim.users.patch", true, true, s.accountScope(s.patchUser))
 
 	add("GET", acc+"workspaces/*/permissionassignments", "assignments.list", true, false, s.accountScope(s.listAssignments))
 	add("GET", acc+"workspaces/*/permissionassignments/permissions", "assignments.permissions", true, false, s.accountScope(s.assignmentLevels))
@@ -549,6 +650,9 @@ func (s *Server) buildRoutes() []*route {
 		add("POST", cl+"delete", "clusters.delete", false, true, s.terminateCluster)
 		add("POST", cl+"permanent-delete", "clusters.permanent_delete", true, true, s.permanentDeleteCluster)
 		add("POST", cl+"start", "clusters.start", false, true, s.startCluster)
+		add("POST", cl+"edit", "clusters.edit", false, true, s.editCluster)
+		add("POST", cl+"pin", "clusters.pin", true, true, s.pinCluster(true))
+		add("POST", cl+"unpin", "clusters.unpin", true, true, s.pinCluster(false))
 		add("GET", cl+"spark-versions", "clusters.spark_versions", false, false, s.sparkVersions)
 		add("GET", cl+"list-node-types", "clusters.list_node_types", false, false, s.listNodeTypes)
 	}

@@ -23,6 +23,7 @@ type state struct {
 	Grants   map[string]map[string][]string
 	Clusters map[string]*cluster
 	Tokens   map[string]string // extra PATs -> user name
+	Purged   map[string]int64  // clusters deleted by the retention rule -> unix ms
 	seq      int64
 }
 
@@ -36,6 +37,7 @@ func newState() *state {
 		Grants:   map[string]map[string][]string{},
 		Clusters: map[string]*cluster{},
 		Tokens:   map[string]string{},
+		Purged:   map[string]int64{},
 	}
 }
 
@@ -55,16 +57,74 @@ func (st *state) userByName(name string) *user {
 	return st.Users[id]
 }
 
-// ObjectCounts counts the objects the emulator holds.
+// userByNameOrEmail finds a user whose userName or any email matches one of
+// the given names (case-insensitively): the account's uniqueness rule.
+func (st *state) userByNameOrEmail(userName string, emails []string) *user {
+	if u := st.userByName(userName); u != nil {
+		return u
+	}
+	want := map[string]bool{strings.ToLower(userName): true}
+	for _, e := range emails {
+		if e != "" {
+			want[strings.ToLower(e)] = true
+		}
+	}
+	for _, u := range st.Users {
+		if want[strings.ToLower(u.UserName)] {
+			return u
+		}
+		for _, e := range u.Emails {
+			if want[strings.ToLower(e.Value)] {
+				return u
+			}
+		}
+	}
+	return nil
+}
+
+// schemasIn counts a catalog's schemas, default and information_schema included.
+func (st *state) schemasIn(catalog string) int {
+	n := 0
+	for _, sc := range st.Schemas {
+		if sc.CatalogName == catalog {
+			n++
+		}
+	}
+	return n
+}
+
+// ObjectCounts counts the objects the emulator holds. Schemas leaves out the
+// default and information_schema schemas every catalog is created with.
 type ObjectCounts struct {
-	Users       int `json:"users"`
-	Assignments int `json:"assignments"`
-	Schemas     int `json:"schemas"`
-	Clusters    int `json:"clusters"`
+	Users          int `json:"users"`
+	InactiveUsers  int `json:"inactive_users"`
+	Assignments    int `json:"assignments"`
+	Catalogs       int `json:"catalogs"`
+	Schemas        int `json:"schemas"`
+	Clusters       int `json:"clusters"`
+	PinnedClusters int `json:"pinned_clusters"`
+	// PurgedClusters counts clusters deleted by the retention rule.
+	PurgedClusters int `json:"purged_clusters"`
 }
 
 func (st *state) counts() ObjectCounts {
-	return ObjectCounts{Users: len(st.Users), Assignments: len(st.Assign), Schemas: len(st.Schemas), Clusters: len(st.Clusters)}
+	oc := ObjectCounts{Users: len(st.Users), Assignments: len(st.Assign), Catalogs: len(st.Catalogs), Clusters: len(st.Clusters), PurgedClusters: len(st.Purged)}
+	for _, u := range st.Users {
+		if !u.Active {
+			oc.InactiveUsers++
+		}
+	}
+	for _, sc := range st.Schemas {
+		if !isBuiltinSchema(sc.Name) {
+			oc.Schemas++
+		}
+	}
+	for _, cl := range st.Clusters {
+		if cl.Pinned {
+			oc.PinnedClusters++
+		}
+	}
+	return oc
 }
 
 // Journal kinds.
@@ -76,6 +136,7 @@ const (
 	kindGrant   = "grant"
 	kindCluster = "cluster"
 	kindToken   = "token"
+	kindPurged  = "purged_cluster"
 )
 
 // record is one journal line: a put (V set) or a delete (D true) of one object.
@@ -110,6 +171,8 @@ func (st *state) apply(rec record) error {
 			delete(st.Clusters, rec.ID)
 		case kindToken:
 			delete(st.Tokens, rec.ID)
+		case kindPurged:
+			delete(st.Purged, rec.ID)
 		default:
 			return fmt.Errorf("unknown kind %q", rec.K)
 		}
@@ -167,6 +230,12 @@ func (st *state) apply(rec record) error {
 			return err
 		}
 		st.Tokens[rec.ID] = name
+	case kindPurged:
+		var at int64
+		if err := json.Unmarshal(rec.V, &at); err != nil {
+			return err
+		}
+		st.Purged[rec.ID] = at
 	default:
 		return fmt.Errorf("unknown kind %q", rec.K)
 	}
@@ -208,6 +277,9 @@ func (st *state) snapshot() []record {
 	}
 	for _, id := range sortedKeys(st.Tokens) {
 		put(kindToken, id, st.Tokens[id])
+	}
+	for _, id := range sortedKeys(st.Purged) {
+		put(kindPurged, id, st.Purged[id])
 	}
 	return recs
 }

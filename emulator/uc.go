@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"time"
+
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -66,6 +68,7 @@ type schema struct {
 	SchemaID    string            `json:"schema_id"`
 	CreatedAt   int64             `json:"created_at"`
 	CreatedBy   string            `json:"created_by"`
+	Tables      []string          `json:"tables,omitempty"` // table names (control API), for SCHEMA_NOT_EMPTY
 	Seq         int64             `json:"seq"`
 }
 
@@ -197,6 +200,37 @@ func (s *Server) getCatalog(c *call) {
 	c.ok(ct.render())
 }
 
+// builtinSchemas are the schemas every catalog is created with.
+var builtinSchemas = []string{"default", "information_schema"}
+
+func isBuiltinSchema(name string) bool { return name == "default" || name == "information_schema" }
+
+// newCatalog adds a catalog with its default and information_schema schemas,
+// journalling all three. Callers hold s.mu (or run before serving).
+func (s *Server) newCatalog(name, owner, comment, storageRoot string, at time.Time) *ucCatalog {
+	ct := &ucCatalog{Name: name, Owner: owner, Comment: comment, StorageRoot: storageRoot,
+		CreatedAt: at.UnixMilli(), CreatedBy: owner, Seq: s.st.nextSeq()}
+	s.st.Catalogs[name] = ct
+	s.put(kindCatalog, name, ct)
+	for _, sn := range builtinSchemas {
+		sc := &schema{CatalogName: name, Name: sn, Owner: owner, SchemaID: s.uuid(), CreatedAt: at.UnixMilli(), CreatedBy: owner, Seq: s.st.nextSeq()}
+		switch sn {
+		case "default":
+			sc.Comment = "Default schema (auto-created)"
+		case "information_schema":
+			sc.Owner, sc.CreatedBy = "System user", "System user"
+			sc.Comment = "Information schema (auto-created)"
+		}
+		s.st.Schemas[sc.fullName()] = sc
+		s.put(kindSchema, sc.fullName(), sc)
+	}
+	return ct
+}
+
+// metastoreRootMissing is the real answer to a catalog create without
+// storage_root on a metastore without root storage (databricks/cli#5695).
+const metastoreRootMissing = "Metastore storage root URL does not exist. Please provide a storage location for the catalog (for example 'CREATE CATALOG myCatalog MANAGED LOCATION '<location-path>'). Alternatively set up a metastore root storage location to provide a storage location for all catalogs in the metastore."
+
 func (s *Server) createCatalog(c *call) {
 	var req struct {
 		Name        string            `json:"name"`
@@ -218,10 +252,22 @@ func (s *Server) createCatalog(c *call) {
 		c.fail(http.StatusConflict, "CATALOG_ALREADY_EXISTS", fmt.Sprintf("Catalog '%s' already exists", name))
 		return
 	}
-	ct := &ucCatalog{Name: name, Owner: c.caller.name, Comment: req.Comment, Properties: req.Properties, StorageRoot: req.StorageRoot,
-		CreatedAt: s.now().UnixMilli(), CreatedBy: c.caller.name, Seq: s.st.nextSeq()}
-	s.st.Catalogs[name] = ct
-	s.put(kindCatalog, name, ct)
+	root := strings.TrimSpace(req.StorageRoot)
+	if root == "" {
+		if s.opts.MetastoreRoot == "" {
+			c.fail(http.StatusBadRequest, "INVALID_STATE", metastoreRootMissing)
+			return
+		}
+		root = strings.TrimSuffix(s.opts.MetastoreRoot, "/") + "/__unitystorage/catalogs/" + s.uuid()
+	} else if !strings.Contains(root, "://") {
+		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Invalid storage_root '%s': expected a URL such as abfss://container@account.dfs.core.windows.net/path.", req.StorageRoot))
+		return
+	}
+	ct := s.newCatalog(name, c.caller.name, req.Comment, root, s.now())
+	if len(req.Properties) > 0 {
+		ct.Properties = req.Properties
+		s.put(kindCatalog, name, ct)
+	}
 	c.ok(ct.render())
 }
 
@@ -259,6 +305,10 @@ func (s *Server) createSchema(c *call) {
 	full := cat + "." + name
 	if _, ok := s.st.Schemas[full]; ok {
 		c.fail(http.StatusConflict, "SCHEMA_ALREADY_EXISTS", fmt.Sprintf("Schema '%s' already exists", name))
+		return
+	}
+	if max := s.opts.MaxSchemasPerCatalog; on(max) && s.st.schemasIn(cat) >= max {
+		c.answer(s.opts.SchemaQuotaError, false, map[string]string{"limit": strconv.Itoa(max), "catalog": cat, "schema": full})
 		return
 	}
 	sc := &schema{CatalogName: cat, Name: name, Owner: c.caller.name, Comment: req.Comment, Properties: req.Properties,
@@ -328,6 +378,14 @@ func (s *Server) deleteSchema(c *call) {
 		return
 	}
 	full := sc.fullName()
+	if sc.Name == "information_schema" {
+		c.fail(http.StatusBadRequest, "INVALID_PARAMETER_VALUE", fmt.Sprintf("Schema '%s' is a system schema and cannot be deleted.", full))
+		return
+	}
+	if len(sc.Tables) > 0 && c.query("force") != "true" {
+		c.fail(http.StatusBadRequest, "SCHEMA_NOT_EMPTY", fmt.Sprintf("Cannot delete schema '%s': it is not empty (%d tables). Use force=true (DROP SCHEMA ... CASCADE) to delete it with its contents.", full, len(sc.Tables)))
+		return
+	}
 	delete(s.st.Schemas, full)
 	s.del(kindSchema, full)
 	if _, ok := s.st.Grants["schema:"+full]; ok {
@@ -430,6 +488,7 @@ func (s *Server) updateGrants(c *call) {
 			Add       []string `json:"add"`
 			Remove    []string `json:"remove"`
 		} `json:"changes"`
+		OmitPermissionsInResponse bool `json:"omit_permissions_in_response"`
 	}
 	if !c.decode(&req) {
 		return
@@ -514,6 +573,10 @@ func (s *Server) updateGrants(c *call) {
 	} else {
 		s.st.Grants[key] = g
 		s.put(kindGrant, key, g)
+	}
+	if req.OmitPermissionsInResponse {
+		c.ok(map[string]any{})
+		return
 	}
 	c.ok(map[string]any{"privilege_assignments": renderGrants(g, "")})
 }

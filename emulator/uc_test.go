@@ -11,7 +11,7 @@ import (
 )
 
 func TestCatalogs(t *testing.T) {
-	e := setup(t, Options{})
+	e := setup(t, Options{MetastoreRoot: "abfss://metastore@emulator.dfs.core.windows.net/root"})
 	ctx := context.Background()
 	main, err := e.w.Catalogs.GetByName(ctx, "main")
 	if err != nil || main.Name != "main" || main.MetastoreId == "" {
@@ -22,8 +22,8 @@ func TestCatalogs(t *testing.T) {
 		t.Fatalf("create = %+v, %v; want lower-cased hackathon", created, err)
 	}
 	all, err := e.w.Catalogs.ListAll(ctx, catalog.ListCatalogsRequest{})
-	if err != nil || len(all) != 2 {
-		t.Errorf("list = %d catalogs, %v; want 2", len(all), err)
+	if err != nil || len(all) != 3 {
+		t.Errorf("list = %d catalogs, %v; want 3 (workspace catalog, main, hackathon)", len(all), err)
 	}
 	_, err = e.w.Catalogs.Create(ctx, catalog.CreateCatalog{Name: "hackathon"})
 	wantErr(t, err, "Catalog 'hackathon' already exists", []error{apierr.ErrResourceConflict})
@@ -53,12 +53,12 @@ func TestSchemas(t *testing.T) {
 		}
 	}
 	all, err := e.w.Schemas.ListAll(ctx, catalog.ListSchemasRequest{CatalogName: "main"})
-	if err != nil || len(all) != 4 {
-		t.Errorf("ListAll = %d schemas, %v; want 4", len(all), err)
+	if err != nil || len(all) != 6 {
+		t.Errorf("ListAll = %d schemas, %v; want 6 (4 and default, information_schema)", len(all), err)
 	}
 	paged, err := e.w.Schemas.ListAll(ctx, catalog.ListSchemasRequest{CatalogName: "main", MaxResults: 1})
-	if err != nil || len(paged) != 4 {
-		t.Errorf("ListAll max_results=1 = %d schemas, %v; want 4", len(paged), err)
+	if err != nil || len(paged) != 6 {
+		t.Errorf("ListAll max_results=1 = %d schemas, %v; want 6", len(paged), err)
 	}
 
 	tests := []struct {

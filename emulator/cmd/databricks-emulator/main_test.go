@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"github.com/databricks/databricks-sdk-go/service/iam"
 
 	"github.com/cohort-dev/cohort/config"
+	"github.com/cohort-dev/cohort/emulator"
 )
 
 // start runs the binary and returns its host once it prints "listening on".
@@ -87,8 +90,13 @@ func TestCommand_endToEnd(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state.jsonl")
 	cfgPath := filepath.Join(dir, "worker.yaml")
+	policy := filepath.Join(dir, "policy.json")
+	os.WriteFile(policy, []byte(`{"policy_family_definition_overrides": {"autotermination_minutes": {"type": "fixed", "value": 60}}, "max_clusters_per_user": 3}`), 0o644)
 	args := []string{"--listen", "127.0.0.1:0", "--token", "dapi-e2e", "--account-id", "acc-e2e", "--workspace-id", "4242",
-		"--state", state, "--write-config", cfgPath, "--limit", "scim_write=100", "--seed", "3"}
+		"--state", state, "--write-config", cfgPath, "--limit", "scim_write=100", "--seed", "3",
+		"--metastore-root", "abfss://m@a.dfs.core.windows.net/r", "--catalog", "shared", "--catalog", "cohort",
+		"--max-schemas-per-catalog", "50", "--assignment-flaky-share", "0", "--cluster-retention", "48h",
+		"--schema-quota-error", "400:QUOTA_EXCEEDED:full {catalog}", "--policy-overrides", policy, "--int64-as-string-share", "0"}
 	cmd, host, out := start(t, bin, args...)
 	if strings.HasSuffix(host, ":0") || !strings.HasPrefix(host, "http://127.0.0.1:") {
 		t.Fatalf("host = %q, want the real port", host)
@@ -123,6 +131,21 @@ func TestCommand_endToEnd(t *testing.T) {
 		return a
 	}
 	ctx := context.Background()
+	req, _ := http.NewRequest("GET", host+"/emulator/v1/config", nil)
+	req.Header.Set("Authorization", "Bearer dapi-e2e")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ec emulator.Config
+	json.NewDecoder(resp.Body).Decode(&ec)
+	resp.Body.Close()
+	st := ec.Strict
+	if st.MetastoreRoot != "abfss://m@a.dfs.core.windows.net/r" || len(st.Catalogs) != 2 || st.MaxSchemasPerCatalog != 50 || st.AssignmentFlakyShare >= 0 ||
+		st.ClusterRetention != "48h0m0s" || st.SchemaQuotaError.Message != "full {catalog}" || st.MaxClustersPerUser != 3 ||
+		!strings.Contains(st.PolicyDefinition, `"value":60`) || st.Int64AsStringShare >= 0 || st.MaxAccountUsers != 10000 || st.MaxPinnedClusters != 100 {
+		t.Errorf("strict config = %+v", st)
+	}
 	u, err := client(host).Users.Create(ctx, iam.User{UserName: "e2e@event.org"})
 	if err != nil {
 		t.Fatalf("create user: %v", err)
@@ -143,6 +166,11 @@ func TestRun_badFlags(t *testing.T) {
 		{"--limit", "nonsense"},
 		{"--limit", "warp=3"},
 		{"--faults", "2"},
+		{"--metastore-root", "not-a-url"},
+		{"--user-quota-error", "nonsense"},
+		{"--assignment-flaky-share", "1.5"},
+		{"--policy-overrides", "/nonexistent/policy.json"},
+		{"--workspace-name", "has space"},
 		{"extra-arg"},
 	}
 	for _, args := range tests {
