@@ -119,14 +119,15 @@ type ClusterSpec struct {
 	// AutoterminationMinutes, when > 0, is the value the policy fixes; it
 	// replaces the configured one.
 	AutoterminationMinutes int `json:"autotermination_minutes,omitempty"`
-	// Set gives attributes the policy fixes to another value than Cohort's
-	// default, by policy path ("spark_conf.spark.master",
-	// "custom_tags.ResourceClass").
-	Set map[string]string `json:"set,omitempty"`
-	// Omit lists policy paths the create leaves out: forbidden by the policy,
-	// or left to its default ("autotermination_minutes",
-	// "spark_conf.spark.master", "custom_tags.ResourceClass").
-	Omit []string `json:"omit,omitempty"`
+	// SparkMaster and ResourceClass, when set, are the values the policy
+	// fixes for spark_conf.spark.master and custom_tags.ResourceClass.
+	SparkMaster   string `json:"spark_master,omitempty"`
+	ResourceClass string `json:"resource_class,omitempty"`
+	// Omit* leave an attribute out of the create: the policy forbids it, or
+	// supplies its default.
+	OmitAutotermination bool `json:"omit_autotermination,omitempty"`
+	OmitSparkMaster     bool `json:"omit_spark_master,omitempty"`
+	OmitResourceClass   bool `json:"omit_resource_class,omitempty"`
 }
 
 // SetupBatchResult is what SetupBatch resolved.
