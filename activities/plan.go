@@ -131,27 +131,16 @@ func (r *ready) blocking() string {
 	return fmt.Sprintf("workspace not ready, %d blocking problem(s): %s", len(out), strings.Join(out, "; "))
 }
 
-// errTransient carries an error that a retry may mend (throttling, 5xx,
-// connection): the activity fails retryably instead of reporting a check
-// as failed.
-type errTransient struct{ err error }
-
-func (e errTransient) Error() string { return e.err.Error() }
-func (e errTransient) Unwrap() error { return e.err }
-
-// refused classifies an error met by a check: transient ones abort the
-// checks (returned as errTransient), others become the check's failure text.
+// refused classifies an error met by a check: a transient one (throttling,
+// 5xx, connection), which a retry may mend, is returned to abort the checks
+// retryably; any other becomes the check's failure text.
 func refused(err error) (string, error) {
 	cerr := classify(wire.StepSetup, err)
 	switch errorType(cerr) {
 	case wire.ErrThrottled, wire.ErrUnavailable, wire.ErrPrincipalNotReady:
-		return "", errTransient{cerr}
+		return "", cerr
 	}
-	var ae *temporal.ApplicationError
-	if errors.As(cerr, &ae) {
-		return ae.Message(), nil
-	}
-	return redact(err.Error()), nil
+	return appMessage(cerr), nil
 }
 
 // readiness runs every check for the participants ps (nil: the checks that
