@@ -3,6 +3,7 @@
 // the report to send to participants.
 //
 //	starter submit [--wait] [--batch ID] [--skip-invalid] [--recheck] FILE.csv
+//	starter plan [--skip-invalid] FILE.csv
 //	starter status BATCH
 //	starter retry-failed [--wait] BATCH
 //	starter report BATCH [--format csv|json]
@@ -74,6 +75,7 @@ type Main struct {
 var commands = []struct{ name, args, summary string }{
 	{"submit", "[--wait] [--batch ID] [--skip-invalid] [--recheck] FILE.csv",
 		"validate a roster (Entra bulk-create/invite or plain email,display_name CSV)\nand start provisioning it as a batch"},
+	{"plan", "[--skip-invalid] FILE.csv", "validate a roster and check, without writing to it, that the workspace is\nready for it: who is new, provisioned or already in the account; every check\nwith its fix (exit 0 ready, 1 not ready)"},
 	{"status", "BATCH", "counts, failures by step, and the failed participants"},
 	{"retry-failed", "[--wait] BATCH", "re-run exactly the failed participants of a finished batch"},
 	{"report", "BATCH [--format csv|json]", "one row per participant: the list to send to participants"},
@@ -147,6 +149,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	switch cmd {
 	case "submit":
 		return m.submit(ctx, rest)
+	case "plan":
+		return m.plan(ctx, rest)
 	case "status":
 		return m.status(ctx, rest)
 	case "retry-failed":
