@@ -747,3 +747,45 @@ func TestIdempotencyToken(t *testing.T) {
 		t.Errorf("tokens %q %q: want stable per lower-cased email, distinct per participant, <= 64 chars", a, b)
 	}
 }
+
+// A catalog someone else owns: the caller's effective privileges decide
+// (MANAGE, USE_CATALOG and CREATE_SCHEMA, or ALL_PRIVILEGES).
+func TestSetupBatch_catalogRightsByEffectivePermissions(t *testing.T) {
+	effective := "/api/2.1/unity-catalog/effective-permissions/catalog/cohort?principal=admin%40example.com"
+	privs := func(ps ...string) map[string]any {
+		var out []any
+		for _, p := range ps {
+			out = append(out, map[string]any{"privilege": p, "inherited_from_type": "METASTORE"})
+		}
+		return map[string]any{"privilege_assignments": []any{map[string]any{"principal": "admin@example.com", "privileges": out}}}
+	}
+	for _, tt := range []struct {
+		name string
+		held []string
+		want string // in the error; "" = ready
+	}{
+		{"manage and create schema", []string{"USE_CATALOG", "MANAGE", "CREATE_SCHEMA"}, ""},
+		{"all privileges", []string{"ALL_PRIVILEGES"}, ""},
+		{"use catalog only", []string{"USE_CATALOG"}, "catalog_rights: the caller admin@example.com does not own catalog cohort (owner data-team) and lacks MANAGE, CREATE_SCHEMA on it (fix: GRANT MANAGE, USE CATALOG, CREATE SCHEMA ON CATALOG cohort TO `admin@example.com`"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fxSettings()
+			s.SharedGrants = nil
+			a := fixtureActivities(t, readinessFixtures(
+				qa.HTTPFixture{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Response: map[string]any{"name": "cohort", "owner": "data-team"}},
+				qa.HTTPFixture{Method: "GET", Resource: effective, Response: privs(tt.held...)},
+			), s)
+			_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ae := wantAppErr(t, err, wire.ErrNotReady, false)
+			if !strings.Contains(ae.Message(), tt.want) {
+				t.Errorf("message = %q, want it to contain %q", ae.Message(), tt.want)
+			}
+		})
+	}
+}
