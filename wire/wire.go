@@ -206,8 +206,8 @@ type CreateSchemaResult struct {
 // schema (full name) and the shared grants. Principal is the user's userName.
 type GrantInput struct {
 	Principal string `json:"principal"`
-	Catalog string `json:"catalog"`
-	Schema  string `json:"schema"`
+	Catalog   string `json:"catalog"`
+	Schema    string `json:"schema"`
 }
 
 // GrantResult is empty: the step's end is the grants.
