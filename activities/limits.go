@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/time/rate"
 )
@@ -39,15 +40,19 @@ type RateRates struct {
 // Limits paces calls per API class. The zero value and nil pace nothing.
 type Limits struct {
 	limiters map[Class]*rate.Limiter
+	rates    map[Class]float64 // the deployment's, before division
+
+	mu      sync.Mutex
+	workers int // how many workers the rates are divided by now
 }
 
 // NewLimits divides each class rate by workers (the worker processes sharing
 // the deployment-wide rates) and builds one token bucket per class with a
 // burst of one, so that a worker never bursts above its share. A rate <= 0
-// leaves that class unpaced.
+// leaves that class unpaced. Share changes the division later.
 func NewLimits(r RateRates, workers int) *Limits {
 	workers = max(workers, 1)
-	l := &Limits{limiters: map[Class]*rate.Limiter{}}
+	l := &Limits{limiters: map[Class]*rate.Limiter{}, rates: map[Class]float64{}, workers: workers}
 	for class, perSecond := range map[Class]float64{
 		ClassSCIMWrite:        r.SCIMWrite,
 		ClassSCIMList:         r.SCIMList,
@@ -59,10 +64,43 @@ func NewLimits(r RateRates, workers int) *Limits {
 		ClassClusters:         r.Clusters,
 	} {
 		if perSecond > 0 {
+			l.rates[class] = perSecond
 			l.limiters[class] = rate.NewLimiter(rate.Limit(perSecond/float64(workers)), 1)
 		}
 	}
 	return l
+}
+
+// Share re-divides every class rate by workers (at least 1), the worker
+// processes sharing the deployment's rates now: a worker that learns another
+// has died takes over its share, and one that learns of a new worker hands
+// part of its own over. Calls already waiting are paced at the new rate from
+// their next token on. It reports whether the division changed.
+func (l *Limits) Share(workers int) bool {
+	workers = max(workers, 1)
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.workers == workers {
+		return false
+	}
+	l.workers = workers
+	for class, lim := range l.limiters {
+		lim.SetLimit(rate.Limit(l.rates[class] / float64(workers)))
+	}
+	return true
+}
+
+// Workers returns how many workers the rates are divided by now.
+func (l *Limits) Workers() int {
+	if l == nil {
+		return 1
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.workers
 }
 
 // Limit returns the pace of one class (rate.Inf when unpaced).

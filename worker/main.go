@@ -88,15 +88,18 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	workers := newWorkers(tc, cfg, acts)
+	identity := workerIdentity()
+	workers := newWorkers(tc, cfg, acts, identity)
 	for _, w := range workers {
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		defer w.Stop() // graceful: waits for running activities up to WorkerStopTimeout
 	}
+	go shareLimits(ctx, tc, acts.Limits, identity, logger)
 	logger.Info("worker started", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
-		"account_host", cfg.Databricks.AccountHost, "workspace_host", cfg.Databricks.WorkspaceHost)
+		"account_host", cfg.Databricks.AccountHost, "workspace_host", cfg.Databricks.WorkspaceHost,
+		"identity", identity, "rate_share_workers", acts.Limits.Workers())
 	<-ctx.Done()
 	logger.Info("worker stopping")
 	return nil
@@ -145,8 +148,8 @@ func newActivities(cfg config.Config, tc client.Client) (*activities.Activities,
 // main queue; the access activity (account SCIM first of all) on a queue the
 // server paces to the SCIM write rate for all workers together; cluster work, which waits minutes for clusters to
 // stop, on its own queue with many slots.
-func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities) []worker.Worker {
-	main := worker.New(tc, workflows.TaskQueue, worker.Options{WorkerStopTimeout: stopTimeout})
+func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities, identity string) []worker.Worker {
+	main := worker.New(tc, workflows.TaskQueue, worker.Options{WorkerStopTimeout: stopTimeout, Identity: identity})
 	main.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ChunkWorkflow, workflow.RegisterOptions{Name: workflows.ChunkWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ParticipantWorkflow, workflow.RegisterOptions{Name: workflows.ParticipantWorkflowName})
@@ -154,13 +157,16 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.LoadChunk, activities.LoadChunkName)
 	register(main, acts.AwaitParticipant, activities.AwaitParticipantName)
 
-	account := worker.New(tc, workflows.AccountTaskQueue, accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers))
+	ao := accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers)
+	ao.Identity = identity // the rate share counts the workers by it
+	account := worker.New(tc, workflows.AccountTaskQueue, ao)
 	register(account, acts.ProvisionAccess, activities.ProvisionAccessName)
 
 	compute := worker.New(tc, workflows.ComputeTaskQueue, worker.Options{
 		DisableWorkflowWorker:              true,
 		MaxConcurrentActivityExecutionSize: 2 * cfg.Batch.MaxInFlight,
 		WorkerStopTimeout:                  stopTimeout,
+		Identity:                           identity,
 	})
 	register(compute, acts.ProvisionCluster, activities.ProvisionClusterName)
 	return []worker.Worker{main, account, compute}
@@ -186,6 +192,17 @@ func accountOptions(scimWrite float64, workers int) worker.Options {
 		o.MaxConcurrentActivityExecutionSize = max(int(math.Ceil(scimWrite/float64(max(workers, 1))*slotSeconds)), 10)
 	}
 	return o
+}
+
+// workerIdentity names this worker process to the Temporal server, as the
+// SDK's default does (pid@host): unique per process, so the rate share
+// counts processes, not their three task-queue workers.
+func workerIdentity() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%d@%s", os.Getpid(), host)
 }
 
 // stopTimeout is how long a stopping worker (SIGTERM) lets running
