@@ -110,7 +110,10 @@ func TestShareLimits_survivorTakesOver(t *testing.T) {
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { shareLimits(ctx, f, limits, "self", slog.New(slog.NewTextHandler(io.Discard, nil))); close(done) }()
+	go func() {
+		shareLimits(ctx, f, limits, "self", slog.New(slog.NewTextHandler(io.Discard, nil)))
+		close(done)
+	}()
 	deadline := time.Now().Add(3 * shareInterval)
 	for limits.Workers() != 1 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
