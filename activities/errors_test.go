@@ -239,3 +239,30 @@ func TestLimits_share(t *testing.T) {
 		t.Error("nil Limits: Share or Workers not inert")
 	}
 }
+
+// Calls queued at the old share are paced anew when the share changes: a
+// survivor's queued calls do not keep the dead worker's slow pace (nor go
+// out at it beside new calls at the full rate).
+func TestLimits_shareRequeues(t *testing.T) {
+	l := NewLimits(RateRates{SCIMWrite: 100}, 1000) // 0.1/s: a call every 10 s
+	if err := l.Wait(context.Background(), ClassSCIMWrite); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 3)
+	for range 3 { // reserved 10, 20 and 30 s from now
+		go func() { done <- l.Wait(context.Background(), ClassSCIMWrite) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	l.Share(1) // 100/s: 10 ms apart
+	timeout := time.After(5 * time.Second)
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("queued calls still wait at the old share")
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -39,11 +40,12 @@ type RateRates struct {
 
 // Limits paces calls per API class. The zero value and nil pace nothing.
 type Limits struct {
-	limiters map[Class]*rate.Limiter
-	rates    map[Class]float64 // the deployment's, before division
+	rates map[Class]float64 // the deployment's, before division
 
-	mu      sync.Mutex
-	workers int // how many workers the rates are divided by now
+	mu       sync.Mutex
+	limiters map[Class]*rate.Limiter
+	workers  int           // how many workers the rates are divided by now
+	shared   chan struct{} // closed when Share replaces the limiters
 }
 
 // NewLimits divides each class rate by workers (the worker processes sharing
@@ -52,7 +54,7 @@ type Limits struct {
 // leaves that class unpaced. Share changes the division later.
 func NewLimits(r RateRates, workers int) *Limits {
 	workers = max(workers, 1)
-	l := &Limits{limiters: map[Class]*rate.Limiter{}, rates: map[Class]float64{}, workers: workers}
+	l := &Limits{limiters: map[Class]*rate.Limiter{}, rates: map[Class]float64{}, workers: workers, shared: make(chan struct{})}
 	for class, perSecond := range map[Class]float64{
 		ClassSCIMWrite:        r.SCIMWrite,
 		ClassSCIMList:         r.SCIMList,
@@ -74,8 +76,14 @@ func NewLimits(r RateRates, workers int) *Limits {
 // Share re-divides every class rate by workers (at least 1), the worker
 // processes sharing the deployment's rates now: a worker that learns another
 // has died takes over its share, and one that learns of a new worker hands
-// part of its own over. Calls already waiting are paced at the new rate from
-// their next token on. It reports whether the division changed.
+// part of its own over. It reports whether the division changed.
+//
+// Calls already waiting are paced anew: a token bucket's reservations keep
+// the times they were given (SetLimit does not move them), so calls queued at
+// half the rate would still go out at half the rate while new ones went out
+// at the full rate, together above it. Share therefore replaces each bucket
+// with one at the new rate, without its first token (the last call at the
+// old rate may have just gone out), and wakes the waiters to queue again.
 func (l *Limits) Share(workers int) bool {
 	workers = max(workers, 1)
 	if l == nil {
@@ -87,9 +95,16 @@ func (l *Limits) Share(workers int) bool {
 		return false
 	}
 	l.workers = workers
-	for class, lim := range l.limiters {
-		lim.SetLimit(rate.Limit(l.rates[class] / float64(workers)))
+	now := time.Now()
+	for class := range l.limiters {
+		lim := rate.NewLimiter(rate.Limit(l.rates[class]/float64(workers)), 1)
+		lim.AllowN(now, 1)
+		l.limiters[class] = lim
 	}
+	if l.shared != nil {
+		close(l.shared)
+	}
+	l.shared = make(chan struct{})
 	return true
 }
 
@@ -100,15 +115,27 @@ func (l *Limits) Workers() int {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.workers
+	return max(l.workers, 1)
+}
+
+// bucket returns a class's token bucket (nil when unpaced) and the channel
+// closed when Share replaces it.
+func (l *Limits) bucket(class Class) (*rate.Limiter, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.limiters[class], l.shared
 }
 
 // Limit returns the pace of one class (rate.Inf when unpaced).
 func (l *Limits) Limit(class Class) rate.Limit {
-	if l == nil || l.limiters[class] == nil {
+	if l == nil {
 		return rate.Inf
 	}
-	return l.limiters[class].Limit()
+	lim, _ := l.bucket(class)
+	if lim == nil {
+		return rate.Inf
+	}
+	return lim.Limit()
 }
 
 // errPaced means the local pacing could not grant a call slot before the
@@ -121,15 +148,33 @@ func (l *Limits) Wait(ctx context.Context, class Class) error {
 	if l == nil {
 		return nil
 	}
-	lim := l.limiters[class]
-	if lim == nil {
-		return nil
-	}
-	if err := lim.Wait(ctx); err != nil {
-		if ctx.Err() != nil {
+	for {
+		lim, shared := l.bucket(class)
+		if lim == nil {
+			return nil
+		}
+		r := lim.Reserve()
+		d := r.Delay()
+		if d == 0 {
+			return nil
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+			r.Cancel()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w (%s)", errPaced, class)
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			return nil
+		case <-shared: // queue again in the new bucket
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			r.Cancel()
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w (%s)", errPaced, class)
 	}
-	return nil
 }

@@ -23,13 +23,13 @@ import (
 // The Temporal server records a poll when it starts and when it ends; an idle
 // poll lasts matching.longPollExpirationInterval (1 minute by default), so
 // the shared dynamic config (scripts/temporal-dynamicconfig.yaml) lowers it
-// to 10 s on the account queue, below pollerWindow: an idle worker is never
+// to 5 s on the account queue, below pollerWindow: an idle worker is not
 // taken for a dead one. A killed worker drops out pollerWindow after its last
 // poll, and the survivors take over its share within pollerWindow +
 // shareInterval.
 const (
-	shareInterval = 5 * time.Second
-	pollerWindow  = 20 * time.Second
+	shareInterval = 2 * time.Second
+	pollerWindow  = 10 * time.Second
 	// accountPartitions is how many partitions of the account queue are
 	// described: the server's default (matching.numTaskqueueReadPartitions).
 	// A poller is recorded by the partition it polls, so one partition
@@ -52,6 +52,22 @@ func liveWorkers(pollers []*taskqueuepb.PollerInfo, now time.Time, window time.D
 		}
 	}
 	return len(live)
+}
+
+// lastPolls says how long ago each identity last polled, for the log.
+func lastPolls(pollers []*taskqueuepb.PollerInfo, now time.Time) map[string]string {
+	ago := map[string]time.Duration{}
+	for _, p := range pollers {
+		d := now.Sub(p.GetLastAccessTime().AsTime())
+		if old, ok := ago[p.GetIdentity()]; !ok || d < old {
+			ago[p.GetIdentity()] = d
+		}
+	}
+	out := make(map[string]string, len(ago))
+	for id, d := range ago {
+		out[id] = d.Round(100 * time.Millisecond).String()
+	}
+	return out
 }
 
 // accountPollers lists the pollers of every partition of the account queue.
@@ -92,10 +108,11 @@ func shareLimits(ctx context.Context, tc pollerLister, limits *activities.Limits
 			}
 			continue
 		}
-		before := limits.Workers()
-		if n := liveWorkers(pollers, time.Now(), pollerWindow, self); limits.Share(n) {
+		before, now := limits.Workers(), time.Now()
+		if n := liveWorkers(pollers, now, pollerWindow, self); limits.Share(n) {
 			logger.Info("rate share", "workers", n, "before", before,
-				"scim_write_per_second", float64(limits.Limit(activities.ClassSCIMWrite)))
+				"scim_write_per_second", float64(limits.Limit(activities.ClassSCIMWrite)),
+				"pollers", lastPolls(pollers, now))
 		}
 	}
 }
