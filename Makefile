@@ -51,7 +51,7 @@ $(TEMPORAL_CLI):
 # source in the module cache (`make -s temporal-server-dir` prints where).
 temporal-server: $(TEMPORAL_SERVER_DIR)/server $(TEMPORAL_SERVER_DIR)/sql
 
-$(TEMPORAL_SERVER_DIR)/server $(TEMPORAL_SERVER_DIR)/sql:
+$(TEMPORAL_SERVER_DIR)/server $(TEMPORAL_SERVER_DIR)/sql &:
 	@echo "installing the Temporal server $(TEMPORAL_SERVER_VERSION) into $(TEMPORAL_SERVER_DIR) (once; several minutes)"
 	cd / && GOBIN=$(TEMPORAL_SERVER_DIR) $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
 
