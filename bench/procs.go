@@ -184,6 +184,84 @@ func readUsage(pid int) (procUsage, error) {
 	return procUsage{CPU: cpu, RSS: rss, HWM: hwm, Valid: true}, nil
 }
 
+// readTreeUsage sums the CPU time (its own and its reaped children's) and
+// the memory (VmRSS, VmHWM) of pid and every live descendant: a server that
+// is a script, a Temporal server and a PostgreSQL with its backends. A
+// backend that exited is counted through its parent's reaped-children time.
+func readTreeUsage(root int) (procUsage, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return procUsage{}, err
+	}
+	parent := map[int]int{}
+	stats := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(stat), ')')
+		f := strings.Fields(string(stat[i+1:]))
+		if i < 0 || len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		parent[pid], stats[pid] = ppid, string(stat)
+	}
+	inTree := func(pid int) bool {
+		for ; pid > 1; pid = parent[pid] {
+			if pid == root {
+				return true
+			}
+		}
+		return false
+	}
+	var u procUsage
+	for pid, stat := range stats {
+		if !inTree(pid) {
+			continue
+		}
+		cpu, err := parseStatCPU(stat)
+		if err != nil {
+			continue
+		}
+		u.CPU += cpu + parseStatChildrenCPU(stat)
+		if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+			rss, hwm := parseStatusMem(string(status))
+			u.RSS += rss
+			u.HWM += hwm
+		}
+		u.Valid = u.Valid || pid == root
+	}
+	if !u.Valid {
+		return u, fmt.Errorf("process %d is gone", root)
+	}
+	return u, nil
+}
+
+// parseStatChildrenCPU returns cutime+cstime (fields 16 and 17) from a
+// /proc/PID/stat line, or 0 if they cannot be read.
+func parseStatChildrenCPU(stat string) time.Duration {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	cut, err1 := strconv.ParseInt(f[13], 10, 64)
+	cst, err2 := strconv.ParseInt(f[14], 10, 64)
+	if errors.Join(err1, err2) != nil {
+		return 0
+	}
+	return time.Duration(cut+cst) * time.Second / clockTicks
+}
+
 // parseStatCPU returns utime+stime from a /proc/PID/stat line. The command
 // name (field 2) may contain spaces and parentheses, so fields are counted
 // after the last ')'.
