@@ -54,10 +54,15 @@ func startTemporal(ctx context.Context, o *options, dir string, dynamic []string
 	var cmd *exec.Cmd
 	name, ready := "temporal dev server", 90*time.Second
 	if o.temporalKind == "postgres" {
-		// PostgreSQL runs as the postgres user when we are root: it must
-		// reach the data folder.
-		if err := os.Chmod(dir, 0o755); err != nil {
+		if port, err = freeLowPort(); err != nil {
 			return nil, err
+		}
+		// PostgreSQL runs as the postgres user when we are root: it must
+		// reach the data folder (the work directory is private by default).
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				return nil, err
+			}
 		}
 		name, ready = "temporal server on postgres", 5*time.Minute
 		cmd = exec.Command(filepath.Join(o.root, "scripts", "temporal-postgres.sh"),
@@ -70,12 +75,31 @@ func startTemporal(ctx context.Context, o *options, dir string, dynamic []string
 		}
 		cmd = exec.Command(o.temporal, args...)
 	}
-	p, err := startProc(name, cmd, log, nil)
+	// The script says when its namespace is usable (a new namespace is
+	// described before the frontend serves it).
+	var lineFn func(string)
+	scriptReady := make(chan struct{})
+	if o.temporalKind == "postgres" {
+		var once sync.Once
+		lineFn = func(l string) {
+			if strings.HasPrefix(l, "ready") {
+				once.Do(func() { close(scriptReady) })
+			}
+		}
+	} else {
+		close(scriptReady)
+	}
+	p, err := startProc(name, cmd, log, lineFn)
 	if err != nil {
 		return nil, err
 	}
 	ts := &temporalServer{p: p, address: fmt.Sprintf("127.0.0.1:%d", port), tree: o.temporalKind == "postgres"}
 	err = waitFor(ctx, p, ready, func(ctx context.Context) error {
+		select {
+		case <-scriptReady:
+		default:
+			return errors.New("not ready yet")
+		}
 		c, err := client.DialContext(ctx, client.Options{HostPort: ts.address, Logger: quietLogger{}})
 		if err != nil {
 			return err
