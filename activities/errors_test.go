@@ -61,6 +61,9 @@ func TestClassify(t *testing.T) {
 		{"single user name", wire.StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "single_user_name a.b@c.com does not exist in the workspace"), wire.ErrPrincipalNotReady, true},
 		{"cluster does not exist is gone, not a principal", wire.StepStopCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Cluster 0301-1 does not exist"), wire.ErrClusterGone, false},
 		{"cluster permissions of a deleted cluster", wire.StepSetPermission, sdkErr(404, "RESOURCE_DOES_NOT_EXIST", "Cluster 0301-1 does not exist"), wire.ErrClusterGone, false},
+		{"purged cluster is gone", wire.StepStopCluster, sdkErr(400, "INVALID_STATE", "Cannot access cluster 0301-1 that was terminated or unpinned more than 30 days ago."), wire.ErrClusterGone, false},
+		{"user cap", wire.StepCreateUser, sdkErr(400, "SCIM_400", "Cannot create user a@b.c: account acc has reached its limit of 10000 users and service principals."), wire.ErrQuotaExceeded, false},
+		{"schema cap", wire.StepCreateSchema, sdkErr(400, "QUOTA_EXCEEDED", "Cannot create schema 'c.s'"), wire.ErrQuotaExceeded, false},
 		{"cluster missing at create is invalid input", wire.StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Cluster 0301-1 does not exist"), wire.ErrInvalidInput, false},
 		{"schema does not exist is not a principal", wire.StepGrant, sdkErr(404, "SCHEMA_DOES_NOT_EXIST", "Schema 'cohort.p1' does not exist."), wire.ErrNotFound, false},
 	}
@@ -72,8 +75,12 @@ func TestClassify(t *testing.T) {
 			if err := ae.Details(&step); err != nil || step != tt.step {
 				t.Errorf("details = %q (%v), want step %q", step, err, tt.step)
 			}
-			if got, want := ae.Message(), tt.err.Error(); got != want {
-				t.Errorf("message = %q, want the wrapped error's %q", got, want)
+			want := tt.err.Error()
+			if tt.typ == wire.ErrQuotaExceeded {
+				want = "a Databricks cap was reached: " + want // whatever Databricks' wording
+			}
+			if got := ae.Message(); got != want {
+				t.Errorf("message = %q, want %q", got, want)
 			}
 			if tt.typ == wire.ErrThrottled {
 				if d := ae.NextRetryDelay(); d < throttleBase || d >= throttleBase+throttleJitter {
@@ -208,5 +215,65 @@ func TestNewClients_budget(t *testing.T) {
 	}
 	if a.Config.AccountID != "acc" {
 		t.Errorf("AccountID = %q", a.Config.AccountID)
+	}
+}
+
+// Share re-divides the deployment's rates: a survivor of two workers takes
+// the whole rate, and a third worker shrinks everyone's share.
+func TestLimits_share(t *testing.T) {
+	l := NewLimits(RateRates{SCIMWrite: 5, Clusters: 20}, 2)
+	for _, step := range []struct {
+		workers     int
+		changed     bool
+		scim, clust rate.Limit
+	}{
+		{2, false, 2.5, 10},
+		{1, true, 5, 20},
+		{3, true, 5.0 / 3, 20.0 / 3},
+		{0, true, 5, 20}, // never below one worker: this one
+	} {
+		if got := l.Share(step.workers); got != step.changed {
+			t.Errorf("Share(%d) = %v, want %v", step.workers, got, step.changed)
+		}
+		if got, want := l.Workers(), max(step.workers, 1); got != want {
+			t.Errorf("after Share(%d): Workers() = %d, want %d", step.workers, got, want)
+		}
+		if s, c := l.Limit(ClassSCIMWrite), l.Limit(ClassClusters); s != step.scim || c != step.clust {
+			t.Errorf("after Share(%d): scim_write %v, clusters %v; want %v, %v", step.workers, s, c, step.scim, step.clust)
+		}
+	}
+	if got := l.Limit(ClassUnityCatalog); got != rate.Inf {
+		t.Errorf("an unpaced class became %v", got)
+	}
+	var nilLimits *Limits
+	if nilLimits.Share(3) || nilLimits.Workers() != 1 {
+		t.Error("nil Limits: Share or Workers not inert")
+	}
+}
+
+// Calls queued at the old share are paced anew when the share changes: a
+// survivor's queued calls do not keep the dead worker's slow pace (nor go
+// out at it beside new calls at the full rate).
+func TestLimits_shareRequeues(t *testing.T) {
+	l := NewLimits(RateRates{SCIMWrite: 100}, 1000) // 0.1/s: a call every 10 s
+	if err := l.Wait(context.Background(), ClassSCIMWrite); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 3)
+	for range 3 { // reserved 10, 20 and 30 s from now
+		go func() { done <- l.Wait(context.Background(), ClassSCIMWrite) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	l.Share(1) // 100/s: 10 ms apart
+	timeout := time.After(5 * time.Second)
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("queued calls still wait at the old share")
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -143,6 +144,9 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 		return res, stepFailed(p, wire.StepCreateUser, wire.CreateUserName, err)
 	}
 	res.UserID = user.UserID
+	// The principal of grants and cluster permissions: an adopted user's
+	// userName may differ from the email.
+	principal := cmp.Or(user.UserName, p.Email)
 	err := run(assignWorkspaceOptions(st, p.Email), wire.AssignWorkspaceName,
 		wire.AssignWorkspaceInput{Email: p.Email, UserID: user.UserID}).Get(ctx, nil)
 	if err != nil {
@@ -154,21 +158,21 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 	}
 	res.Schema = schema.FullName
 
-	grantF := run(grantOptions(st, p.Email, schema.FullName), wire.GrantName,
-		wire.GrantInput{Email: p.Email, Catalog: in.Catalog, Schema: schema.FullName})
+	grantF := run(grantOptions(st, principal, schema.FullName), wire.GrantName,
+		wire.GrantInput{Principal: principal, Catalog: in.Catalog, Schema: schema.FullName})
 	// A user created by this run cannot have a cluster yet: only one that
 	// existed before is worth the lookup.
 	lookup := !user.Created
 	for runs := 1; ; runs++ {
 		var cluster wire.CreateClusterResult
 		err := run(createClusterOptions(st, p), wire.CreateClusterName,
-			wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup}).Get(ctx, &cluster)
+			wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup, UserName: user.UserName}).Get(ctx, &cluster)
 		if err != nil {
 			return res, stepFailed(p, wire.StepCreateCluster, wire.CreateClusterName, err)
 		}
 		res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
-		permF := run(setPermissionOptions(st, p.Email, cluster.ClusterID), wire.SetPermissionName,
-			wire.SetPermissionInput{Email: p.Email, ClusterID: cluster.ClusterID})
+		permF := run(setPermissionOptions(st, principal, cluster.ClusterID), wire.SetPermissionName,
+			wire.SetPermissionInput{Principal: principal, ClusterID: cluster.ClusterID})
 		stopF := run(stopClusterOptions(st, p.Email, cluster.ClusterID), wire.StopClusterName,
 			wire.StopClusterInput{ClusterID: cluster.ClusterID, State: cluster.State})
 		permErr, stopErr := permF.Get(ctx, nil), stopF.Get(ctx, nil)
