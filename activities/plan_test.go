@@ -125,10 +125,24 @@ func TestPlanWorkspace_checks(t *testing.T) {
 		blocking []string // the checks that must block; every other must pass
 		detail   string   // in the first blocking check's detail
 		fix      string   // in its fix
+		spec     string   // in the resolved cluster spec (%+v), when ready
 	}{
 		{name: "ready: catalog made beforehand", opts: planOpts{emulator: emulator.Options{Catalogs: []string{"cohort"}}}, roster: 3},
 		{name: "ready: catalog created at storage_root", opts: planOpts{settings: func(s *Settings) { s.StorageRoot = root }}, roster: 3},
 		{name: "ready: metastore has root storage", opts: planOpts{emulator: emulator.Options{MetastoreRoot: "abfss://metastore@emulatorstorage.dfs.core.windows.net/root"}}, roster: 3},
+		{name: "ready: smallest node type the policy allows", roster: 3, spec: "NodeType:Standard_DS4_v2",
+			opts: planOpts{emulator: emulator.Options{Catalogs: []string{"cohort"}, PolicyOverrides: `{"node_type_id": {"type": "allowlist", "values": ["Standard_DS5_v2", "Standard_DS4_v2"]}}`},
+				settings: func(s *Settings) { s.NodeType = "smallest" }}},
+		{name: "ready: runtime the policy fixes", roster: 3, spec: "SparkVersion:17.3.x-cpu-ml-scala2.13",
+			opts: planOpts{emulator: emulator.Options{Catalogs: []string{"cohort"}, PolicyOverrides: `{"spark_version": {"type": "fixed", "value": "17.3.x-cpu-ml-scala2.13"}}`}}},
+		{name: "ready: ResourceClass tag left to the policy's default", roster: 3, spec: "OmitResourceClass:true",
+			opts: planOpts{emulator: emulator.Options{Catalogs: []string{"cohort"}, PolicyOverrides: `{"custom_tags.ResourceClass": {"type": "allowlist", "values": ["Small"], "defaultValue": "Small"}}`}}},
+		{name: "policy caps clusters per user below the roster", roster: 3, blocking: []string{CheckClusterSpec},
+			opts:   planOpts{emulator: emulator.Options{Catalogs: []string{"cohort"}, MaxClustersPerUser: 2}},
+			detail: "max_clusters_per_user is 2, but the caller creates a cluster for each of 3 participants"},
+		{name: "policy requires an attribute Cohort does not set", roster: 3, blocking: []string{CheckClusterSpec},
+			opts:   planOpts{emulator: emulator.Options{Catalogs: []string{"cohort"}, PolicyOverrides: `{"custom_tags.CostCenter": {"type": "regex", "pattern": "CC-[0-9]+"}}`}},
+			detail: "rule custom_tags.CostCenter is matching CC-[0-9]+ with no default, and Cohort does not set custom_tags.CostCenter"},
 		{name: "no catalog and no storage root", roster: 3, blocking: []string{CheckCatalog},
 			detail: "metastore has no root storage", fix: "catalog.storage_root"},
 		{name: "no catalog and creating it not allowed", opts: planOpts{settings: func(s *Settings) { s.CreateCatalog = false; s.StorageRoot = root }},
@@ -198,6 +212,9 @@ func TestPlanWorkspace_checks(t *testing.T) {
 				if !strings.Contains(c.Detail, tt.detail) || !strings.Contains(c.Fix, tt.fix) {
 					t.Errorf("%s detail %q fix %q, want them to contain %q and %q", c.Name, c.Detail, c.Fix, tt.detail, tt.fix)
 				}
+			}
+			if spec := fmt.Sprintf("%+v", res.Cluster); tt.spec != "" && !strings.Contains(spec, tt.spec) {
+				t.Errorf("spec = %s, want %s", spec, tt.spec)
 			}
 			if tt.opts.token == "" && got[CheckUserCap].OK && res.New != tt.roster {
 				t.Errorf("new = %d, want %d", res.New, tt.roster)
