@@ -150,6 +150,10 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 		defer w.Stop() // graceful: waits for running activities up to WorkerStopTimeout
 	}
 	go shareLimits(ctx, tc, acts.Limits, identity, logger)
+	if m != nil {
+		m.SetReady(true)
+		defer m.SetReady(false)
+	}
 	logger.Info("worker started", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
 		"account_host", cfg.Databricks.AccountHost, "workspace_host", cfg.Databricks.WorkspaceHost,
 		"identity", identity, "rate_share_workers", acts.Limits.Workers())
