@@ -16,6 +16,7 @@ import (
 // none of them writing to the workspace; then a batch submitted to the
 // unready workspace fails at setup with the reason and creates nothing.
 func TestPlan(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "plan", "plan.e2e.example", 0, 11)
 	file := s.writeRoster("roster.csv", roster.Synthesize(5, 11, s.domain))
 	ps := s.participants(file)
