@@ -69,7 +69,9 @@ func startTemporal(ctx context.Context, o *options, dir string, dynamic []string
 			"--data", filepath.Join(dir, "temporal-postgres"), "--port", strconv.Itoa(port))
 	} else {
 		args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
-			"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn"}
+			"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn",
+			// As make run starts it: SQLite in WAL mode (see scripts/run-local.sh).
+			"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"}
 		for _, d := range dynamic {
 			args = append(args, "--dynamic-config-value", d)
 		}

@@ -91,7 +91,7 @@ type Options struct {
 	PolicyOverrides    string
 	MaxClustersPerUser int
 	// AssignmentFlakyShare is the share of workspace assignment PUTs that fail
-	// within AssignmentFlakyWindow of the principal's creation (0: 0.5, window
+	// within AssignmentFlakyWindow of the principal's creation (0: 0.1, window
 	// 0: 20s before scaling); AssignmentErrorBodyShare is the share of those
 	// failures answered 200 with a non-empty "error" and not applied (0: 0.2).
 	// AssignmentFlakyError is the HTTP answer of the others.

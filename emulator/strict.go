@@ -46,12 +46,14 @@ var (
 
 // Production defaults of the strict options.
 const (
-	DefaultWorkspaceName            = "cohort-emulator"
-	DefaultMaxAccountUsers          = 10000
-	DefaultMaxSchemasPerCatalog     = 10000
-	DefaultClusterRetention         = 720 * time.Hour
-	DefaultMaxPinnedClusters        = 100
-	DefaultAssignmentFlakyShare     = 0.5
+	DefaultWorkspaceName        = "cohort-emulator"
+	DefaultMaxAccountUsers      = 10000
+	DefaultMaxSchemasPerCatalog = 10000
+	DefaultClusterRetention     = 720 * time.Hour
+	DefaultMaxPinnedClusters    = 100
+	// One report (TF#5367) saw the assignment fail in about half of the
+	// runs, each assigning several users: a tenth of the calls, not half.
+	DefaultAssignmentFlakyShare     = 0.1
 	DefaultAssignmentFlakyWindow    = 20 * time.Second
 	DefaultAssignmentErrorBodyShare = 0.2
 	DefaultInt64AsStringShare       = 0.1

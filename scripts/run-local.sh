@@ -187,7 +187,12 @@ done
 
 # --- Temporal dev server ------------------------------------------------------
 say "Temporal dev server (state: data/temporal.db; log: data/temporal.log)"
-temporal_flags=(--db-filename data/temporal.db --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$UI_PORT" --log-level warn)
+# SQLite in WAL mode, synchronous=normal: the dev server's one connection then commits without
+# waiting for the disk on every write (a crash of the process loses nothing; a power cut may
+# lose the last moments). Measured with bench (N=300, seven activities per participant): 86 s
+# instead of 141 s, 200 ms of server CPU per participant instead of 291 ms.
+temporal_flags=(--db-filename data/temporal.db --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$UI_PORT" --log-level warn
+  --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal)
 if [ "$NAMESPACE" != default ]; then temporal_flags+=(--namespace "$NAMESPACE"); fi
 start "Temporal dev server" data/temporal.log "$TEMPORAL_CLI" server start-dev "${temporal_flags[@]}"
 temporal_pid=${pids[-1]}
