@@ -95,7 +95,6 @@ func appendChange(cs []string, c string) []string {
 	return append(cs, c)
 }
 
-
 // removeAssignmentOptions: a SCIM lookup, then the assignment.
 func removeAssignmentOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
 	return stepOptions(AssignmentTaskQueue, 2*time.Minute, heartbeatTimeout, st, "remove the workspace assignment of "+p.Email)
