@@ -77,6 +77,7 @@ func (w WorkspaceAPI) rawHeaders() map[string]string {
 type UsersAPI interface {
 	Create(ctx context.Context, request iam.User) (*iam.User, error)
 	List(ctx context.Context, request iam.ListAccountUsersRequest) listing.Iterator[iam.User]
+	Patch(ctx context.Context, request iam.PartialUpdate) error
 }
 
 // AssignmentsAPI is satisfied by iam.WorkspaceAssignmentInterface

@@ -37,7 +37,7 @@ func (a *Activities) CreateCluster(ctx context.Context, in wire.CreateClusterInp
 	lookup := in.Lookup || attempt(ctx) > 1
 	ctx, earlier, stop := withPulse(ctx) // until a heartbeat says more, it repeats the last attempt's details
 	defer stop()
-	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID)
+	c, created, err := a.ensureCluster(ctx, email, strings.ToLower(cmp.Or(in.UserName, email)), in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID)
 	if err != nil {
 		return wire.CreateClusterResult{}, err
 	}
@@ -47,11 +47,11 @@ func (a *Activities) CreateCluster(ctx context.Context, in wire.CreateClusterInp
 // SetPermission is step set_permission: CAN_RESTART for the participant on
 // their cluster.
 func (a *Activities) SetPermission(ctx context.Context, in wire.SetPermissionInput) (wire.SetPermissionResult, error) {
-	email := strings.ToLower(strings.TrimSpace(in.Email))
-	if email == "" || in.ClusterID == "" {
-		return wire.SetPermissionResult{}, invalid(wire.StepSetPermission, "set cluster permission: email %q and cluster id %q are required", in.Email, in.ClusterID)
+	principal := strings.ToLower(strings.TrimSpace(in.Principal))
+	if principal == "" || in.ClusterID == "" {
+		return wire.SetPermissionResult{}, invalid(wire.StepSetPermission, "set cluster permission: principal %q and cluster id %q are required", in.Principal, in.ClusterID)
 	}
-	return wire.SetPermissionResult{}, a.setClusterPermission(ctx, email, in.ClusterID)
+	return wire.SetPermissionResult{}, a.setClusterPermission(ctx, principal, in.ClusterID)
 }
 
 // StopCluster is step stop_cluster: the cluster terminated, read back as
@@ -83,7 +83,7 @@ func (a *Activities) clusterURL(id string) string {
 // create may have been applied before the error (503, connection reset);
 // the idempotency_token also makes the SDK's own retry of such a create
 // return the same cluster.
-func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec wire.ClusterSpec, lookup bool, earlierID string) (*compute.ClusterDetails, bool, error) {
+func (a *Activities) ensureCluster(ctx context.Context, email, userName, name string, spec wire.ClusterSpec, lookup bool, earlierID string) (*compute.ClusterDetails, bool, error) {
 	if spec.PolicyID == "" || spec.SparkVersion == "" || spec.NodeType == "" {
 		return nil, false, invalid(wire.StepCreateCluster, "create cluster for %s: incomplete cluster spec %+v (run batch setup first)", email, spec)
 	}
@@ -118,7 +118,7 @@ func (a *Activities) ensureCluster(ctx context.Context, email, name string, spec
 			a.Settings.TagKey: email,
 		},
 		DataSecurityMode:         compute.DataSecurityModeSingleUser,
-		SingleUserName:           email,
+		SingleUserName:           userName,
 		AutoterminationMinutes:   a.Settings.Autotermination,
 		ApplyPolicyDefaultValues: true,
 		ForceSendFields:          []string{"NumWorkers"},

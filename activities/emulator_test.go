@@ -60,6 +60,16 @@ func setup(t *testing.T, o setupOpts) *emuEnv {
 	if eo.Seed == 0 {
 		eo.Seed = 42
 	}
+	// As an admin prepares a workspace: the shared catalog with the shared
+	// data, and Cohort's catalog, made beforehand (the metastore has no root
+	// storage). Assignments stay flaky right after a user's creation, for a
+	// window short enough for one attempt's AssignmentWait to ride out.
+	if eo.Catalogs == nil {
+		eo.Catalogs = []string{"main", "cohort"}
+	}
+	if eo.AssignmentFlakyWindow == 0 {
+		eo.AssignmentFlakyWindow = 300 * time.Millisecond
+	}
 	if eo.ClusterStartDelay == 0 {
 		eo.ClusterStartDelay = 50 * time.Millisecond
 	}
@@ -93,13 +103,12 @@ func setup(t *testing.T, o setupOpts) *emuEnv {
 	e := &emuEnv{t: t, emu: emu, srv: srv, a: a, w: w}
 	e.acts = &Activities{
 		Account: acc, Workspace: ws,
-		Limits: NewLimits(RateRates{SCIMWrite: 500, SCIMList: 400, SCIMGet: 500, PermissionsWrite: 500,
+		Limits: NewLimits(RateRates{SCIMWrite: 500, SCIMList: 400, SCIMGet: 500, SCIMPatch: 500, PermissionsWrite: 500,
 			PermissionsRead: 500, Assignments: 500, UnityCatalog: 500, Clusters: 500}, 1),
 		Settings: Settings{
 			WorkspaceID:      emuWorkspace,
 			WorkspaceHost:    "https://adb-4455667788990011.11.azuredatabricks.net",
 			Catalog:          "cohort",
-			CreateCatalog:    true,
 			SchemaPrivileges: []string{"USE_SCHEMA", "CREATE_TABLE", "CREATE_VOLUME", "SELECT", "MODIFY"},
 			SharedGrants: []Grant{
 				{Securable: "catalog", Name: "main", Privileges: []string{"USE_CATALOG"}},
@@ -191,7 +200,7 @@ func (e *emuEnv) provisionSchema(p roster.Participant) (wire.CreateSchemaResult,
 		return s, err
 	}
 	_, err = run[wire.GrantInput, wire.GrantResult](e.t, e.acts, func(a *Activities) any { return a.Grant },
-		wire.GrantInput{Email: p.Email, Catalog: "cohort", Schema: s.FullName})
+		wire.GrantInput{Principal: p.Email, Catalog: "cohort", Schema: s.FullName})
 	return s, err
 }
 
@@ -204,7 +213,7 @@ func (e *emuEnv) provisionCluster(p roster.Participant, lookup bool) (wire.Creat
 		return c, err
 	}
 	if _, err := run[wire.SetPermissionInput, wire.SetPermissionResult](e.t, e.acts, func(a *Activities) any { return a.SetPermission },
-		wire.SetPermissionInput{Email: p.Email, ClusterID: c.ClusterID}); err != nil {
+		wire.SetPermissionInput{Principal: p.Email, ClusterID: c.ClusterID}); err != nil {
 		return c, err
 	}
 	stop, err := run[wire.StopClusterInput, wire.StopClusterResult](e.t, e.acts, func(a *Activities) any { return a.StopCluster },
@@ -343,11 +352,10 @@ func (e *emuEnv) checkState(p roster.Participant, userID, clusterID string) {
 
 func TestEmulator_setupBatchResolvesSpec(t *testing.T) {
 	e := setup(t, setupOpts{})
-	if e.spec.PolicyID == "" || e.spec.SparkVersion != "15.4.x-cpu-ml-scala2.12" || e.spec.NodeType != "Standard_DS3_v2" {
-		t.Errorf("spec = %+v, want the Personal Compute policy, 15.4 LTS ML, Standard_DS3_v2", e.spec)
-	}
-	if _, err := e.w.Catalogs.GetByName(context.Background(), "cohort"); err != nil {
-		t.Errorf("catalog cohort not created: %v", err)
+	// The newest ML LTS is listed without a minor version (18.x-...), which
+	// SDKs before v0.173.0 sorted last.
+	if e.spec.PolicyID == "" || e.spec.SparkVersion != "18.x-cpu-ml-scala2.13" || e.spec.NodeType != "Standard_DS3_v2" {
+		t.Errorf("spec = %+v, want the Personal Compute policy, 18.x LTS ML, Standard_DS3_v2", e.spec)
 	}
 	// Smallest: the emulator's smallest general-purpose node with a local disk.
 	e.acts.Settings.NodeType = "smallest"
@@ -617,4 +625,124 @@ func TestEmulator_provisionAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.checkState(p, got.UserID, c.ClusterID)
+}
+
+// An account user synced from Entra has a userName that differs from the
+// email, and the create conflicts on the email: the user is found by email
+// and adopted (reactivated when inactive), and the grants, the cluster's
+// single user and its permission name the userName.
+func TestEmulator_adoptsUserByEmailAndReactivates(t *testing.T) {
+	for _, inactive := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inactive=%v", inactive), func(t *testing.T) {
+			e := setup(t, setupOpts{emulator: emulator.Options{Users: []emulator.SeedUser{
+				{UserName: "synced-0042@tenant.example", Email: "kai@example.com", Inactive: inactive},
+			}}})
+			p := participant("kai@example.com")
+			u, err := run[wire.CreateUserInput, wire.CreateUserResult](t, e.acts, func(a *Activities) any { return a.CreateUser },
+				wire.CreateUserInput{Participant: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Created || u.UserName != "synced-0042@tenant.example" || u.Reactivated != inactive {
+				t.Fatalf("CreateUser = %+v, want the synced user adopted (reactivated: %v)", u, inactive)
+			}
+			got, err := e.a.Users.GetById(context.Background(), u.UserID)
+			if err != nil || !got.Active {
+				t.Fatalf("user after CreateUser: %+v, %v; want active", got, err)
+			}
+			if _, err := run[wire.AssignWorkspaceInput, wire.AssignWorkspaceResult](t, e.acts, func(a *Activities) any { return a.AssignWorkspace },
+				wire.AssignWorkspaceInput{Email: p.Email, UserID: u.UserID}); err != nil {
+				t.Fatal(err)
+			}
+			s, err := run[wire.CreateSchemaInput, wire.CreateSchemaResult](t, e.acts, func(a *Activities) any { return a.CreateSchema },
+				wire.CreateSchemaInput{Participant: p, Catalog: "cohort"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := run[wire.GrantInput, wire.GrantResult](t, e.acts, func(a *Activities) any { return a.Grant },
+				wire.GrantInput{Principal: u.UserName, Catalog: "cohort", Schema: s.FullName}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := run[wire.CreateClusterInput, wire.CreateClusterResult](t, e.acts, func(a *Activities) any { return a.CreateCluster },
+				wire.CreateClusterInput{Participant: p, Spec: e.spec, Lookup: true, UserName: u.UserName})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := run[wire.SetPermissionInput, wire.SetPermissionResult](t, e.acts, func(a *Activities) any { return a.SetPermission },
+				wire.SetPermissionInput{Principal: u.UserName, ClusterID: c.ClusterID}); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := e.w.Clusters.GetByClusterId(context.Background(), c.ClusterID)
+			if err != nil || cl.SingleUserName != u.UserName {
+				t.Errorf("cluster single user = %q (%v), want %s", cl.SingleUserName, err, u.UserName)
+			}
+			if n := e.requests("scim.users.create", "201"); n != 0 {
+				t.Errorf("%d users created, want the synced one adopted", n)
+			}
+		})
+	}
+}
+
+// Right after a user's creation the assignment PUT fails now and then, with
+// "Principal ... not in workspace ..." or with a 200 whose body carries an
+// error: the step rides both out within its wait.
+func TestEmulator_flakyAssignmentIsRetried(t *testing.T) {
+	e := setup(t, setupOpts{emulator: emulator.Options{
+		AssignmentFlakyShare: 1, AssignmentErrorBodyShare: 0.5, AssignmentFlakyWindow: 700 * time.Millisecond,
+	}})
+	for _, email := range []string{"lia@example.com", "max@example.com"} {
+		p := participant(email)
+		u, err := e.provisionUser(p)
+		if err != nil {
+			t.Fatalf("%s: %v", email, err)
+		}
+		as, err := e.a.WorkspaceAssignment.ListAll(context.Background(), iam.ListWorkspaceAssignmentRequest{WorkspaceId: emuWorkspace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(as, func(x iam.PermissionAssignment) bool { return x.Principal != nil && x.Principal.UserName == email }) {
+			t.Errorf("%s (user %s) is not assigned to the workspace", email, u.UserID)
+		}
+	}
+	if n := e.requests("assignments.put", "404") + e.requests("assignments.put", "200"); n < 4 {
+		t.Errorf("assignment PUTs = %d, want the flaky answers retried", n)
+	}
+}
+
+// The account user cap is not retried, and the failure names it.
+func TestEmulator_userCapIsNotRetried(t *testing.T) {
+	e := setup(t, setupOpts{emulator: emulator.Options{MaxAccountUsers: 1}})
+	if _, err := e.provisionUser(participant("first@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.provisionUser(participant("second@example.com"))
+	ae := wantAppErr(t, err, wire.ErrQuotaExceeded, false)
+	if !strings.Contains(ae.Message(), "cap") || !strings.Contains(ae.Message(), "limit of 1") {
+		t.Errorf("message %q does not name the cap", ae.Message())
+	}
+}
+
+// A cluster purged after the retention period is gone for the permission
+// and stop steps (the participant workflow then creates another), and the
+// cluster step, looking, creates a new one.
+func TestEmulator_purgedClusterIsGone(t *testing.T) {
+	clock := emulator.NewManualClock()
+	e := setup(t, setupOpts{emulator: emulator.Options{Now: clock.Now, ClusterRetention: time.Hour}})
+	p := participant("noa@example.com")
+	u, _, c := e.provision(p)
+	clock.Advance(2 * time.Hour)
+	_, err := run[wire.SetPermissionInput, wire.SetPermissionResult](t, e.acts, func(a *Activities) any { return a.SetPermission },
+		wire.SetPermissionInput{Principal: p.Email, ClusterID: c.ClusterID})
+	wantAppErr(t, err, wire.ErrClusterGone, false)
+	_, err = run[wire.StopClusterInput, wire.StopClusterResult](t, e.acts, func(a *Activities) any { return a.StopCluster },
+		wire.StopClusterInput{ClusterID: c.ClusterID, State: "RUNNING"})
+	wantAppErr(t, err, wire.ErrClusterGone, false)
+	again, err := e.provisionCluster(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Created || again.ClusterID == c.ClusterID {
+		t.Errorf("cluster step = %+v, want a new cluster for the purged %s", again, c.ClusterID)
+	}
+	e.checkState(p, u.UserID, again.ClusterID)
 }

@@ -32,10 +32,17 @@ var principalNotReady = regexp.MustCompile(`(?i)not in workspace|could not find 
 	`\b(principal|user|username|user_name|single_user_name)\b.{0,120}?\b(does not exist|not found)`)
 
 // clusterGone matches the messages of a cluster that no longer exists
-// ("Cluster 0101-... does not exist"), which the SDK maps to
-// ErrResourceDoesNotExist only for clusters/get (elsewhere it is a plain
-// INVALID_PARAMETER_VALUE).
-var clusterGone = regexp.MustCompile(`(?i)\bcluster\b.{0,80}?\bdoes not exist`)
+// ("Cluster 0101-... does not exist", which the SDK maps to
+// ErrResourceDoesNotExist only for clusters/get, elsewhere a plain
+// INVALID_PARAMETER_VALUE), or was purged 30 days after its termination
+// ("Cannot access cluster X that was terminated or unpinned more than 30 days
+// ago", INVALID_STATE).
+var clusterGone = regexp.MustCompile(`(?i)\bcluster\b.{0,80}?\b(does not exist|terminated or unpinned more than)`)
+
+// quotaReached matches the answers of a Databricks cap: users and service
+// principals per account, schemas per catalog, pinned clusters. Their shapes
+// are not documented (they vary by API); waiting does not lift a cap.
+var quotaReached = regexp.MustCompile(`(?i)quota|reached (its|the) limit|limit of [0-9,]+|maximum number of`)
 
 // noSuchName matches the plain errors of the SDK's name helpers
 // (ClusterPolicies.GetByName: "... named 'x' does not exist"), which are not
@@ -51,8 +58,9 @@ func redact(s string) string { return secrets.ReplaceAllString(s, "[REDACTED]") 
 
 // classify turns an error met at one step into the *temporal.ApplicationError
 // the workflows and retry policies act on. err already carries the step's
-// "verb object: cause" wording (the caller wraps it once); classify does not
-// add to the message. An error that is already an ApplicationError passes
+// "verb object: cause" wording (the caller wraps it once); classify adds to
+// the message only to say that a cap was reached, whose wording Databricks
+// does not document. An error that is already an ApplicationError passes
 // through unchanged.
 func classify(step string, err error) error {
 	if err == nil {
@@ -91,6 +99,10 @@ func classify(step string, err error) error {
 		// Deleted by someone, or purged after 30 days terminated: retrying
 		// the step cannot help; the participant workflow creates a new one.
 		return final(wire.ErrClusterGone)
+	case isAPI && apiErr.StatusCode < 500 && apiErr.StatusCode != 429 &&
+		(apiErr.ErrorCode == "QUOTA_EXCEEDED" || quotaReached.MatchString(apiErr.Message)):
+		return temporal.NewApplicationErrorWithOptions("a Databricks cap was reached: "+msg, wire.ErrQuotaExceeded,
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{step}})
 	case isAPI && apiErr.StatusCode < 500 && step != wire.StepCreateUser && principalNotReady.MatchString(apiErr.Message):
 		return retryable(wire.ErrPrincipalNotReady)
 	case errors.Is(err, apierr.ErrNotFound):

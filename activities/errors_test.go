@@ -61,6 +61,9 @@ func TestClassify(t *testing.T) {
 		{"single user name", wire.StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "single_user_name a.b@c.com does not exist in the workspace"), wire.ErrPrincipalNotReady, true},
 		{"cluster does not exist is gone, not a principal", wire.StepStopCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Cluster 0301-1 does not exist"), wire.ErrClusterGone, false},
 		{"cluster permissions of a deleted cluster", wire.StepSetPermission, sdkErr(404, "RESOURCE_DOES_NOT_EXIST", "Cluster 0301-1 does not exist"), wire.ErrClusterGone, false},
+		{"purged cluster is gone", wire.StepStopCluster, sdkErr(400, "INVALID_STATE", "Cannot access cluster 0301-1 that was terminated or unpinned more than 30 days ago."), wire.ErrClusterGone, false},
+		{"user cap", wire.StepCreateUser, sdkErr(400, "SCIM_400", "Cannot create user a@b.c: account acc has reached its limit of 10000 users and service principals."), wire.ErrQuotaExceeded, false},
+		{"schema cap", wire.StepCreateSchema, sdkErr(400, "QUOTA_EXCEEDED", "Cannot create schema 'c.s'"), wire.ErrQuotaExceeded, false},
 		{"cluster missing at create is invalid input", wire.StepCreateCluster, sdkErr(400, "INVALID_PARAMETER_VALUE", "Cluster 0301-1 does not exist"), wire.ErrInvalidInput, false},
 		{"schema does not exist is not a principal", wire.StepGrant, sdkErr(404, "SCHEMA_DOES_NOT_EXIST", "Schema 'cohort.p1' does not exist."), wire.ErrNotFound, false},
 	}
@@ -72,8 +75,12 @@ func TestClassify(t *testing.T) {
 			if err := ae.Details(&step); err != nil || step != tt.step {
 				t.Errorf("details = %q (%v), want step %q", step, err, tt.step)
 			}
-			if got, want := ae.Message(), tt.err.Error(); got != want {
-				t.Errorf("message = %q, want the wrapped error's %q", got, want)
+			want := tt.err.Error()
+			if tt.typ == wire.ErrQuotaExceeded {
+				want = "a Databricks cap was reached: " + want // whatever Databricks' wording
+			}
+			if got := ae.Message(); got != want {
+				t.Errorf("message = %q, want %q", got, want)
 			}
 			if tt.typ == wire.ErrThrottled {
 				if d := ae.NextRetryDelay(); d < throttleBase || d >= throttleBase+throttleJitter {

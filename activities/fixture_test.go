@@ -134,7 +134,7 @@ func wantAppErr(t *testing.T, err error, typ string, retryable bool) *temporal.A
 
 const (
 	usersPath   = "/api/2.0/accounts/acc-1/scim/v2/Users"
-	usersLookup = usersPath + "?attributes=id%2CuserName&count=10000&filter=userName+eq+%22ana.lima%40example.com%22&startIndex=1"
+	usersLookup = usersPath + "?attributes=id%2CuserName%2Cemails%2Cactive&count=10000&filter=userName+eq+%22ana.lima%40example.com%22+or+emails.value+eq+%22ana.lima%40example.com%22&startIndex=1"
 	assignPath  = "/api/2.0/accounts/acc-1/workspaces/900/permissionassignments/principals/7064349174826396"
 )
 
@@ -161,7 +161,7 @@ func TestCreateUser_creates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (wire.CreateUserResult{UserID: fxUserID, Created: true}); got != want {
+	if want := (wire.CreateUserResult{UserID: fxUserID, UserName: fxEmail, Created: true}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
@@ -192,7 +192,8 @@ func TestCreateUser_conflictAdoptsWithOneLookup(t *testing.T) {
 			Response: map[string]any{
 				"schemas":      []string{"urn:ietf:params:scim:api:messages:2.0:ListResponse"},
 				"totalResults": 1, "startIndex": 1, "itemsPerPage": 1,
-				"Resources": []any{map[string]any{"id": fxUserID, "userName": fxEmail}},
+				"Resources": []any{map[string]any{"id": fxUserID, "userName": fxEmail, "active": true,
+					"emails": []any{map[string]any{"value": fxEmail, "primary": true}}}},
 			},
 		},
 	}, fxSettings())
@@ -200,7 +201,7 @@ func TestCreateUser_conflictAdoptsWithOneLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (wire.CreateUserResult{UserID: fxUserID, Created: false}); got != want {
+	if want := (wire.CreateUserResult{UserID: fxUserID, UserName: fxEmail, Created: false}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
@@ -281,7 +282,7 @@ func runCreateSchema(t *testing.T, a *Activities, catalog string) (wire.CreateSc
 func runGrant(t *testing.T, a *Activities) error {
 	t.Helper()
 	_, err := run[wire.GrantInput, wire.GrantResult](t, a, func(a *Activities) any { return a.Grant },
-		wire.GrantInput{Email: fxEmail, Catalog: "cohort", Schema: "cohort.ana_lima"})
+		wire.GrantInput{Principal: fxEmail, Catalog: "cohort", Schema: "cohort.ana_lima"})
 	return err
 }
 
@@ -432,7 +433,7 @@ func runCreateCluster(t *testing.T, a *Activities, lookup bool, heartbeat ...any
 func runSetPermission(t *testing.T, a *Activities, id string) error {
 	t.Helper()
 	_, err := run[wire.SetPermissionInput, wire.SetPermissionResult](t, a, func(a *Activities) any { return a.SetPermission },
-		wire.SetPermissionInput{Email: fxEmail, ClusterID: id})
+		wire.SetPermissionInput{Principal: fxEmail, ClusterID: id})
 	return err
 }
 

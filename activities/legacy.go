@@ -24,12 +24,12 @@ func (a *Activities) ProvisionAccess(ctx context.Context, in wire.ProvisionAcces
 	if done.UserID != "" {
 		res.UserID, res.UserCreated = done.UserID, done.UserCreated
 	} else {
-		id, created, err := a.ensureUser(ctx, in.Participant.Email, in.Participant.DisplayName)
+		u, err := a.ensureUser(ctx, in.Participant.Email, in.Participant.DisplayName)
 		if err != nil {
 			return res, err
 		}
-		res.UserID, res.UserCreated = id, created
-		heartbeat(ctx, progress{UserID: id, UserCreated: created})
+		res.UserID, res.UserCreated = u.id, u.created
+		heartbeat(ctx, progress{UserID: u.id, UserCreated: u.created})
 	}
 	if err := a.assignWorkspace(ctx, in.Participant.Email, res.UserID); err != nil {
 		return res, err
@@ -50,7 +50,7 @@ func (a *Activities) ProvisionCluster(ctx context.Context, in wire.ProvisionClus
 	lookup := in.Lookup || attempt(ctx) > 1
 	ctx, earlier, stop := withPulse(ctx)
 	defer stop()
-	c, created, err := a.ensureCluster(ctx, email, in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID)
+	c, created, err := a.ensureCluster(ctx, email, email, in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID)
 	if err != nil {
 		return wire.ProvisionClusterResult{}, err
 	}

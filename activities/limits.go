@@ -18,6 +18,7 @@ const (
 	ClassSCIMWrite        Class = "scim_write"        // account SCIM POST/PUT/DELETE (5/s)
 	ClassSCIMList         Class = "scim_list"         // account SCIM list with filter (240/min)
 	ClassSCIMGet          Class = "scim_get"          // account SCIM get (20/s)
+	ClassSCIMPatch        Class = "scim_patch"        // account SCIM PATCH (2/s)
 	ClassPermissionsWrite Class = "permissions_write" // permissions PATCH/PUT (30/s)
 	ClassPermissionsRead  Class = "permissions_read"  // permissions GET (100/s)
 	ClassAssignments      Class = "assignments"       // account workspace assignment
@@ -30,6 +31,7 @@ type RateRates struct {
 	SCIMWrite        float64
 	SCIMList         float64
 	SCIMGet          float64
+	SCIMPatch        float64
 	PermissionsWrite float64
 	PermissionsRead  float64
 	Assignments      float64
@@ -56,6 +58,7 @@ func NewLimits(r RateRates, workers int) *Limits {
 		ClassSCIMWrite:        r.SCIMWrite,
 		ClassSCIMList:         r.SCIMList,
 		ClassSCIMGet:          r.SCIMGet,
+		ClassSCIMPatch:        r.SCIMPatch,
 		ClassPermissionsWrite: r.PermissionsWrite,
 		ClassPermissionsRead:  r.PermissionsRead,
 		ClassAssignments:      r.Assignments,

@@ -14,6 +14,8 @@ func ClassOf(method, path string) Class {
 	switch {
 	case strings.HasPrefix(p, "/api/2.0/accounts/") && strings.Contains(p, "/scim/v2/Users"):
 		switch {
+		case method == http.MethodPatch:
+			return ClassSCIMPatch
 		case method != http.MethodGet:
 			return ClassSCIMWrite
 		case strings.HasSuffix(p, "/scim/v2/Users"):

@@ -27,7 +27,7 @@ func (a *Activities) CreateSchema(ctx context.Context, in wire.CreateSchemaInput
 // Grant is step grant: the participant's privileges on the shared catalog,
 // their schema and the shared grants (and nothing for anyone else).
 func (a *Activities) Grant(ctx context.Context, in wire.GrantInput) (wire.GrantResult, error) {
-	return wire.GrantResult{}, a.grant(ctx, in.Email, cmp.Or(in.Catalog, a.Settings.Catalog), in.Schema)
+	return wire.GrantResult{}, a.grant(ctx, in.Principal, cmp.Or(in.Catalog, a.Settings.Catalog), in.Schema)
 }
 
 // ensureSchema creates catalog.schema; SCHEMA_ALREADY_EXISTS (409) means it

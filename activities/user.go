@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,15 +21,16 @@ import (
 const DefaultAssignmentWait = 30 * time.Second
 
 // CreateUser is step create_user: the participant becomes an account user,
-// created, or adopted when it already exists.
+// created, or adopted when it already exists (and reactivated when it was
+// deactivated).
 func (a *Activities) CreateUser(ctx context.Context, in wire.CreateUserInput) (wire.CreateUserResult, error) {
 	ctx, _, stop := withPulse(ctx) // it may wait its turn at the SCIM rate
 	defer stop()
-	id, created, err := a.ensureUser(ctx, in.Participant.Email, in.Participant.DisplayName)
+	u, err := a.ensureUser(ctx, in.Participant.Email, in.Participant.DisplayName)
 	if err != nil {
 		return wire.CreateUserResult{}, err
 	}
-	return wire.CreateUserResult{UserID: id, Created: created}, nil
+	return wire.CreateUserResult{UserID: u.id, UserName: u.userName, Created: u.created, Reactivated: u.reactivated}, nil
 }
 
 // AssignWorkspace is step assign_workspace: the user gets permission USER on
@@ -39,18 +41,26 @@ func (a *Activities) AssignWorkspace(ctx context.Context, in wire.AssignWorkspac
 	return wire.AssignWorkspaceResult{}, a.assignWorkspace(ctx, in.Email, in.UserID)
 }
 
+// accountUser is the account user a participant ends up with.
+type accountUser struct {
+	id, userName         string
+	created, reactivated bool
+}
+
 // ensureUser creates the account user, or adopts the existing one when the
 // create conflicts. It never looks up first: SCIM lists are the scarcest
 // rate (4/s against 5/s for creates), so a lookup is spent only on a
 // conflict. A create the server applied before failing (503, reset) is
-// retried by the SDK, conflicts, and is adopted here: exactly one user.
-func (a *Activities) ensureUser(ctx context.Context, email, displayName string) (id string, created bool, err error) {
+// retried by the SDK, conflicts, and is adopted here: exactly one user. An
+// adopted user that is inactive (deactivated, or unassigned in Entra) is
+// reactivated: an inactive user cannot log in.
+func (a *Activities) ensureUser(ctx context.Context, email, displayName string) (accountUser, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if email == "" {
-		return "", false, invalid(wire.StepCreateUser, "create user: participant has no email")
+		return accountUser{}, invalid(wire.StepCreateUser, "create user: participant has no email")
 	}
 	if err := a.Limits.Wait(ctx, ClassSCIMWrite); err != nil {
-		return "", false, classify(wire.StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
+		return accountUser{}, classify(wire.StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
 	}
 	u, err := a.Account.Users.Create(ctx, iam.User{
 		UserName:    email,
@@ -60,48 +70,84 @@ func (a *Activities) ensureUser(ctx context.Context, email, displayName string) 
 	switch {
 	case err == nil:
 		if _, perr := strconv.ParseInt(u.Id, 10, 64); perr != nil {
-			return "", false, inconsistent(wire.StepCreateUser, wire.ErrUnavailable, "create user %s: unexpected user id %q", email, u.Id)
+			return accountUser{}, inconsistent(wire.StepCreateUser, wire.ErrUnavailable, "create user %s: unexpected user id %q", email, u.Id)
 		}
-		return u.Id, true, nil
+		return accountUser{id: u.Id, userName: cmp.Or(u.UserName, email), created: true}, nil
 	case errors.Is(err, apierr.ErrResourceConflict):
-		id, ferr := a.findUser(ctx, email)
+		found, ferr := a.findUser(ctx, email)
 		if ferr != nil {
-			return "", false, ferr
+			return accountUser{}, ferr
 		}
-		return id, false, nil
+		adopted := accountUser{id: found.Id, userName: strings.ToLower(found.UserName)}
+		if !found.Active {
+			if err := a.activate(ctx, email, found.Id); err != nil {
+				return accountUser{}, err
+			}
+			adopted.reactivated = true
+		}
+		return adopted, nil
 	default:
-		return "", false, classify(wire.StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
+		return accountUser{}, classify(wire.StepCreateUser, fmt.Errorf("create user %s: %w", email, err))
 	}
 }
 
-// findUser looks the user up by userName with exactly one SCIM list request:
-// the iterator fetches the first page on HasNext and only asks for another
-// page once that one is used up (ListAll always costs a second, empty page).
-func (a *Activities) findUser(ctx context.Context, email string) (string, error) {
+// findUser looks the user up by userName or email with exactly one SCIM
+// list request: the conflict is on the email, and the existing user's
+// userName may differ (users synced from Entra). The iterator fetches the
+// first page on HasNext and only asks for another page once that one is used
+// up (ListAll always costs a second, empty page): it is asked for a second
+// user only when the first one matched by userName alone.
+func (a *Activities) findUser(ctx context.Context, email string) (iam.User, error) {
 	if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
-		return "", classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+		return iam.User{}, classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
 	}
+	q := `"` + strings.ReplaceAll(email, `"`, `\"`) + `"`
 	it := a.Account.Users.List(ctx, iam.ListAccountUsersRequest{
-		Filter:     `userName eq "` + strings.ReplaceAll(email, `"`, `\"`) + `"`,
-		Attributes: "id,userName",
+		Filter:     "userName eq " + q + " or emails.value eq " + q,
+		Attributes: "id,userName,emails,active",
 	})
-	if !it.HasNext(ctx) { // HasNext is true on an error, which Next then returns
-		// Conflict but not listed yet: the SCIM list lags the create.
-		return "", inconsistent(wire.StepCreateUser, wire.ErrUnavailable,
-			"create user %s: already exists but not found by userName yet", email)
+	var byName *iam.User
+	for n := 0; n < 2 && it.HasNext(ctx); n++ { // HasNext is true on an error, which Next then returns
+		u, err := it.Next(ctx)
+		if err != nil {
+			return iam.User{}, classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+		}
+		if _, perr := strconv.ParseInt(u.Id, 10, 64); perr != nil {
+			return iam.User{}, inconsistent(wire.StepCreateUser, wire.ErrUnavailable, "find user %s: unexpected user id %q", email, u.Id)
+		}
+		if slices.ContainsFunc(u.Emails, func(e iam.ComplexValue) bool { return strings.EqualFold(e.Value, email) }) {
+			return u, nil // the email is what conflicts
+		}
+		if !strings.EqualFold(u.UserName, email) {
+			break // neither: not the participant
+		}
+		byName = &u
 	}
-	u, err := it.Next(ctx)
+	if byName != nil {
+		return *byName, nil
+	}
+	// Conflict but not listed yet: the SCIM list lags the create.
+	return iam.User{}, inconsistent(wire.StepCreateUser, wire.ErrUnavailable,
+		"create user %s: already exists but not found by userName or email yet", email)
+}
+
+// activate reactivates a deactivated account user (SCIM PATCH active).
+func (a *Activities) activate(ctx context.Context, email, id string) error {
+	if err := a.Limits.Wait(ctx, ClassSCIMPatch); err != nil {
+		return classify(wire.StepCreateUser, fmt.Errorf("reactivate user %s: %w", email, err))
+	}
+	err := a.Account.Users.Patch(ctx, iam.PartialUpdate{
+		Id:         id,
+		Schemas:    []iam.PatchSchema{iam.PatchSchemaUrnIetfParamsScimApiMessages20PatchOp},
+		Operations: []iam.Patch{{Op: iam.PatchOpReplace, Path: "active", Value: true}},
+	})
 	if err != nil {
-		return "", classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+		return classify(wire.StepCreateUser, fmt.Errorf("reactivate user %s: %w", email, err))
 	}
-	if !strings.EqualFold(u.UserName, email) {
-		return "", inconsistent(wire.StepCreateUser, wire.ErrUnavailable,
-			"create user %s: lookup returned another user %q", email, u.UserName)
+	if l := logger(ctx); l != nil {
+		l.Info("reactivated an inactive account user", "participant", email, "user_id", id)
 	}
-	if _, perr := strconv.ParseInt(u.Id, 10, 64); perr != nil {
-		return "", inconsistent(wire.StepCreateUser, wire.ErrUnavailable, "find user %s: unexpected user id %q", email, u.Id)
-	}
-	return u.Id, nil
+	return nil
 }
 
 // assignWorkspace gives the user permission USER on the workspace (PUT is

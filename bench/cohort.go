@@ -78,7 +78,7 @@ func benchConfig(o *options, dir string, base config.Config) (string, error) {
 			"stop_poll_interval": scaleDuration(base.Cluster.StopPollInterval, s).String(),
 		},
 		"rate_limits": map[string]any{
-			"scim_write": r.SCIMWrite * s, "scim_list": r.SCIMList * s, "scim_get": r.SCIMGet * s,
+			"scim_write": r.SCIMWrite * s, "scim_list": r.SCIMList * s, "scim_get": r.SCIMGet * s, "scim_patch": r.SCIMPatch * s,
 			"permissions_write": r.PermissionsWrite * s, "permissions_read": r.PermissionsRead * s,
 			"assignments": r.Assignments * s, "unity_catalog": r.UnityCatalog * s, "clusters": r.Clusters * s,
 		},

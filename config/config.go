@@ -133,6 +133,7 @@ type RateLimits struct {
 	SCIMWrite        float64 `yaml:"scim_write"`
 	SCIMList         float64 `yaml:"scim_list"`
 	SCIMGet          float64 `yaml:"scim_get"`
+	SCIMPatch        float64 `yaml:"scim_patch"`
 	PermissionsWrite float64 `yaml:"permissions_write"`
 	PermissionsRead  float64 `yaml:"permissions_read"`
 	Assignments      float64 `yaml:"assignments"`
@@ -184,6 +185,7 @@ func Default() Config {
 			SCIMWrite:        5,
 			SCIMList:         4,
 			SCIMGet:          20,
+			SCIMPatch:        2,
 			PermissionsWrite: 30,
 			PermissionsRead:  100,
 			Assignments:      10, // no published figures for these three:
@@ -291,7 +293,7 @@ func (c Config) Validate() error {
 		add("batch: max_in_flight/parallel_chunks must stay below Temporal's 2,000 pending children per run")
 	}
 	r := c.RateLimits
-	for name, v := range map[string]float64{"scim_write": r.SCIMWrite, "scim_list": r.SCIMList, "scim_get": r.SCIMGet,
+	for name, v := range map[string]float64{"scim_write": r.SCIMWrite, "scim_list": r.SCIMList, "scim_get": r.SCIMGet, "scim_patch": r.SCIMPatch,
 		"permissions_write": r.PermissionsWrite, "permissions_read": r.PermissionsRead, "assignments": r.Assignments,
 		"unity_catalog": r.UnityCatalog, "clusters": r.Clusters} {
 		if v <= 0 {

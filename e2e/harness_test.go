@@ -61,6 +61,7 @@ rate_limits:
   scim_write: 100
   scim_list: 100
   scim_get: 100
+  scim_patch: 100
   permissions_write: 100
   permissions_read: 100
   assignments: 100

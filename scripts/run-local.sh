@@ -226,7 +226,7 @@ else
   awk -v x="${COHORT_EMULATOR_TIME_SCALE:-20}" 'BEGIN {
     printf "# Written by run-local.sh: Cohort paced for an emulator at time-scale %s.\n", x
     printf "cluster: {stop_poll_interval: %dms}\n", 5000/x
-    printf "rate_limits: {scim_write: %g, scim_list: %g, scim_get: %g, permissions_write: %g, permissions_read: %g, assignments: %g, unity_catalog: %g, clusters: %g}\n", 5*x, 4*x, 20*x, 30*x, 100*x, 10*x, 25*x, 30*x
+    printf "rate_limits: {scim_write: %g, scim_list: %g, scim_get: %g, scim_patch: %g, permissions_write: %g, permissions_read: %g, assignments: %g, unity_catalog: %g, clusters: %g}\n", 5*x, 4*x, 20*x, 2*x, 30*x, 100*x, 10*x, 25*x, 30*x
   }' > data/rehearsal.yaml
   configs+=(--config data/emulator.yaml --config data/rehearsal.yaml)
 fi

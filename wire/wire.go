@@ -85,10 +85,13 @@ const (
 	// by someone, or purged 30 days after termination). The step is not
 	// retried; the participant workflow creates (or finds) another cluster.
 	ErrClusterGone = "ClusterGone"
+	// ErrQuotaExceeded: a Databricks cap was reached (users per account,
+	// schemas per catalog). Not retried: the message names the cap.
+	ErrQuotaExceeded = "QuotaExceeded"
 )
 
 // NonRetryable lists the error types the retry policies must not retry.
-var NonRetryable = []string{ErrInvalidInput, ErrPermissionDenied, ErrUnauthenticated, ErrNotFound, ErrClusterGone}
+var NonRetryable = []string{ErrInvalidInput, ErrPermissionDenied, ErrUnauthenticated, ErrNotFound, ErrClusterGone, ErrQuotaExceeded}
 
 // SetupBatchInput asks for the once-per-batch work: make sure the shared
 // catalog exists and resolve the cluster spec (policy id, runtime, node type)
@@ -181,9 +184,16 @@ type CreateUserInput struct {
 // CreateUserResult carries the account user id (SCIM id, int64 as a string).
 type CreateUserResult struct {
 	UserID string `json:"user_id"`
+	// UserName is the user's SCIM userName: the principal of grants, cluster
+	// permissions and single_user_name. An adopted user's (synced from Entra)
+	// may differ from the email. Empty in results of earlier workers: the
+	// email.
+	UserName string `json:"user_name,omitempty"`
 	// Created is false when an existing user was adopted: only then can the
 	// participant already have a cluster worth looking for.
 	Created bool `json:"created"`
+	// Reactivated says the adopted user was inactive and was reactivated.
+	Reactivated bool `json:"reactivated,omitempty"`
 }
 
 // AssignWorkspaceInput: step assign_workspace, for the user CreateUser
@@ -209,11 +219,11 @@ type CreateSchemaResult struct {
 }
 
 // GrantInput: step grant, the participant's privileges on the catalog, their
-// schema (full name) and the shared grants.
+// schema (full name) and the shared grants. Principal is the user's userName.
 type GrantInput struct {
-	Email   string `json:"email"`
-	Catalog string `json:"catalog"`
-	Schema  string `json:"schema"`
+	Principal string `json:"principal"`
+	Catalog   string `json:"catalog"`
+	Schema    string `json:"schema"`
 }
 
 // GrantResult is empty: the step's end is the grants.
@@ -230,6 +240,9 @@ type CreateClusterInput struct {
 	// no clusters/list, which at 10,000 participants would page through
 	// 10,000 clusters each time. Retried attempts always look.
 	Lookup bool `json:"lookup,omitempty"`
+	// UserName is the cluster's single user (the user's userName); empty
+	// means the participant's email.
+	UserName string `json:"user_name,omitempty"`
 }
 
 // CreateClusterResult identifies the participant's cluster.
@@ -240,9 +253,10 @@ type CreateClusterResult struct {
 	Created   bool   `json:"created"`
 }
 
-// SetPermissionInput: step set_permission, CAN_RESTART for Email on the cluster.
+// SetPermissionInput: step set_permission, CAN_RESTART for Principal (the
+// user's userName) on the cluster.
 type SetPermissionInput struct {
-	Email     string `json:"email"`
+	Principal string `json:"principal"`
 	ClusterID string `json:"cluster_id"`
 }
 

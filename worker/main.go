@@ -205,7 +205,7 @@ func newActivities(cfg config.Config, tc client.Client, m *metrics.Metrics) (*ac
 		grants[i] = activities.Grant{Securable: g.Securable, Name: g.Name, Privileges: g.Privileges}
 	}
 	limits := activities.NewLimits(activities.RateRates{
-		SCIMWrite: r.SCIMWrite, SCIMList: r.SCIMList, SCIMGet: r.SCIMGet,
+		SCIMWrite: r.SCIMWrite, SCIMList: r.SCIMList, SCIMGet: r.SCIMGet, SCIMPatch: r.SCIMPatch,
 		PermissionsWrite: r.PermissionsWrite, PermissionsRead: r.PermissionsRead,
 		Assignments: r.Assignments, UnityCatalog: r.UnityCatalog, Clusters: r.Clusters,
 	}, r.Workers)

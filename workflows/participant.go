@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -166,6 +167,9 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 		return res, stepFailed(p, wire.StepCreateUser, wire.CreateUserName, err)
 	}
 	res.UserID, res.UserCreated = user.UserID, user.Created
+	// The principal of grants and cluster permissions: an adopted user's
+	// userName may differ from the email.
+	principal := cmp.Or(user.UserName, p.Email)
 	var priorF workflow.Future
 	switch {
 	case rec != nil:
@@ -188,21 +192,21 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 		rec.change("schema %s re-created (empty)", schema.FullName)
 	}
 
-	grantF := run(grantOptions(st, p.Email, schema.FullName), wire.GrantName,
-		wire.GrantInput{Email: p.Email, Catalog: in.Catalog, Schema: schema.FullName})
+	grantF := run(grantOptions(st, principal, schema.FullName), wire.GrantName,
+		wire.GrantInput{Principal: principal, Catalog: in.Catalog, Schema: schema.FullName})
 	// A user created by this run cannot have a cluster yet: only one that
 	// existed before is worth the lookup.
 	lookup := !user.Created || rec != nil
 	for runs := 1; ; runs++ {
 		var cluster wire.CreateClusterResult
 		err := run(createClusterOptions(st, p), wire.CreateClusterName,
-			wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup}).Get(ctx, &cluster)
+			wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup, UserName: user.UserName}).Get(ctx, &cluster)
 		if err != nil {
 			return res, stepFailed(p, wire.StepCreateCluster, wire.CreateClusterName, err)
 		}
 		res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
-		permF := run(setPermissionOptions(st, p.Email, cluster.ClusterID), wire.SetPermissionName,
-			wire.SetPermissionInput{Email: p.Email, ClusterID: cluster.ClusterID})
+		permF := run(setPermissionOptions(st, principal, cluster.ClusterID), wire.SetPermissionName,
+			wire.SetPermissionInput{Principal: principal, ClusterID: cluster.ClusterID})
 		var stopF workflow.Future
 		if rec == nil || cluster.Created {
 			// A reconcile stops only the cluster it created: one it found may
