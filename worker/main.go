@@ -243,26 +243,33 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.SetupBatch, wire.SetupBatchName)
 	register(main, acts.LoadChunk, wire.LoadChunkName)
 	register(main, acts.AwaitParticipant, wire.AwaitParticipantName)
+	register(main, acts.PriorRuns, wire.PriorRunsName)
+	register(main, acts.PlanOffboard, wire.PlanOffboardName)
 
 	account := worker.New(tc, workflows.AccountTaskQueue, accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers))
 	register(account, acts.CreateUser, wire.CreateUserName)
 	register(account, acts.ProvisionAccess, wire.ProvisionAccessName)
+	register(account, acts.RemoveUser, wire.RemoveUserName)
 
 	activityOnly := func(slots int) worker.Options {
 		return worker.Options{DisableWorkflowWorker: true, MaxConcurrentActivityExecutionSize: slots, WorkerStopTimeout: stopTimeout}
 	}
 	assignment := worker.New(tc, workflows.AssignmentTaskQueue, activityOnly(cfg.Batch.MaxInFlight))
 	register(assignment, acts.AssignWorkspace, wire.AssignWorkspaceName)
+	register(assignment, acts.RemoveAssignment, wire.RemoveAssignmentName)
 
 	catalog := worker.New(tc, workflows.CatalogTaskQueue, activityOnly(2*cfg.Batch.MaxInFlight))
 	register(catalog, acts.CreateSchema, wire.CreateSchemaName)
 	register(catalog, acts.Grant, wire.GrantName)
+	register(catalog, acts.RevokeGrants, wire.RevokeGrantsName)
+	register(catalog, acts.DropSchema, wire.DropSchemaName)
 
 	compute := worker.New(tc, workflows.ComputeTaskQueue, activityOnly(3*cfg.Batch.MaxInFlight))
 	register(compute, acts.CreateCluster, wire.CreateClusterName)
 	register(compute, acts.SetPermission, wire.SetPermissionName)
 	register(compute, acts.StopCluster, wire.StopClusterName)
 	register(compute, acts.ProvisionCluster, wire.ProvisionClusterName)
+	register(compute, acts.RemoveClusters, wire.RemoveClustersName)
 	return []worker.Worker{main, account, assignment, catalog, compute}
 }
 

@@ -23,8 +23,11 @@ func (r *reconciling) change(format string, a ...any) {
 // userStep records what create_user found: a user it had to create again
 // (deleted since).
 func (r *reconciling) userStep(u wire.CreateUserResult) {
-	if u.Created {
+	switch {
+	case u.Created:
 		r.change("user re-created (id %s)", u.UserID)
+	case u.Reactivated:
+		r.change("user %s was inactive: reactivated", u.UserID)
 	}
 }
 
