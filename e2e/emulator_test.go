@@ -39,7 +39,7 @@ type emulator struct {
 // startEmulator runs an emulator in dir with a journal file there, failing
 // the test if it does not listen within a few seconds. It stops in
 // t.Cleanup.
-func startEmulator(t *testing.T, dir string, faults float64, seed int64) *emulator {
+func startEmulator(t *testing.T, dir string, faults float64, seed int64, extra ...string) *emulator {
 	t.Helper()
 	need(t, "emulator")
 	e := &emulator{configPath: filepath.Join(dir, "emulator.yaml")}
@@ -51,7 +51,12 @@ func startEmulator(t *testing.T, dir string, faults float64, seed int64) *emulat
 		"--latency", "none", "--rate-limits", "none",
 		"--faults", strconv.FormatFloat(faults, 'g', -1, 64), "--seed", strconv.FormatInt(seed, 10),
 		"--write-config", e.configPath,
+		// Strict as a real workspace, prepared as an admin would: the
+		// metastore has no root storage, so the admin made Cohort's catalog
+		// beforehand.
+		"--catalog", "cohort",
 	}
+	args = append(args, extra...)
 	p, err := startProcess(dir, "emulator", bins.emulator, args, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -70,12 +70,13 @@ rate_limits:
 `
 
 // newScenario starts an emulator (faults is the fraction of requests it
-// fails transiently) and prepares configs; the worker is started separately.
-func newScenario(t *testing.T, ns, domain string, faults float64, seed int64) *scenario {
+// fails transiently; emuArgs are more of its flags) and prepares configs; the
+// worker is started separately.
+func newScenario(t *testing.T, ns, domain string, faults float64, seed int64, emuArgs ...string) *scenario {
 	t.Helper()
 	need(t, "emulator", "worker", "starter")
 	s := &scenario{t: t, ns: ns, domain: domain, dir: t.TempDir(), temporal: shared(t)}
-	s.emu = startEmulator(t, s.dir, faults, seed)
+	s.emu = startEmulator(t, s.dir, faults, seed, emuArgs...)
 	testYAML := filepath.Join(s.dir, "test.yaml")
 	if err := os.WriteFile(testYAML, fmt.Appendf(nil, testConfig, filepath.Join(s.dir, "rosters")), 0o644); err != nil {
 		t.Fatal(err)
@@ -288,7 +289,8 @@ func (s *scenario) expectAllOK(batchID string, want []roster.Participant) map[st
 	stats := s.emu.stats(t)
 	t.Logf("emulator requests: %s", stats.summary())
 	n := len(want)
-	assertObjects(t, stats.Objects, objectCounts{Users: n, Assignments: n, Schemas: n, Clusters: n})
+	// Catalogs: the workspace catalog and Cohort's, which the admin made.
+	assertObjects(t, stats.Objects, objectCounts{Users: n, Assignments: n, Catalogs: 2, Schemas: n, Clusters: n})
 	found := s.verifyParticipants(s.domain, want)
 	s.checkReport(s.report(batchID), want, found)
 	return found
