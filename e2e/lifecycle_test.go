@@ -12,7 +12,6 @@ import (
 	"github.com/databricks/databricks-sdk-go/service/catalog"
 	"github.com/databricks/databricks-sdk-go/service/compute"
 	"github.com/databricks/databricks-sdk-go/service/iam"
-
 )
 
 // lifecycleSize keeps the lifecycle scenarios short: the mechanisms, not the
