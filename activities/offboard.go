@@ -425,10 +425,21 @@ func (a *Activities) DropSchema(ctx context.Context, in wire.DropSchemaInput) (w
 	if strings.TrimSpace(in.Schema) == "" {
 		return out, invalid(step, "drop schema: participant has no schema name")
 	}
+	// Read first: a schema already dropped costs no mutating request.
+	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+		return out, classify(step, fmt.Errorf("get schema %s: %w", full, err))
+	}
+	_, err := a.Workspace.Schemas.Get(ctx, catalog.GetSchemaRequest{FullName: full})
+	switch {
+	case errors.Is(err, apierr.ErrNotFound):
+		return out, nil
+	case err != nil:
+		return out, classify(step, fmt.Errorf("get schema %s: %w", full, err))
+	}
 	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
 		return out, classify(step, fmt.Errorf("drop schema %s: %w", full, err))
 	}
-	err := a.Workspace.Schemas.Delete(ctx, catalog.DeleteSchemaRequest{FullName: full, Force: true})
+	err = a.Workspace.Schemas.Delete(ctx, catalog.DeleteSchemaRequest{FullName: full, Force: true})
 	switch {
 	case errors.Is(err, apierr.ErrNotFound):
 		return out, nil
