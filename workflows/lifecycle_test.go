@@ -20,7 +20,7 @@ import (
 func runTaroMode(env *testsuite.TestWorkflowEnvironment, mode string, opts wire.OffboardOptions) {
 	env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort",
 		Cluster: wire.ClusterSpec{PolicyID: "pc", SparkVersion: "16.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2"},
-		Mode: mode, Offboard: opts})
+		Mode:    mode, Offboard: opts})
 }
 
 // A reconcile looks the cluster up; one it finds (running, say) is never
