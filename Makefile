@@ -7,23 +7,34 @@ GO ?= go
 # Tool versions, pinned; scripts/run-local.sh, scripts/test.sh and .ci/run install through
 # `make tools`, so they are stated only here. CLI v1.5.1 embeds server 1.29.1 and UI 2.42.1
 # (later CLIs refuse `go install`); workflowcheck v0.6.0 builds and runs on Go 1.26.
+# The Temporal server on PostgreSQL (scripts/temporal-postgres.sh, docker-compose.yml's
+# image tag) is the same 1.29.1, built from its module as a tool, never as a dependency.
 TEMPORAL_CLI_VERSION := v1.5.1
 WORKFLOWCHECK_VERSION := v0.6.0
+TEMPORAL_SERVER_VERSION := v1.29.1
 
 GOBIN := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 TEMPORAL_CLI ?= $(GOBIN)/temporal
 WORKFLOWCHECK := $(GOBIN)/workflowcheck
+# The server and its SQL tool (binaries `server`, `sql`) in a folder of their own, since
+# their names are generic.
+TEMPORAL_SERVER_DIR := $(GOBIN)/temporal-server-$(TEMPORAL_SERVER_VERSION)
 # The workflows package may add workflowcheck.config.yaml to mark calls it has
 # checked by hand as deterministic (see the workflowcheck README).
 WORKFLOWCHECK_FLAGS := $(if $(wildcard workflowcheck.config.yaml),-config workflowcheck.config.yaml)
 
-.PHONY: run test lint tools build bench
+.PHONY: run test test-postgres lint tools temporal-server temporal-server-dir build bench
 
 run:
 	scripts/run-local.sh
 
 test:
 	scripts/test.sh
+
+# The end-to-end test on a Temporal server on PostgreSQL with two workers (several minutes;
+# builds the server the first time). CI runs it after make test.
+test-postgres: tools temporal-server
+	TEMPORAL_POSTGRES_TEST=1 $(GO) test ./e2e -run 'TestPostgres' -count=1 -v -timeout 20m
 
 lint: tools
 	$(GO) vet ./...
@@ -35,6 +46,17 @@ $(TEMPORAL_CLI):
 	@test "$@" = "$(GOBIN)/temporal" || { echo "TEMPORAL_CLI=$@ does not exist"; exit 1; }
 	@echo "installing the Temporal CLI $(TEMPORAL_CLI_VERSION) into $(GOBIN) (once; about 2 minutes)"
 	$(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+# The Temporal server and temporal-sql-tool; their schema files come with the module's
+# source in the module cache (`make -s temporal-server-dir` prints where).
+temporal-server: $(TEMPORAL_SERVER_DIR)/server $(TEMPORAL_SERVER_DIR)/sql
+
+$(TEMPORAL_SERVER_DIR)/server $(TEMPORAL_SERVER_DIR)/sql &:
+	@echo "installing the Temporal server $(TEMPORAL_SERVER_VERSION) into $(TEMPORAL_SERVER_DIR) (once; several minutes)"
+	cd / && GOBIN=$(TEMPORAL_SERVER_DIR) $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+
+temporal-server-dir:
+	@echo $(TEMPORAL_SERVER_DIR)
 
 $(WORKFLOWCHECK):
 	@echo "installing workflowcheck $(WORKFLOWCHECK_VERSION) into $(GOBIN)"

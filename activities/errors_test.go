@@ -217,3 +217,63 @@ func TestNewClients_budget(t *testing.T) {
 		t.Errorf("AccountID = %q", a.Config.AccountID)
 	}
 }
+
+// Share re-divides the deployment's rates: a survivor of two workers takes
+// the whole rate, and a third worker shrinks everyone's share.
+func TestLimits_share(t *testing.T) {
+	l := NewLimits(RateRates{SCIMWrite: 5, Clusters: 20}, 2)
+	for _, step := range []struct {
+		workers     int
+		changed     bool
+		scim, clust rate.Limit
+	}{
+		{2, false, 2.5, 10},
+		{1, true, 5, 20},
+		{3, true, 5.0 / 3, 20.0 / 3},
+		{0, true, 5, 20}, // never below one worker: this one
+	} {
+		if got := l.Share(step.workers); got != step.changed {
+			t.Errorf("Share(%d) = %v, want %v", step.workers, got, step.changed)
+		}
+		if got, want := l.Workers(), max(step.workers, 1); got != want {
+			t.Errorf("after Share(%d): Workers() = %d, want %d", step.workers, got, want)
+		}
+		if s, c := l.Limit(ClassSCIMWrite), l.Limit(ClassClusters); s != step.scim || c != step.clust {
+			t.Errorf("after Share(%d): scim_write %v, clusters %v; want %v, %v", step.workers, s, c, step.scim, step.clust)
+		}
+	}
+	if got := l.Limit(ClassUnityCatalog); got != rate.Inf {
+		t.Errorf("an unpaced class became %v", got)
+	}
+	var nilLimits *Limits
+	if nilLimits.Share(3) || nilLimits.Workers() != 1 {
+		t.Error("nil Limits: Share or Workers not inert")
+	}
+}
+
+// Calls queued at the old share are paced anew when the share changes: a
+// survivor's queued calls do not keep the dead worker's slow pace (nor go
+// out at it beside new calls at the full rate).
+func TestLimits_shareRequeues(t *testing.T) {
+	l := NewLimits(RateRates{SCIMWrite: 100}, 1000) // 0.1/s: a call every 10 s
+	if err := l.Wait(context.Background(), ClassSCIMWrite); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 3)
+	for range 3 { // reserved 10, 20 and 30 s from now
+		go func() { done <- l.Wait(context.Background(), ClassSCIMWrite) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	l.Share(1) // 100/s: 10 ms apart
+	timeout := time.After(5 * time.Second)
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("queued calls still wait at the old share")
+		}
+	}
+}

@@ -21,22 +21,48 @@ type (
 	ClusterTiming = emulator.ClusterTiming
 )
 
-// MinCalls is the fewest calls one participant needs, in the order they must
-// happen: create the user, assign it to the workspace, create its schema,
-// grant on the catalog and on the schema, create the cluster, set
-// CAN_RESTART, terminate the cluster and read it back as TERMINATING once.
-// (The cluster need not reach RUNNING: a PENDING cluster may be terminated;
-// nor TERMINATED, which Databricks reaches on its own.)
+// MinCalls is the fewest calls one participant needs: create the user,
+// assign it to the workspace, create its schema, grant on the catalog and on
+// the schema, create the cluster, set CAN_RESTART, terminate the cluster and
+// read it back as TERMINATING once. (The cluster need not reach RUNNING: a
+// PENDING cluster may be terminated; nor TERMINATED, which Databricks reaches
+// on its own.)
 var MinCalls = []string{
 	"scim.users.create", "assignments.put",
 	"schemas.create", "grants.update", "grants.update",
 	"clusters.create", "permissions.update", "clusters.delete", "clusters.get",
 }
 
+// callAfter says which MinCalls (by index) each call must wait for: the
+// schema needs nothing, grants need the user assigned and the schema, the
+// cluster needs the user assigned (its single user must be in the
+// workspace), its permission and terminate need the cluster. The critical
+// path is the longest chain through them.
+var callAfter = [][]int{
+	{}, {0},
+	{}, {1, 2}, {3},
+	{1}, {5}, {5}, {7},
+}
+
+// criticalPath is the longest chain of MinCalls, with latency(i) for call i.
+func criticalPath(latency func(i int) float64) float64 {
+	end := make([]float64, len(MinCalls))
+	var longest float64
+	for i := range MinCalls { // callAfter only points back
+		var start float64
+		for _, j := range callAfter[i] {
+			start = math.Max(start, end[j])
+		}
+		end[i] = start + latency(i)
+		longest = math.Max(longest, end[i])
+	}
+	return longest
+}
+
 // Bound is the lower bound on provisioning N participants: the busiest
 // rate-limited class's minimum calls at its rate, plus one participant's
-// critical path (its sequential calls' typical latencies), at the emulator's
-// time scale.
+// critical path (the longest chain of its calls that must follow each other,
+// at typical latencies), at the emulator's time scale.
 type Bound struct {
 	N          int
 	Class      string  // the busiest class
@@ -65,17 +91,15 @@ func LowerBound(cfg EmuConfig, n int) Bound {
 		}
 	}
 	calls := map[string]int{}
-	var pathMS float64
 	for _, e := range MinCalls {
-		info, ok := cfg.Endpoints[e]
-		if !ok {
+		if _, ok := cfg.Endpoints[e]; !ok {
 			b.Unmodelled = append(b.Unmodelled, e)
 		}
-		pathMS += info.TypicalMS
 		if c, ok := classOf[e]; ok && c.RPS > 0 {
 			calls[c.Name]++
 		}
 	}
+	pathMS := criticalPath(func(i int) float64 { return cfg.Endpoints[MinCalls[i]].TypicalMS })
 	names := make([]string, 0, len(calls))
 	for name := range calls {
 		names = append(names, name)
@@ -102,8 +126,9 @@ func LowerBound(cfg EmuConfig, n int) Bound {
 
 // IdealSchedule is the expected wall time of a perfect orchestrator: the
 // participants start exactly at the busiest class's rate (participant i at
-// i*Calls/rate), each then makes its calls one after another with latencies
-// drawn like the emulator draws them (triangular min/typical/max), and the
+// i*Calls/rate), each then makes its calls as soon as the calls they depend on
+// returned, with latencies drawn like the emulator draws them
+// (triangular min/typical/max), and the
 // batch ends when the last participant's last call returns. The bound's
 // typical critical path leaves out that spread; the last participant to
 // finish is not always the last one started. It is the mean over trials
@@ -122,11 +147,10 @@ func IdealSchedule(cfg EmuConfig, b Bound, trials int, seed uint64) float64 {
 	for range trials {
 		var worst float64
 		for i := range b.N {
-			var path float64
-			for _, e := range MinCalls {
-				info := cfg.Endpoints[e]
-				path += emulator.Triangular(rng.Float64(), info.MinMS, info.TypicalMS, info.MaxMS) / 1000 / scale
-			}
+			path := criticalPath(func(i int) float64 {
+				info := cfg.Endpoints[MinCalls[i]]
+				return emulator.Triangular(rng.Float64(), info.MinMS, info.TypicalMS, info.MaxMS) / 1000 / scale
+			})
 			worst = math.Max(worst, float64(i+1)*step+path)
 		}
 		sum += worst

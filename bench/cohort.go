@@ -24,10 +24,22 @@ import (
 	"github.com/cohort-dev/cohort/config"
 )
 
-// temporalServer is one fresh dev server on its own SQLite file.
+// temporalServer is one fresh Temporal server: the dev server on its own
+// SQLite file, or (-temporal postgres) scripts/temporal-postgres.sh on its
+// own PostgreSQL data folder, whose CPU and memory are those of the script's
+// whole process tree (the server and PostgreSQL).
 type temporalServer struct {
 	p       *proc
 	address string
+	tree    bool
+}
+
+// usage reads the server's CPU and memory: its own, or its process tree's.
+func (ts *temporalServer) usage() (procUsage, error) {
+	if ts.tree {
+		return readTreeUsage(ts.p.pid())
+	}
+	return readUsage(ts.p.pid())
 }
 
 func startTemporal(ctx context.Context, o *options, dir string, dynamic []string) (*temporalServer, error) {
@@ -35,21 +47,59 @@ func startTemporal(ctx context.Context, o *options, dir string, dynamic []string
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn"}
-	for _, d := range dynamic {
-		args = append(args, "--dynamic-config-value", d)
-	}
 	log, err := os.Create(filepath.Join(dir, "temporal.log"))
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc("temporal dev server", exec.Command(o.temporal, args...), log, nil)
+	var cmd *exec.Cmd
+	name, ready := "temporal dev server", 90*time.Second
+	if o.temporalKind == "postgres" {
+		if port, err = freeLowPort(); err != nil {
+			return nil, err
+		}
+		// PostgreSQL runs as the postgres user when we are root: it must
+		// reach the data folder (the work directory is private by default).
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				return nil, err
+			}
+		}
+		name, ready = "temporal server on postgres", 5*time.Minute
+		cmd = exec.Command(filepath.Join(o.root, "scripts", "temporal-postgres.sh"),
+			"--data", filepath.Join(dir, "temporal-postgres"), "--port", strconv.Itoa(port))
+	} else {
+		args := []string{"server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
+			"--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "warn"}
+		for _, d := range dynamic {
+			args = append(args, "--dynamic-config-value", d)
+		}
+		cmd = exec.Command(o.temporal, args...)
+	}
+	// The script says when its namespace is usable (a new namespace is
+	// described before the frontend serves it).
+	var lineFn func(string)
+	scriptReady := make(chan struct{})
+	if o.temporalKind == "postgres" {
+		var once sync.Once
+		lineFn = func(l string) {
+			if strings.HasPrefix(l, "ready") {
+				once.Do(func() { close(scriptReady) })
+			}
+		}
+	} else {
+		close(scriptReady)
+	}
+	p, err := startProc(name, cmd, log, lineFn)
 	if err != nil {
 		return nil, err
 	}
-	ts := &temporalServer{p: p, address: fmt.Sprintf("127.0.0.1:%d", port)}
-	err = waitFor(ctx, p, 90*time.Second, func(ctx context.Context) error {
+	ts := &temporalServer{p: p, address: fmt.Sprintf("127.0.0.1:%d", port), tree: o.temporalKind == "postgres"}
+	err = waitFor(ctx, p, ready, func(ctx context.Context) error {
+		select {
+		case <-scriptReady:
+		default:
+			return errors.New("not ready yet")
+		}
 		c, err := client.DialContext(ctx, client.Options{HostPort: ts.address, Logger: quietLogger{}})
 		if err != nil {
 			return err
@@ -60,7 +110,7 @@ func startTemporal(ctx context.Context, o *options, dir string, dynamic []string
 	})
 	if err != nil {
 		p.stop(10 * time.Second)
-		return nil, fmt.Errorf("temporal dev server: %w (see %s)", err, log.Name())
+		return nil, fmt.Errorf("%s: %w (see %s)", name, err, log.Name())
 	}
 	return ts, nil
 }
@@ -221,7 +271,7 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	if err != nil {
 		return res, emu, err
 	}
-	s0, _ := readUsage(ts.p.pid())
+	s0, _ := ts.usage()
 
 	file := filepath.Join(dir, "roster.csv")
 	if err := os.WriteFile(file, csv, 0o644); err != nil {
@@ -283,7 +333,7 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 		res.WorkerCPU, res.WorkerHWM = w1.CPU-w0.CPU, w1.HWM
 		res.WorkerRSSMax = max(res.WorkerRSSMax, w1.RSS)
 	}
-	if s1, err := readUsage(ts.p.pid()); err == nil && s0.Valid {
+	if s1, err := ts.usage(); err == nil && s0.Valid {
 		res.ServerCPU, res.ServerHWM = s1.CPU-s0.CPU, s1.HWM
 	}
 

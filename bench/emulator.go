@@ -31,7 +31,10 @@ func startEmulator(ctx context.Context, o *options, dir, name string) (*emuProc,
 	args := []string{"--listen", "127.0.0.1:0", "--token", emuToken, "--user-token", "",
 		"--latency", o.latency, "--rate-limits", o.rateLimits,
 		"--time-scale", strconv.FormatFloat(o.timeScale, 'g', -1, 64),
-		"--seed", strconv.FormatInt(o.seed, 10), "--write-config", cfgFile}
+		"--seed", strconv.FormatInt(o.seed, 10), "--write-config", cfgFile,
+		// Strict as a real workspace, prepared as an admin would: Cohort's
+		// catalog made beforehand (the metastore has no root storage).
+		"--catalog", "cohort"}
 	log, err := os.Create(filepath.Join(dir, name+"-emulator.log"))
 	if err != nil {
 		return nil, err

@@ -9,7 +9,8 @@
 // For each N, each way runs on a FRESH emulator (--latency realistic
 // --rate-limits azure --time-scale X) with a fresh participant domain:
 //
-//   - cohort: a fresh Temporal dev server (SQLite file), the worker and
+//   - cohort: a fresh Temporal dev server (SQLite file; with -temporal postgres
+//     the server on a fresh local PostgreSQL, scripts/temporal-postgres.sh), the worker and
 //     `starter submit --wait`, with the default config (examples/cohort.yaml)
 //     plus the emulator's hosts and BENCH.yaml (roster_dir, and the
 //     time-dependent settings divided by the time scale).
@@ -48,24 +49,25 @@ import (
 )
 
 type options struct {
-	ns          []int
-	ways        []string
-	timeScale   float64
-	latency     string
-	rateLimits  string
-	seed        int64
-	sampleSeq   int
-	samplePar   int
-	parallel    int
-	concurrent  bool
-	limitsProof bool
-	dynamic     []string
-	temporal    string
-	baseConfig  string
-	extraConfig []string
-	keep        bool
-	timeout     time.Duration
-	debugAddr   string
+	ns           []int
+	ways         []string
+	timeScale    float64
+	latency      string
+	rateLimits   string
+	seed         int64
+	sampleSeq    int
+	samplePar    int
+	parallel     int
+	concurrent   bool
+	limitsProof  bool
+	temporal     string // the CLI
+	temporalKind string // dev or postgres
+	dynamic      []string
+	baseConfig   string
+	extraConfig  []string
+	keep         bool
+	timeout      time.Duration
+	debugAddr    string
 
 	batchOverrides map[string]int
 	binDir         string
@@ -106,7 +108,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.limitsProof, "limits-proof", false, "Cohort only, on a dev server with limit.numPendingChildExecutions.error=50 and limit.historyCount.error=3000, batch settings below them")
 	var dyn listFlag
 	fs.Var(&dyn, "dynamic-config", "extra dev server --dynamic-config-value KEY=VALUE (repeatable)")
-	fs.StringVar(&o.temporal, "temporal", "", "Temporal CLI (default $TEMPORAL_CLI, temporal on PATH, or $GOPATH/bin/temporal)")
+	fs.StringVar(&o.temporalKind, "temporal", "dev", "Cohort's Temporal server: dev (the CLI's dev server on SQLite) or postgres (scripts/temporal-postgres.sh: the server on a local PostgreSQL)")
+	fs.StringVar(&o.temporal, "temporal-cli", "", "Temporal CLI (default $TEMPORAL_CLI, temporal on PATH, or $GOPATH/bin/temporal)")
 	fs.StringVar(&o.baseConfig, "config", "examples/cohort.yaml", "Cohort's base config (the default config)")
 	var extra listFlag
 	fs.Var(&extra, "extra-config", "YAML layered after BENCH.yaml for experiments (repeatable)")
@@ -137,6 +140,15 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.timeScale <= 0 {
 		return nil, errors.New("-time-scale must be positive")
+	}
+	switch o.temporalKind {
+	case "dev":
+	case "postgres":
+		if len(dyn) > 0 || o.limitsProof {
+			return nil, errors.New("-dynamic-config and -limits-proof set the dev server's flags: use -temporal dev")
+		}
+	default:
+		return nil, fmt.Errorf("-temporal: %q is neither dev nor postgres", o.temporalKind)
 	}
 	o.dynamic, o.extraConfig = dyn, extra
 	if o.limitsProof {
@@ -171,6 +183,15 @@ func run(ctx context.Context, args []string) error {
 	}
 	if o.temporal, err = findTemporal(o.temporal); err != nil {
 		return err
+	}
+	if o.temporalKind == "postgres" {
+		// The script installs what is missing itself; done here once, so
+		// the server's first build (minutes) is not taken for a slow start.
+		mk := exec.CommandContext(ctx, "make", "--no-print-directory", "-s", "tools", "temporal-server")
+		mk.Stdout, mk.Stderr = os.Stderr, os.Stderr
+		if err := mk.Run(); err != nil {
+			return fmt.Errorf("make temporal-server: %w", err)
+		}
 	}
 	work, err := os.MkdirTemp("", "cohort-bench-*")
 	if err != nil {
@@ -393,7 +414,7 @@ func findTemporal(flagValue string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", errors.New("no Temporal CLI: set -temporal or $TEMPORAL_CLI, or run make tools")
+	return "", errors.New("no Temporal CLI: set -temporal-cli or $TEMPORAL_CLI, or run make tools")
 }
 
 func jsonUnmarshal(b []byte, v any, what string) error {

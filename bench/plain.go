@@ -104,11 +104,23 @@ func (e *plainEnv) provision(ctx context.Context, p roster.Participant) error {
 	if _, err := fmt.Sscan(userID, &principal); err != nil {
 		return fmt.Errorf("user id %q: %w", userID, err)
 	}
-	// 2. assign it to the workspace.
-	if _, err := e.acc.WorkspaceAssignment.Update(ctx, iam.UpdateWorkspaceAssignments{
-		WorkspaceId: e.workspaceID, PrincipalId: principal,
-		Permissions: []iam.WorkspacePermission{iam.WorkspacePermissionUser}}); err != nil {
-		return fmt.Errorf("assign %s: %w", email, err)
+	// 2. assign it to the workspace, retried as anyone learns to: right
+	// after the create it fails now and then ("not in workspace", or a 200
+	// whose body carries an error).
+	for wait := 500 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		pa, err := e.acc.WorkspaceAssignment.Update(ctx, iam.UpdateWorkspaceAssignments{
+			WorkspaceId: e.workspaceID, PrincipalId: principal,
+			Permissions: []iam.WorkspacePermission{iam.WorkspacePermissionUser}})
+		if err == nil && (pa == nil || pa.Error == "") {
+			break
+		}
+		if err != nil && !strings.Contains(err.Error(), "not in workspace") {
+			return fmt.Errorf("assign %s: %w", email, err)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("assign %s: %w", email, ctx.Err())
+		}
+		time.Sleep(wait)
 	}
 	// 3. its schema.
 	full := e.catalog + "." + strings.ToLower(p.Schema)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -131,6 +132,21 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// freeLowPort returns a free port on 127.0.0.1 below the kernel's ephemeral
+// range, with room above it for the server's internal ports: the Temporal
+// server keeps its ports in PostgreSQL as a smallint (at most 32767).
+func freeLowPort() (int, error) {
+	base := 20000 + rand.IntN(10000)
+	for p := base; p < base+2000; p += 10 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port in %d-%d", base, base+2000)
+}
+
 // waitFor polls check every 250 ms until it succeeds, p exits, or timeout.
 func waitFor(ctx context.Context, p *proc, timeout time.Duration, check func(context.Context) error) error {
 	deadline := time.Now().Add(timeout)
@@ -182,6 +198,84 @@ func readUsage(pid int) (procUsage, error) {
 	}
 	rss, hwm := parseStatusMem(string(status))
 	return procUsage{CPU: cpu, RSS: rss, HWM: hwm, Valid: true}, nil
+}
+
+// readTreeUsage sums the CPU time (its own and its reaped children's) and
+// the memory (VmRSS, VmHWM) of pid and every live descendant: a server that
+// is a script, a Temporal server and a PostgreSQL with its backends. A
+// backend that exited is counted through its parent's reaped-children time.
+func readTreeUsage(root int) (procUsage, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return procUsage{}, err
+	}
+	parent := map[int]int{}
+	stats := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(stat), ')')
+		f := strings.Fields(string(stat[i+1:]))
+		if i < 0 || len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		parent[pid], stats[pid] = ppid, string(stat)
+	}
+	inTree := func(pid int) bool {
+		for ; pid > 1; pid = parent[pid] {
+			if pid == root {
+				return true
+			}
+		}
+		return false
+	}
+	var u procUsage
+	for pid, stat := range stats {
+		if !inTree(pid) {
+			continue
+		}
+		cpu, err := parseStatCPU(stat)
+		if err != nil {
+			continue
+		}
+		u.CPU += cpu + parseStatChildrenCPU(stat)
+		if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+			rss, hwm := parseStatusMem(string(status))
+			u.RSS += rss
+			u.HWM += hwm
+		}
+		u.Valid = u.Valid || pid == root
+	}
+	if !u.Valid {
+		return u, fmt.Errorf("process %d is gone", root)
+	}
+	return u, nil
+}
+
+// parseStatChildrenCPU returns cutime+cstime (fields 16 and 17) from a
+// /proc/PID/stat line, or 0 if they cannot be read.
+func parseStatChildrenCPU(stat string) time.Duration {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	cut, err1 := strconv.ParseInt(f[13], 10, 64)
+	cst, err2 := strconv.ParseInt(f[14], 10, 64)
+	if errors.Join(err1, err2) != nil {
+		return 0
+	}
+	return time.Duration(cut+cst) * time.Second / clockTicks
 }
 
 // parseStatCPU returns utime+stime from a /proc/PID/stat line. The command

@@ -30,12 +30,21 @@ type row struct {
 
 func yamlUnmarshal(b []byte, v any) error { return yaml.Unmarshal(b, v) }
 
+// serverName says which Temporal server the cohort way ran on.
+func serverName(o *options) string {
+	if o.temporalKind == "postgres" {
+		return "Temporal server on PostgreSQL (server and PostgreSQL processes together)"
+	}
+	return "Temporal dev server"
+}
+
 func printHeader(o *options, args []string) {
 	fmt.Printf("## Cohort benchmark, %s\n\n", time.Now().Format("2006-01-02 15:04 MST"))
 	fmt.Printf("command: `go run ./bench %s`\n\n", strings.Join(args, " "))
 	fmt.Printf("machine: %d CPU (nproc), %s, %s, %s/%s\n\n", runtime.NumCPU(), memTotal(), goVersion(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("emulator: --latency %s --rate-limits %s --time-scale %g --seed %d, a fresh emulator and a fresh participant domain per way\n",
 		o.latency, o.rateLimits, o.timeScale, o.seed)
+	fmt.Printf("cohort's Temporal: %s\n", serverName(o))
 	if len(o.dynamic) > 0 {
 		fmt.Printf("dev server: --dynamic-config-value %s\n", strings.Join(o.dynamic, " --dynamic-config-value "))
 	}
@@ -193,8 +202,8 @@ func printTable(o *options, rows []row) {
 			fmt.Printf("- max history length of any single run: %d (%s)\n", h.Max, h.MaxRun)
 			fmt.Printf("- worker: CPU %.1fs total (%.2f ms/participant), peak RSS (VmHWM) %.0f MB, max sampled RSS %.0f MB\n",
 				c.WorkerCPU.Seconds(), float64(c.WorkerCPU.Microseconds())/1000/float64(r.N), float64(c.WorkerHWM)/(1<<20), float64(c.WorkerRSSMax)/(1<<20))
-			fmt.Printf("- Temporal dev server: CPU %.1fs total (%.2f ms/participant, %.0f%% of one core over the wall time), peak RSS %.0f MB\n",
-				c.ServerCPU.Seconds(), float64(c.ServerCPU.Microseconds())/1000/float64(r.N), 100*c.ServerCPU.Seconds()/c.Wall.Seconds(), float64(c.ServerHWM)/(1<<20))
+			fmt.Printf("- %s: CPU %.1fs total (%.2f ms/participant, %.0f%% of one core over the wall time), peak RSS %.0f MB\n",
+				serverName(o), c.ServerCPU.Seconds(), float64(c.ServerCPU.Microseconds())/1000/float64(r.N), 100*c.ServerCPU.Seconds()/c.Wall.Seconds(), float64(c.ServerHWM)/(1<<20))
 			fmt.Printf("- timeline: %s\n", timelineSummary(c.Timeline, r.N, r.Bound))
 		}
 		fmt.Println()

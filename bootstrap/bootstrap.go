@@ -7,9 +7,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -78,5 +80,33 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	if err != nil {
 		return fmt.Errorf("add search attributes to %s: %w", namespace, err)
 	}
-	return nil
+	return awaitSearchAttributes(ctx, c, namespace, missing)
+}
+
+// awaitSearchAttributes waits until the frontend accepts the new attributes
+// in a query. With SQL visibility (a server on PostgreSQL) they are mapped in
+// the namespace, which the frontend re-reads only every few seconds: a batch
+// started before then is refused ("no mapping defined for search
+// attribute").
+func awaitSearchAttributes(ctx context.Context, c client.Client, namespace string, added map[string]enumspb.IndexedValueType) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		var err error
+		for name := range added {
+			if _, err = c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+				Namespace: namespace, Query: fmt.Sprintf("%s = 'cohort-bootstrap'", name),
+			}); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("search attributes added to %s but not usable: %w", namespace, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -38,7 +38,7 @@ type emulator struct {
 
 // startEmulator runs an emulator in dir with a journal file there, failing
 // the test if it does not listen within a few seconds. It stops in
-// t.Cleanup.
+// t.Cleanup. extra flags override the defaults (no latency, no rate limits).
 func startEmulator(t *testing.T, dir string, faults float64, seed int64, extra ...string) *emulator {
 	t.Helper()
 	need(t, "emulator")

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,20 @@ type Metrics struct {
 	steps       *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 	limiterWait *prometheus.HistogramVec
+	ready       atomic.Bool
+}
+
+// SetReady says whether the worker polls its task queues: /healthz answers
+// 200 when it does, 503 before (and after it began to stop).
+func (m *Metrics) SetReady(ready bool) { m.ready.Store(ready) }
+
+// health answers /healthz for a container's health check or a load balancer.
+func (m *Metrics) health(w http.ResponseWriter, _ *http.Request) {
+	if !m.ready.Load() {
+		http.Error(w, "not polling", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 // Outcome label values of cohort_steps_completed_total.
@@ -127,10 +142,12 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// Serve serves Handler at /metrics on ln until ctx ends.
+// Serve serves Handler at /metrics, and the worker's health at /healthz, on
+// ln until ctx ends.
 func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", m.health)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -209,5 +210,36 @@ func TestInterceptor_countsStepsByOutcome(t *testing.T) {
 		if got := value(fams, "cohort_steps_completed_total", labels); got != tt.want {
 			t.Errorf("cohort_steps_completed_total%v = %v, want %v", labels, got, tt.want)
 		}
+	}
+}
+
+// /healthz says whether the worker polls: 503 until SetReady(true), 200 then.
+func TestHealthz(t *testing.T) {
+	m, err := metrics.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = m.Serve(ctx, ln) }()
+	get := func() int {
+		t.Helper()
+		resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(); got != http.StatusServiceUnavailable {
+		t.Errorf("before ready: %d, want 503", got)
+	}
+	m.SetReady(true)
+	if got := get(); got != http.StatusOK {
+		t.Errorf("ready: %d, want 200", got)
 	}
 }

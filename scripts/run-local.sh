@@ -214,7 +214,8 @@ else
     --latency "${COHORT_EMULATOR_LATENCY:-realistic}"
     --rate-limits "${COHORT_EMULATOR_RATE_LIMITS:-azure}"
     --time-scale "${COHORT_EMULATOR_TIME_SCALE:-20}"
-    --write-config data/emulator.yaml)
+    --write-config data/emulator.yaml
+    --catalog cohort)   # strict as Azure: no metastore storage, so the admin made the catalog beforehand
   if [ -n "${COHORT_EMULATOR_ACCOUNT_ID:-}" ]; then emu_flags+=(--account-id "$COHORT_EMULATOR_ACCOUNT_ID"); fi
   if [ -n "${COHORT_EMULATOR_WORKSPACE_ID:-}" ]; then emu_flags+=(--workspace-id "$COHORT_EMULATOR_WORKSPACE_ID"); fi
   rm -f data/emulator.yaml

@@ -141,15 +141,22 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	workers := newWorkers(tc, cfg, acts)
+	identity := workerIdentity()
+	workers := newWorkers(tc, cfg, acts, identity)
 	for _, w := range workers {
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		defer w.Stop() // graceful: waits for running activities up to WorkerStopTimeout
 	}
+	go shareLimits(ctx, tc, acts.Limits, identity, logger)
+	if m != nil {
+		m.SetReady(true)
+		defer m.SetReady(false)
+	}
 	logger.Info("worker started", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace,
-		"account_host", cfg.Databricks.AccountHost, "workspace_host", cfg.Databricks.WorkspaceHost)
+		"account_host", cfg.Databricks.AccountHost, "workspace_host", cfg.Databricks.WorkspaceHost,
+		"identity", identity, "rate_share_workers", acts.Limits.Workers())
 	<-ctx.Done()
 	logger.Info("worker stopping")
 	return nil
@@ -235,8 +242,10 @@ func newActivities(cfg config.Config, tc client.Client, m *metrics.Metrics) (*ac
 // SCIM write rate for all workers together, cluster work, which may wait for
 // clusters to stop, with many slots. The earlier shape's two activities stay
 // registered for participant runs it started (see wire.ProvisionAccessName).
-func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities) []worker.Worker {
-	main := worker.New(tc, workflows.TaskQueue, worker.Options{WorkerStopTimeout: stopTimeout})
+// identity names this worker process on every queue (the rate share counts
+// the workers by it).
+func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities, identity string) []worker.Worker {
+	main := worker.New(tc, workflows.TaskQueue, worker.Options{WorkerStopTimeout: stopTimeout, Identity: identity})
 	main.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ChunkWorkflow, workflow.RegisterOptions{Name: workflows.ChunkWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ParticipantWorkflow, workflow.RegisterOptions{Name: workflows.ParticipantWorkflowName})
@@ -246,13 +255,16 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.PriorRuns, wire.PriorRunsName)
 	register(main, acts.PlanOffboard, wire.PlanOffboardName)
 
-	account := worker.New(tc, workflows.AccountTaskQueue, accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers))
+	ao := accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers)
+	ao.Identity = identity
+	account := worker.New(tc, workflows.AccountTaskQueue, ao)
 	register(account, acts.CreateUser, wire.CreateUserName)
 	register(account, acts.ProvisionAccess, wire.ProvisionAccessName)
 	register(account, acts.RemoveUser, wire.RemoveUserName)
 
 	activityOnly := func(slots int) worker.Options {
-		return worker.Options{DisableWorkflowWorker: true, MaxConcurrentActivityExecutionSize: slots, WorkerStopTimeout: stopTimeout}
+		return worker.Options{DisableWorkflowWorker: true, MaxConcurrentActivityExecutionSize: slots,
+			WorkerStopTimeout: stopTimeout, Identity: identity}
 	}
 	assignment := worker.New(tc, workflows.AssignmentTaskQueue, activityOnly(cfg.Batch.MaxInFlight))
 	register(assignment, acts.AssignWorkspace, wire.AssignWorkspaceName)
@@ -293,6 +305,17 @@ func accountOptions(scimWrite float64, workers int) worker.Options {
 		o.MaxConcurrentActivityExecutionSize = max(int(math.Ceil(scimWrite/float64(max(workers, 1))*slotSeconds)), 10)
 	}
 	return o
+}
+
+// workerIdentity names this worker process to the Temporal server, as the
+// SDK's default does (pid@host): unique per process, so the rate share
+// counts processes, not their three task-queue workers.
+func workerIdentity() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%d@%s", os.Getpid(), host)
 }
 
 // stopTimeout is how long a stopping worker (SIGTERM) lets running
