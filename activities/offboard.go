@@ -35,14 +35,21 @@ const keptPreexisting = "(the account user existed before the event, or Cohort c
 // cluster. Runs whose history Temporal no longer keeps (past the namespace
 // retention) say nothing: each run's result carries UserCreated forward, so
 // the latest one is enough.
+//
+// Runs are read newest first, and only until the answer is complete (the
+// user known to be Cohort's, a cluster found): a daily reconcile reads one
+// or two histories, not all of them.
 func (a *Activities) PriorRuns(ctx context.Context, in wire.PriorRunsInput) (wire.PriorRunsResult, error) {
-	runs, err := a.priorRuns(ctx, in.WorkflowID, in.RunID)
+	runIDs, err := a.priorRunIDs(ctx, in.WorkflowID, in.RunID)
 	if err != nil {
 		return wire.PriorRunsResult{}, classify(wire.StepPriorRuns, err)
 	}
-	var out wire.PriorRunsResult
-	out.Runs = len(runs)
-	for i, r := range runs { // newest first
+	out := wire.PriorRunsResult{Runs: len(runIDs)}
+	for i, id := range runIDs { // newest first
+		r, err := a.readRun(ctx, in.WorkflowID, id)
+		if err != nil {
+			return wire.PriorRunsResult{}, classify(wire.StepPriorRuns, err)
+		}
 		out.UserCreated = out.UserCreated || r.userCreated
 		if i == 0 {
 			out.LastMode = r.mode
@@ -50,6 +57,9 @@ func (a *Activities) PriorRuns(ctx context.Context, in wire.PriorRunsInput) (wir
 		}
 		if out.ClusterID == "" && r.completed {
 			out.ClusterID = r.clusterID
+		}
+		if out.UserCreated && out.ClusterID != "" {
+			break
 		}
 	}
 	return out, nil
@@ -64,9 +74,8 @@ type priorRun struct {
 	clusterID   string
 }
 
-// priorRuns lists the runs of workflowID but skip, newest first, and reads
-// each one's history.
-func (a *Activities) priorRuns(ctx context.Context, workflowID, skip string) ([]priorRun, error) {
+// priorRunIDs lists the runs of workflowID but skip, newest first.
+func (a *Activities) priorRunIDs(ctx context.Context, workflowID, skip string) ([]string, error) {
 	if a.Temporal == nil {
 		return nil, errors.New("read earlier runs: no Temporal client")
 	}
@@ -93,15 +102,11 @@ func (a *Activities) priorRuns(ctx context.Context, workflowID, skip string) ([]
 		}
 	}
 	slices.SortFunc(execs, func(x, y execution) int { return cmp.Compare(y.start, x.start) })
-	out := make([]priorRun, 0, len(execs))
-	for _, e := range execs {
-		r, err := a.readRun(ctx, workflowID, e.runID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
+	ids := make([]string, len(execs))
+	for i, e := range execs {
+		ids[i] = e.runID
 	}
-	return out, nil
+	return ids, nil
 }
 
 // readRun reads one run's history: its input's mode, the CreateUser (or the

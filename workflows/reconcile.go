@@ -24,6 +24,8 @@ func (r *reconciling) change(format string, a ...any) {
 // (deleted since).
 func (r *reconciling) userStep(u wire.CreateUserResult) {
 	switch {
+	case u.Created && r.prior.Runs == 0:
+		r.change("user created (id %s): not provisioned before", u.UserID)
 	case u.Created:
 		r.change("user re-created (id %s)", u.UserID)
 	case u.Reactivated:
