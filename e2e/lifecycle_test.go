@@ -58,7 +58,7 @@ func (s *scenario) tagged(ctx context.Context, t *testing.T) map[string][]comput
 // CAN_RESTART, the started one still runs; --every leaves a schedule, off
 // removes it.
 func TestReconcile(t *testing.T) {
-	s := newScenario(t, "reconcile", "s9.e2e.example", 0, 9, "--cluster-retention", "15s")
+	s := newScenario(t, "reconcile", "s9.e2e.example", 0, 9, "--cluster-retention", "60s")
 	s.startWorker()
 	ps := people(lifecycleSize, s.domain)
 	file := s.plainRoster("event.csv", ps)
@@ -87,7 +87,7 @@ func TestReconcile(t *testing.T) {
 	}
 	// The others stay terminated and are purged after the retention.
 	// (The emulator purges when clusters are read, as a listing does.)
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
 		n := 0
 		for _, cs := range s.tagged(ctx, t) {
 			n += len(cs)
@@ -96,7 +96,7 @@ func TestReconcile(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d clusters listed after 2m, want all but the running one purged", n)
+			t.Fatalf("%d clusters listed after 3m, want all but the running one purged", n)
 		}
 	}
 
