@@ -31,8 +31,8 @@ run:
 test:
 	scripts/test.sh
 
-# The end-to-end test on a Temporal server on PostgreSQL with two workers (several minutes;
-# builds the server the first time). CI runs it after make test.
+# Only the end-to-end test on a Temporal server on PostgreSQL with two workers (several
+# minutes; builds the server the first time). make test runs it with everything else.
 test-postgres: tools temporal-server
 	TEMPORAL_POSTGRES_TEST=1 $(GO) test ./e2e -run 'TestPostgres' -count=1 -v -timeout 20m
 

@@ -22,6 +22,7 @@ const batchSize = 200
 // file changes nothing, and a participant can start their own cluster but
 // not someone else's.
 func TestBatch(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "batch", "s1.e2e.example", 0, 1)
 	s.startWorker()
 	file := s.writeRoster("day1.csv", roster.Synthesize(batchSize, 1, s.domain))

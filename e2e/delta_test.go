@@ -16,6 +16,7 @@ import (
 // new ones. Day 2 creates exactly the 50 new environments and changes nothing
 // that day 1 made: no mutating call for the 150, same ids.
 func TestDailyDelta(t *testing.T) {
+	t.Parallel()
 	// Call counts are compared exactly, so assignments are not flaky here
 	// (the other scenarios keep the emulator's default flakiness).
 	s := newScenario(t, "delta", "s5.e2e.example", 0, 5, "--assignment-flaky-share", "0")

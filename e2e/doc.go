@@ -15,5 +15,13 @@
 // times mid-batch; the Temporal server stopped and restarted mid-batch; an
 // emulator injecting faults, including writes applied and then answered 503; a
 // daily delta; permanent failures retried after the cause is removed; and
-// malformed rosters that must start nothing.
+// malformed rosters that must start nothing; step retries that repeat only
+// the failing step; the worker's /metrics; two workers on Temporal with
+// PostgreSQL, one killed (TEMPORAL_POSTGRES_TEST=1, as make test sets it).
+//
+// Each scenario has its own emulator and Temporal namespace, so most run two
+// at a time (t.Parallel): their time is mostly waiting (heartbeat timeouts,
+// restarts, rate limits), not CPU. Two run alone, before the others: the one
+// that restarts the shared Temporal server, and the PostgreSQL one, whose
+// rate figures a busy machine would blur.
 package e2e

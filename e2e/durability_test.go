@@ -13,6 +13,7 @@ import (
 // times during a batch, at different steps, and restarted each time; the
 // batch completes with every participant provisioned exactly once.
 func TestWorkerKilled(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "worker-crash", "s2.e2e.example", 0, 2)
 	s.startWorker()
 	file := s.writeRoster("roster.csv", roster.Synthesize(batchSize, 2, s.domain))
@@ -71,6 +72,7 @@ func TestTemporalRestart(t *testing.T) {
 // or a reset), plus queued applied-then-fail faults on every create; the
 // batch completes with every participant provisioned exactly once.
 func TestEmulatorFaults(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "faults", "s4.e2e.example", 0.1, 4)
 	queued := []struct {
 		endpoint, mode string

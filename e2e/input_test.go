@@ -18,6 +18,7 @@ import (
 // TestBadInput is scenario 7: every malformed roster exits 2 with messages
 // of the form FILE:LINE: field: what was expected, and starts no workflow.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "bad-input", "s7.e2e.example", 0, 7)
 	testdata := filepath.Join(moduleDir, "roster", "testdata")
 	synth := csvRows(t, roster.Synthesize(120, 7, s.domain))

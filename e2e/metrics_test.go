@@ -30,6 +30,7 @@ import (
 // exactly what the emulator answered in the same run, including 429s and
 // dropped connections.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	const n = 60
 	s := newScenario(t, "metrics", "metrics.e2e.example", 0, 13)
 	s.workerArgs = []string{"--metrics-addr", "127.0.0.1:0"}

@@ -16,6 +16,7 @@ import (
 // others succeed; once the cause is removed, `starter retry-failed` provisions
 // exactly them and re-runs nobody else.
 func TestRetryFailed(t *testing.T) {
+	t.Parallel()
 	const n = 80
 	// Call counts are compared exactly, so assignments are not flaky here.
 	s := newScenario(t, "retry", "s6.e2e.example", 0, 6, "--assignment-flaky-share", "0")

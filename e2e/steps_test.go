@@ -16,6 +16,7 @@ import (
 // participant costs exactly one SCIM create, none conflicts, no user is
 // looked up, and each gets exactly one cluster.
 func TestStepRetries(t *testing.T) {
+	t.Parallel()
 	const n, faults = 60, 15
 	s := newScenario(t, "steps", "s9.e2e.example", 0, 9)
 	for _, ep := range []string{"grants.update", "permissions.update"} {

@@ -4,11 +4,15 @@
 #   1. go vet ./...
 #   2. gofmt: no file would change
 #   3. workflowcheck ./workflows/...   (Temporal's determinism check)
-#   4. go test ./... -count=1 -timeout 25m
+#   4. go test ./... -count=1 -timeout 25m, the end-to-end tests included
 #
 # The end-to-end tests in e2e/ start their own Temporal dev server and emulator
 # on free loopback ports; they find the Temporal CLI through $TEMPORAL_CLI,
-# which this script installs first if it is missing (make tools).
+# which this script installs first if it is missing (make tools). One of them
+# (TestPostgres_twoWorkersOneKilled) runs the Temporal server on PostgreSQL
+# (scripts/temporal-postgres.sh): this script builds the server if it is
+# missing (make temporal-server; minutes, once) and needs PostgreSQL installed
+# (.ci/run installs it).
 #
 # Every step runs even when an earlier one fails, so one run shows every
 # problem; the last line says which steps failed. Exit status 1 if any did.
@@ -32,8 +36,9 @@ record() { # record NAME EXIT_STATUS
   fi
 }
 
-step "tools (Temporal CLI, workflowcheck; installed only if missing)"
-make --no-print-directory -s tools
+step "tools (Temporal CLI, workflowcheck, Temporal server; installed only if missing)"
+make --no-print-directory -s tools temporal-server
+export TEMPORAL_POSTGRES_TEST=1
 export TEMPORAL_CLI=${TEMPORAL_CLI:-$gobin/temporal}
 "$TEMPORAL_CLI" --version
 
