@@ -61,6 +61,12 @@ type WorkspaceAPI struct {
 	// WorkspaceID is sent as X-Databricks-Workspace-Id with Raw requests, as
 	// the typed SDK calls do when the workspace id is known.
 	WorkspaceID string
+
+	// Read-only services of the readiness checks (plan.go).
+	CurrentUser CurrentUserAPI
+	Metastores  MetastoresAPI
+	Effective   EffectiveGrantsAPI
+	SchemaList  SchemaListAPI
 }
 
 // rawHeaders are the headers the typed SDK calls send, for a Raw request
@@ -149,6 +155,11 @@ func FromClients(a *databricks.AccountClient, w *databricks.WorkspaceClient) (Ac
 			Grants:   w.Grants,
 			Clusters: w.Clusters,
 			Policies: w.ClusterPolicies,
+
+			CurrentUser: w.CurrentUser,
+			Metastores:  w.Metastores,
+			Effective:   w.Grants,
+			SchemaList:  w.Schemas,
 		}
 		// A second low-level client over the same resolved Config: same host,
 		// credentials, retry budget and timeouts. It cannot fail for a Config

@@ -123,6 +123,7 @@ func (a *Activities) ensureCluster(ctx context.Context, email, userName, name st
 		ApplyPolicyDefaultValues: true,
 		ForceSendFields:          []string{"NumWorkers"},
 	}
+	applyPolicySpec(&req, spec)
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
 		return nil, false, classify(wire.StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, err))
 	}
@@ -148,6 +149,32 @@ func (a *Activities) ensureCluster(ctx context.Context, email, userName, name st
 }
 
 var errNoClusterID = errors.New("no cluster id in the answer")
+
+// applyPolicySpec adapts the create request to what batch setup took from
+// the policy (see deriveSpec in plan.go): a fixed autotermination, fixed
+// spark_conf and custom_tags values, attributes left out because the policy
+// forbids them or supplies its default. A spec without those fields (from
+// an earlier worker) leaves the request as it was.
+func applyPolicySpec(req *compute.CreateCluster, spec wire.ClusterSpec) {
+	if spec.AutoterminationMinutes > 0 {
+		req.AutoterminationMinutes = spec.AutoterminationMinutes
+	}
+	if spec.OmitAutotermination {
+		req.AutoterminationMinutes = 0
+	}
+	if spec.SparkMaster != "" {
+		req.SparkConf["spark.master"] = spec.SparkMaster
+	}
+	if spec.OmitSparkMaster {
+		delete(req.SparkConf, "spark.master")
+	}
+	if spec.ResourceClass != "" {
+		req.CustomTags["ResourceClass"] = spec.ResourceClass
+	}
+	if spec.OmitResourceClass {
+		delete(req.CustomTags, "ResourceClass")
+	}
+}
 
 // idempotencyToken derives the clusters/create idempotency_token (at most 64
 // characters) from the participant's email.

@@ -368,7 +368,7 @@ func TestEmulator_setupBatchResolvesSpec(t *testing.T) {
 	}
 	e.acts.Settings.NodeType = "Standard_Nope"
 	_, err = run[wire.SetupBatchInput, wire.SetupBatchResult](t, e.acts, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
-	wantAppErr(t, err, wire.ErrNotFound, false)
+	wantAppErr(t, err, wire.ErrNotReady, false)
 }
 
 func TestEmulator_provisionParticipant(t *testing.T) {
@@ -407,9 +407,10 @@ func TestEmulator_idempotent(t *testing.T) {
 	if _, err := e.provisionUser(p); err != nil {
 		t.Fatal(err)
 	}
-	// A conflict costs exactly one SCIM list request.
-	if n := e.requests("scim.users.list", "200"); n != 3 {
-		t.Errorf("SCIM list requests = %d, want 3 (one per adopting CreateUser)", n)
+	// A conflict costs exactly one SCIM list request (setup's readiness
+	// checks list the account's users once more).
+	if n := e.requests("scim.users.list", "200"); n != 4 {
+		t.Errorf("SCIM list requests = %d, want 4 (one per adopting CreateUser, one at setup)", n)
 	}
 	e.checkState(p, u1.UserID, c1.ClusterID)
 }

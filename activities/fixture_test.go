@@ -7,6 +7,8 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -621,18 +623,28 @@ func TestLegacyActivities(t *testing.T) {
 	}
 }
 
-func TestSetupBatch_resolvesSpec(t *testing.T) {
-	s := fxSettings()
-	s.NodeType = "smallest"
-	s.CreateCatalog = true
-	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Status: 404, Response: apiErr("CATALOG_DOES_NOT_EXIST", "Catalog 'cohort' does not exist.")},
-		{Method: "POST", Resource: "/api/2.1/unity-catalog/catalogs", Response: map[string]any{"name": "cohort"}},
+// readinessFixtures are the read-only requests of the readiness checks that
+// SetupBatch runs first (plan.go), for a ready workspace: an account admin
+// (one SCIM page, then the empty page that ends the listing; the
+// workspace's assignments), the catalog owned by the caller, the shared
+// securables, the policy, runtimes, node types and the catalog's schemas.
+// The extra fixtures come first, so they win.
+func readinessFixtures(extra ...qa.HTTPFixture) qa.HTTPFixtures {
+	scim := "/api/2.0/accounts/" + fxAccount + "/scim/v2/Users?attributes=id%2CuserName%2Cemails%2Cactive&count=1000&startIndex="
+	return append(extra, qa.HTTPFixtures{
+		{Method: "GET", Resource: scim + "1", Response: map[string]any{"totalResults": 1, "startIndex": 1, "itemsPerPage": 1,
+			"Resources": []any{map[string]any{"id": "7", "userName": "admin@example.com", "active": true}}}},
+		{Method: "GET", Resource: scim + "2", Response: map[string]any{"totalResults": 1, "startIndex": 2, "itemsPerPage": 0}},
+		{Method: "GET", Resource: fmt.Sprintf("/api/2.0/accounts/%s/workspaces/%d/permissionassignments?", fxAccount, fxWorkspace),
+			Response: map[string]any{"permission_assignments": []any{}}},
+		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Response: map[string]any{"name": "cohort", "owner": "admin@example.com"}},
+		{Method: "GET", Resource: "/api/2.0/preview/scim/v2/Me?", Response: map[string]any{"userName": "admin@example.com"}},
 		{Method: "GET", Resource: "/api/2.1/unity-catalog/schemas/shared.data?", Response: map[string]any{"full_name": "shared.data"}},
 		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/shared?", Response: map[string]any{"name": "shared"}},
 		{Method: "GET", Resource: "/api/2.0/policies/clusters/list?", Response: map[string]any{"policies": []any{
 			map[string]any{"policy_id": "OTHER", "name": "Shared Compute"},
-			map[string]any{"policy_id": fxPolicy, "name": "Personal Compute", "policy_family_id": "personal-vm"},
+			map[string]any{"policy_id": fxPolicy, "name": "Personal Compute", "policy_family_id": "personal-vm",
+				"definition": `{"num_workers": {"type": "fixed", "value": 0}, "autotermination_minutes": {"type": "fixed", "value": 90}}`},
 		}}},
 		{Method: "GET", Resource: "/api/2.1/clusters/spark-versions", Response: map[string]any{"versions": []any{
 			map[string]any{"key": "14.3.x-cpu-ml-scala2.12", "name": "14.3 LTS ML (includes Apache Spark 3.5.0, Scala 2.12)"},
@@ -645,48 +657,66 @@ func TestSetupBatch_resolvesSpec(t *testing.T) {
 			map[string]any{"node_type_id": "Standard_DS3_v2", "num_cores": 4, "memory_mb": 14336, "category": "General Purpose", "node_instance_type": map[string]any{"local_disks": 1}},
 			map[string]any{"node_type_id": "Standard_NC4as_T4_v3", "num_cores": 4, "memory_mb": 28672, "num_gpus": 1, "category": "GPU Accelerated"},
 		}}},
-	}, s)
+		{Method: "GET", Resource: "/api/2.1/unity-catalog/schemas?catalog_name=cohort&max_results=1000", Response: map[string]any{"schemas": []any{
+			map[string]any{"name": "default"}, map[string]any{"name": "information_schema"}}}},
+	}...)
+}
+
+func TestSetupBatch_resolvesSpec(t *testing.T) {
+	s := fxSettings()
+	s.NodeType = "smallest"
+	s.CreateCatalog = true
+	s.StorageRoot = "abfss://cohort@acct.dfs.core.windows.net/cohort"
+	a := fixtureActivities(t, readinessFixtures(
+		qa.HTTPFixture{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Status: 404, Response: apiErr("CATALOG_DOES_NOT_EXIST", "Catalog 'cohort' does not exist.")},
+		qa.HTTPFixture{Method: "POST", Resource: "/api/2.1/unity-catalog/catalogs",
+			ExpectedRequest: map[string]any{"name": "cohort", "storage_root": s.StorageRoot, "comment": "Created by Cohort for participant schemas"},
+			Response:        map[string]any{"name": "cohort"}},
+	), s)
 	got, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{BatchID: "b1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := wire.SetupBatchResult{Catalog: "cohort", Cluster: wire.ClusterSpec{PolicyID: fxPolicy, SparkVersion: "15.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2"}}
+	want := wire.SetupBatchResult{Catalog: "cohort", Cluster: wire.ClusterSpec{PolicyID: fxPolicy, SparkVersion: "15.4.x-cpu-ml-scala2.12", NodeType: "Standard_DS3_v2",
+		AutoterminationMinutes: 90}}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
 
-func TestSetupBatch_missingPolicy(t *testing.T) {
-	s := fxSettings()
-	s.SharedGrants = nil
-	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Response: map[string]any{"name": "cohort"}},
-		{Method: "GET", Resource: "/api/2.0/policies/clusters/list?", Response: map[string]any{"policies": []any{}}},
-	}, s)
-	_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
-	wantAppErr(t, err, wire.ErrNotFound, false)
-}
-
-func TestSetupBatch_missingCatalogNotCreated(t *testing.T) {
-	s := fxSettings()
-	s.CreateCatalog = false
-	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Status: 404, Response: apiErr("CATALOG_DOES_NOT_EXIST", "Catalog 'cohort' does not exist.")},
-	}, s)
-	_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
-	wantAppErr(t, err, wire.ErrNotFound, false)
-}
-
-func TestSetupBatch_missingSharedSchema(t *testing.T) {
-	s := fxSettings()
-	a := fixtureActivities(t, qa.HTTPFixtures{
-		{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Response: map[string]any{"name": "cohort"}},
-		{Method: "GET", Resource: "/api/2.1/unity-catalog/schemas/shared.data?", Status: 404, Response: apiErr("SCHEMA_DOES_NOT_EXIST", "Schema 'shared.data' does not exist.")},
-	}, s)
-	_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
-	ae := wantAppErr(t, err, wire.ErrNotFound, false)
-	if got := ae.Message(); got != "check shared grant: schema shared.data does not exist" {
-		t.Errorf("message = %q", got)
+// Setup failures are readiness findings: WorkspaceNotReady, not retried,
+// naming the check and its fix (the emulator tests in plan_test.go cover
+// each check; these pin the wording).
+func TestSetupBatch_notReady(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings func(*Settings)
+		fixtures []qa.HTTPFixture
+		want     string
+	}{
+		{"missing policy", func(s *Settings) { s.SharedGrants = nil }, []qa.HTTPFixture{
+			{Method: "GET", Resource: "/api/2.0/policies/clusters/list?", Response: map[string]any{"policies": []any{}}}},
+			`policy: no cluster policy named "Personal Compute" is visible to the caller`},
+		{"missing catalog not created", func(s *Settings) { s.CreateCatalog = false; s.SharedGrants = nil }, []qa.HTTPFixture{
+			{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Status: 404, Response: apiErr("CATALOG_DOES_NOT_EXIST", "Catalog 'cohort' does not exist.")}},
+			"catalog: catalog cohort does not exist and catalog.create_if_missing is false"},
+		{"missing shared schema", nil, []qa.HTTPFixture{
+			{Method: "GET", Resource: "/api/2.1/unity-catalog/schemas/shared.data?", Status: 404, Response: apiErr("SCHEMA_DOES_NOT_EXIST", "Schema 'shared.data' does not exist.")}},
+			"shared_grants: check shared grant: schema shared.data does not exist (fix: create the shared catalog or schema"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fxSettings()
+			if tt.settings != nil {
+				tt.settings(&s)
+			}
+			a := fixtureActivities(t, readinessFixtures(tt.fixtures...), s)
+			_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
+			ae := wantAppErr(t, err, wire.ErrNotReady, false)
+			if !strings.Contains(ae.Message(), tt.want) {
+				t.Errorf("message = %q, want it to contain %q", ae.Message(), tt.want)
+			}
+		})
 	}
 }
 
@@ -716,5 +746,47 @@ func TestIdempotencyToken(t *testing.T) {
 	a, b := idempotencyToken("Ana.Lima@Example.com"), idempotencyToken("ana.lima@example.com")
 	if a != b || len(a) > 64 || a == idempotencyToken("bo@example.com") {
 		t.Errorf("tokens %q %q: want stable per lower-cased email, distinct per participant, <= 64 chars", a, b)
+	}
+}
+
+// A catalog someone else owns: the caller's effective privileges decide
+// (MANAGE, USE_CATALOG and CREATE_SCHEMA, or ALL_PRIVILEGES).
+func TestSetupBatch_catalogRightsByEffectivePermissions(t *testing.T) {
+	effective := "/api/2.1/unity-catalog/effective-permissions/catalog/cohort?principal=admin%40example.com"
+	privs := func(ps ...string) map[string]any {
+		var out []any
+		for _, p := range ps {
+			out = append(out, map[string]any{"privilege": p, "inherited_from_type": "METASTORE"})
+		}
+		return map[string]any{"privilege_assignments": []any{map[string]any{"principal": "admin@example.com", "privileges": out}}}
+	}
+	for _, tt := range []struct {
+		name string
+		held []string
+		want string // in the error; "" = ready
+	}{
+		{"manage and create schema", []string{"USE_CATALOG", "MANAGE", "CREATE_SCHEMA"}, ""},
+		{"all privileges", []string{"ALL_PRIVILEGES"}, ""},
+		{"use catalog only", []string{"USE_CATALOG"}, "catalog_rights: the caller admin@example.com does not own catalog cohort (owner data-team) and lacks MANAGE, CREATE_SCHEMA on it (fix: GRANT MANAGE, USE CATALOG, CREATE SCHEMA ON CATALOG cohort TO `admin@example.com`"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := fxSettings()
+			s.SharedGrants = nil
+			a := fixtureActivities(t, readinessFixtures(
+				qa.HTTPFixture{Method: "GET", Resource: "/api/2.1/unity-catalog/catalogs/cohort?", Response: map[string]any{"name": "cohort", "owner": "data-team"}},
+				qa.HTTPFixture{Method: "GET", Resource: effective, Response: privs(tt.held...)},
+			), s)
+			_, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ae := wantAppErr(t, err, wire.ErrNotReady, false)
+			if !strings.Contains(ae.Message(), tt.want) {
+				t.Errorf("message = %q, want it to contain %q", ae.Message(), tt.want)
+			}
+		})
 	}
 }

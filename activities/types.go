@@ -22,6 +22,14 @@ type Settings struct {
 	// AssignmentWait bounds how long one attempt waits for a fresh workspace
 	// assignment to become visible before returning ErrPrincipalNotReady.
 	AssignmentWait time.Duration
+
+	// StorageRoot is sent as storage_root when setup creates the catalog
+	// (needed on metastores without root storage).
+	StorageRoot string
+	// MaxAccountUsers and MaxSchemasPerCatalog are the caps the readiness
+	// checks count against (0: 10,000 each).
+	MaxAccountUsers      int
+	MaxSchemasPerCatalog int
 }
 
 // Grant is a set of privileges on one securable ("catalog" or "schema").

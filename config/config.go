@@ -30,6 +30,7 @@ type Config struct {
 	Batch      Batch      `yaml:"batch"`
 	RateLimits RateLimits `yaml:"rate_limits"`
 	Metrics    Metrics    `yaml:"metrics"`
+	Caps       Caps       `yaml:"caps"`
 	// RosterDir is where the starter stores validated rosters and the worker
 	// pages through them; both must see the same directory.
 	RosterDir string `yaml:"roster_dir"`
@@ -78,6 +79,21 @@ type Catalog struct {
 	// SharedGrants are granted to every participant, e.g. read access to the
 	// source-data schema. Nothing is ever granted to anyone but the participant.
 	SharedGrants []Grant `yaml:"shared_grants"`
+	// StorageRoot is the managed location (abfss://container@account.dfs.core.windows.net/path,
+	// under an external location the caller may use) sent as storage_root
+	// when setup creates the catalog. Metastores that Unity Catalog created
+	// automatically have no root storage: there a create without it fails.
+	StorageRoot string `yaml:"storage_root"`
+}
+
+// Caps are the Databricks limits a large event meets, which the readiness
+// checks (starter plan, batch setup) count against. Raise them when the
+// account team has raised the account's.
+type Caps struct {
+	// AccountUsers caps users plus service principals in the account.
+	AccountUsers int `yaml:"account_users"`
+	// SchemasPerCatalog caps schemas per catalog (default and information_schema included).
+	SchemasPerCatalog int `yaml:"schemas_per_catalog"`
 }
 
 // Grant is a set of privileges on one securable.
@@ -194,6 +210,7 @@ func Default() Config {
 			Workers:          1,
 		},
 		RosterDir: "data/rosters",
+		Caps:      Caps{AccountUsers: 10000, SchemasPerCatalog: 10000},
 	}
 }
 
@@ -275,6 +292,12 @@ func (c Config) Validate() error {
 		if strings.EqualFold(pr, "MANAGE") || strings.EqualFold(pr, "ALL_PRIVILEGES") {
 			add("catalog.schema_privileges: %s would let participants re-grant; list the privileges they need instead", pr)
 		}
+	}
+	if r := c.Catalog.StorageRoot; r != "" && !strings.Contains(r, "://") {
+		add("catalog.storage_root: expected a URL such as abfss://container@account.dfs.core.windows.net/path, got %q", r)
+	}
+	if c.Caps.AccountUsers < 1 || c.Caps.SchemasPerCatalog < 1 {
+		add("caps: account_users and schemas_per_catalog must be positive")
 	}
 	if c.Cluster.PolicyName == "" {
 		add("cluster.policy_name: expected a cluster policy name (Personal Compute)")

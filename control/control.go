@@ -14,7 +14,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -116,30 +115,8 @@ func (c *Client) Submit(ctx context.Context, participants []roster.Participant, 
 // completed, from Temporal's visibility store (eventually consistent: an
 // estimate for people, never used for decisions).
 func (c *Client) countProvisioned(ctx context.Context, ps []roster.Participant) (int, error) {
-	want := make(map[string]bool, len(ps))
-	for _, p := range ps {
-		want[workflows.ParticipantWorkflowID(p.Email)] = true
-	}
-	seen := map[string]bool{}
-	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Completed'", workflows.ParticipantWorkflowName)
-	var token []byte
-	for {
-		resp, err := c.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: c.Namespace, Query: query, PageSize: 1000, NextPageToken: token,
-		})
-		if err != nil {
-			return 0, fmt.Errorf("list provisioned participants: %w", err)
-		}
-		for _, e := range resp.GetExecutions() {
-			if id := e.GetExecution().GetWorkflowId(); want[id] {
-				seen[id] = true
-			}
-		}
-		token = resp.GetNextPageToken()
-		if len(token) == 0 {
-			return len(seen), nil
-		}
-	}
+	seen, err := c.provisioned(ctx, ps)
+	return len(seen), err
 }
 
 // batchInput reads the input of a batch's current run (the first event of its

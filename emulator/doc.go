@@ -30,8 +30,10 @@
 // Account (/api/2.0/accounts/{account_id}/...): scim.users.create/list/get/delete/
 // patch (scim/v2/Users), assignments.put/delete (workspaces/{ws}/permissionassignments/
 // principals/{id}), assignments.list, assignments.permissions. Workspace: catalogs.get/
-// list/create, schemas.create/get/list/delete, grants.get/update (/api/2.1/unity-catalog/
-// ...), clusters.create/get/list/delete/permanent_delete/start/edit/pin/unpin/
+// list/create, schemas.create/get/list/delete, grants.get/update, grants.effective
+// (effective-permissions/{catalog|schema}/{name}, ?principal= adds what the
+// principal's built-in groups hold), metastores.summary (metastore_summary:
+// storage_root only with --metastore-root) (/api/2.1/unity-catalog/...), clusters.create/get/list/delete/permanent_delete/start/edit/pin/unpin/
 // spark_versions/list_node_types (/api/2.1/clusters/..., /api/2.0 also
 // accepted), policies.list/get,
 // policy_families.get, permissions.get/update (PATCH)/set (PUT)/levels

@@ -641,6 +641,8 @@ func (s *Server) buildRoutes() []*route {
 	add("DELETE", uc+"schemas/*", "schemas.delete", true, true, s.deleteSchema)
 	add("GET", uc+"permissions/*/*", "grants.get", false, false, s.getGrants)
 	add("PATCH", uc+"permissions/*/*", "grants.update", true, true, s.updateGrants)
+	add("GET", uc+"effective-permissions/*/*", "grants.effective", false, false, s.effectivePermissions)
+	add("GET", uc+"metastore_summary", "metastores.summary", false, false, s.metastoreSummary)
 
 	for _, v := range []string{"2.0", "2.1"} {
 		cl := "/api/" + v + "/clusters/"

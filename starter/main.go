@@ -3,6 +3,7 @@
 // the report to send to participants.
 //
 //	starter submit [--wait] [--batch ID] [--skip-invalid] FILE.csv
+//	starter plan [--skip-invalid] FILE.csv
 //	starter reconcile [--wait] [--every DURATION|off] FILE.csv|BATCH
 //	starter offboard [--wait] [--dry-run] [--delete-users] [--drop-schemas] FILE.csv|BATCH
 //	starter status BATCH
@@ -76,6 +77,7 @@ type Main struct {
 var commands = []struct{ name, args, summary string }{
 	{"submit", "[--wait] [--batch ID] [--skip-invalid] FILE.csv",
 		"validate a roster (Entra bulk-create/invite or plain email,display_name CSV)\nand start provisioning it as a batch"},
+	{"plan", "[--skip-invalid] FILE.csv", "validate a roster and check, without writing to it, that the workspace is\nready for it: who is new, provisioned or already in the account; every check\nwith its fix (exit 0 ready, 1 not ready)"},
 	{"status", "BATCH", "counts, failures by step, and the failed participants"},
 	{"retry-failed", "[--wait] BATCH", "re-run exactly the failed participants of a finished batch"},
 	{"report", "BATCH [--format csv|json]", "one row per participant: the list to send to participants"},
@@ -153,6 +155,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	switch cmd {
 	case "submit":
 		return m.submit(ctx, rest)
+	case "plan":
+		return m.plan(ctx, rest)
 	case "status":
 		return m.status(ctx, rest)
 	case "retry-failed":

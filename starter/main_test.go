@@ -91,6 +91,7 @@ func TestRun_helpForEveryCommand(t *testing.T) {
 		flags []string
 	}{
 		{"submit", append([]string{"-wait", "-batch id", "-skip-invalid"}, common...)},
+		{"plan", append([]string{"-skip-invalid"}, common...)},
 		{"status", common},
 		{"retry-failed", append([]string{"-wait"}, common...)},
 		{"report", append([]string{"-format format"}, common...)},

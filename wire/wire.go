@@ -90,14 +90,23 @@ const (
 	ErrQuotaExceeded = "QuotaExceeded"
 )
 
+// ErrNotReady: a readiness check failed (batch setup refused to start a
+// batch that cannot finish). The message lists every blocking problem and
+// its fix. Not retried.
+const ErrNotReady = "WorkspaceNotReady"
+
 // NonRetryable lists the error types the retry policies must not retry.
-var NonRetryable = []string{ErrInvalidInput, ErrPermissionDenied, ErrUnauthenticated, ErrNotFound, ErrClusterGone, ErrQuotaExceeded}
+var NonRetryable = []string{ErrInvalidInput, ErrPermissionDenied, ErrUnauthenticated, ErrNotFound, ErrClusterGone, ErrQuotaExceeded, ErrNotReady}
 
 // SetupBatchInput asks for the once-per-batch work: make sure the shared
 // catalog exists and resolve the cluster spec (policy id, runtime, node type)
 // so that participants do not each look them up.
 type SetupBatchInput struct {
 	BatchID string `json:"batch_id"`
+	// Roster is the batch's current roster, for the readiness checks that
+	// depend on it (room under the user and schema caps). Empty in histories
+	// of earlier workers: those checks then count no participants.
+	Roster roster.Ref `json:"roster,omitempty"`
 }
 
 // ClusterSpec is the resolved, per-batch part of every participant's cluster.
@@ -105,6 +114,23 @@ type ClusterSpec struct {
 	PolicyID     string `json:"policy_id"`
 	SparkVersion string `json:"spark_version"`
 	NodeType     string `json:"node_type"`
+
+	// What batch setup took from the policy's definition (see
+	// activities/plan.go). Zero values mean "as before": the configured
+	// autotermination, the singleNode spark.master and ResourceClass tag.
+
+	// AutoterminationMinutes, when > 0, is the value the policy fixes; it
+	// replaces the configured one.
+	AutoterminationMinutes int `json:"autotermination_minutes,omitempty"`
+	// SparkMaster and ResourceClass, when set, are the values the policy
+	// fixes for spark_conf.spark.master and custom_tags.ResourceClass.
+	SparkMaster   string `json:"spark_master,omitempty"`
+	ResourceClass string `json:"resource_class,omitempty"`
+	// Omit* leave an attribute out of the create: the policy forbids it, or
+	// supplies its default.
+	OmitAutotermination bool `json:"omit_autotermination,omitempty"`
+	OmitSparkMaster     bool `json:"omit_spark_master,omitempty"`
+	OmitResourceClass   bool `json:"omit_resource_class,omitempty"`
 }
 
 // SetupBatchResult is what SetupBatch resolved.
@@ -454,4 +480,56 @@ type PlanOffboardResult struct {
 	UserID      string   `json:"user_id,omitempty"`
 	UserCreated bool     `json:"user_created,omitempty"`
 	Changes     []string `json:"changes"`
+}
+
+// PlanWorkspaceName is the read-only activity behind `starter plan`.
+const PlanWorkspaceName = "PlanWorkspace"
+
+// Check is one readiness check of the workspace: what was checked, whether
+// it passed, whether a failure stops a batch, what was found, and what an
+// admin does about it. A check that could not run (it depends on one that
+// failed) is not OK and not blocking, with the reason in Detail.
+type Check struct {
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	Blocking bool   `json:"blocking,omitempty"`
+	Detail   string `json:"detail"`
+	Fix      string `json:"fix,omitempty"`
+}
+
+// PlanWorkspaceInput asks for the readiness checks and the classification
+// of Pending: the roster's participants not already provisioned by Cohort
+// (the starter knows those from Temporal). Both are stored rosters, never
+// inline.
+type PlanWorkspaceInput struct {
+	Roster  roster.Ref `json:"roster"`
+	Pending roster.Ref `json:"pending"`
+}
+
+// PlanWorkspaceResult is what the workspace says about the roster.
+type PlanWorkspaceResult struct {
+	Checks []Check `json:"checks"`
+	// New participants have no account user yet; Existing have one that
+	// Cohort did not provision (staff, Entra-synced, an earlier tool).
+	New      int `json:"new"`
+	Existing int `json:"existing"`
+	// ExistingEmails are the first of the Existing ("(inactive)" marks
+	// deactivated users), at most MaxListedEmails.
+	ExistingEmails []string `json:"existing_emails,omitempty"`
+	// Catalog and Cluster are what a batch would use.
+	Catalog string      `json:"catalog"`
+	Cluster ClusterSpec `json:"cluster"`
+}
+
+// MaxListedEmails bounds the emails a plan lists, so its result stays small.
+const MaxListedEmails = 50
+
+// Ready reports whether no check blocks.
+func (r PlanWorkspaceResult) Ready() bool {
+	for _, c := range r.Checks {
+		if c.Blocking {
+			return false
+		}
+	}
+	return true
 }

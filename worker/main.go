@@ -229,6 +229,8 @@ func newActivities(cfg config.Config, tc client.Client, m *metrics.Metrics) (*ac
 			PolicyName: cfg.Cluster.PolicyName, SparkVersion: cfg.Cluster.SparkVersion, NodeType: cfg.Cluster.NodeType,
 			Autotermination: cfg.Cluster.AutoterminationMinutes, TagKey: cfg.Cluster.TagKey,
 			StopPollInterval: cfg.Cluster.StopPollInterval, AssignmentWait: d.AssignmentWait,
+			StorageRoot:     cfg.Catalog.StorageRoot,
+			MaxAccountUsers: cfg.Caps.AccountUsers, MaxSchemasPerCatalog: cfg.Caps.SchemasPerCatalog,
 		},
 		Limits:   limits,
 		Roster:   roster.Store{Dir: cfg.RosterDir},
@@ -252,6 +254,8 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.SetupBatch, wire.SetupBatchName)
 	register(main, acts.LoadChunk, wire.LoadChunkName)
 	register(main, acts.AwaitParticipant, wire.AwaitParticipantName)
+	main.RegisterWorkflowWithOptions(workflows.PlanWorkflow, workflow.RegisterOptions{Name: workflows.PlanWorkflowName})
+	register(main, acts.PlanWorkspace, wire.PlanWorkspaceName)
 	register(main, acts.PriorRuns, wire.PriorRunsName)
 	register(main, acts.PlanOffboard, wire.PlanOffboardName)
 

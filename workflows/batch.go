@@ -122,7 +122,7 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 			RetryPolicy:            retryPolicy(),
 		})
 		var setup wire.SetupBatchResult
-		if err := workflow.ExecuteActivity(actx, wire.SetupBatchName, wire.SetupBatchInput{BatchID: in.BatchID}).Get(ctx, &setup); err != nil {
+		if err := workflow.ExecuteActivity(actx, wire.SetupBatchName, wire.SetupBatchInput{BatchID: in.BatchID, Roster: in.Current()}).Get(ctx, &setup); err != nil {
 			return BatchResult{}, err // the activity error names the step and keeps its type
 		}
 		in.Setup = &setup

@@ -1,0 +1,860 @@
+package activities
+
+// Readiness checks: will a batch work on this workspace, and what will it
+// do? They only read (never write), and both `starter plan` (PlanWorkspace)
+// and batch setup (SetupBatch) run them, so a batch that cannot finish
+// fails before it creates anything. See real-workspace.md §1-3, 7.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/databricks/databricks-sdk-go/apierr"
+	"github.com/databricks/databricks-sdk-go/listing"
+	"github.com/databricks/databricks-sdk-go/service/catalog"
+	"github.com/databricks/databricks-sdk-go/service/compute"
+	"github.com/databricks/databricks-sdk-go/service/iam"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
+)
+
+// Caps that a large event meets (real-workspace.md §2), when Settings
+// leaves them at 0.
+const (
+	DefaultMaxAccountUsers      = 10000
+	DefaultMaxSchemasPerCatalog = 10000
+)
+
+// Check names, in the order they are reported.
+const (
+	CheckAccountAdmin  = "account_admin"
+	CheckCatalog       = "catalog"
+	CheckCatalogRights = "catalog_rights"
+	CheckSharedGrants  = "shared_grants"
+	CheckPolicy        = "policy"
+	CheckClusterSpec   = "cluster_spec"
+	CheckRuntime       = "runtime"
+	CheckNodeType      = "node_type"
+	CheckUserCap       = "user_cap"
+	CheckSchemaCap     = "schema_cap"
+)
+
+// scimPageSize is the page of the one listing of all account users.
+const scimPageSize = 1000
+
+// CurrentUserAPI is satisfied by iam.CurrentUserInterface (WorkspaceClient.CurrentUser).
+type CurrentUserAPI interface {
+	Me(ctx context.Context, request iam.MeRequest) (*iam.User, error)
+}
+
+// MetastoresAPI is satisfied by catalog.MetastoresInterface (WorkspaceClient.Metastores).
+type MetastoresAPI interface {
+	Summary(ctx context.Context) (*catalog.GetMetastoreSummaryResponse, error)
+}
+
+// EffectiveGrantsAPI is satisfied by catalog.GrantsInterface (WorkspaceClient.Grants).
+type EffectiveGrantsAPI interface {
+	GetEffective(ctx context.Context, request catalog.GetEffectiveRequest) (*catalog.EffectivePermissionsList, error)
+}
+
+// SchemaListAPI is satisfied by catalog.SchemasInterface (WorkspaceClient.Schemas).
+type SchemaListAPI interface {
+	List(ctx context.Context, request catalog.ListSchemasRequest) listing.Iterator[catalog.SchemaInfo]
+}
+
+// PlanWorkspace is the read-only activity behind `starter plan`: every
+// readiness check, and the roster's pending participants (those Cohort has
+// not provisioned) split into new ones and ones that already have an
+// account user.
+func (a *Activities) PlanWorkspace(ctx context.Context, in wire.PlanWorkspaceInput) (wire.PlanWorkspaceResult, error) {
+	ref := in.Pending
+	if ref.Key == "" {
+		ref = in.Roster
+	}
+	ps, err := a.loadRoster(ref)
+	if err != nil {
+		return wire.PlanWorkspaceResult{}, err
+	}
+	r, err := a.readiness(ctx, ps)
+	if err != nil {
+		return wire.PlanWorkspaceResult{}, err
+	}
+	return wire.PlanWorkspaceResult{Checks: r.checks, New: r.newUsers, Existing: len(r.existing),
+		ExistingEmails: r.existing[:min(len(r.existing), wire.MaxListedEmails)], Catalog: r.catalog, Cluster: r.spec}, nil
+}
+
+// loadRoster reads a whole stored roster (an empty ref is no participants).
+func (a *Activities) loadRoster(ref roster.Ref) ([]roster.Participant, error) {
+	if ref.Key == "" {
+		return nil, nil
+	}
+	ps, err := a.Roster.Load(ref, 0, ref.Count)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("load roster %s: %v", ref.Key, err), wire.ErrNotFound, err)
+	}
+	return ps, nil
+}
+
+// ready is what the checks found and resolved.
+type ready struct {
+	checks        []wire.Check
+	catalog       string
+	catalogExists bool
+	spec          wire.ClusterSpec
+	newUsers      int
+	existing      []string // emails of pending participants with an account user
+}
+
+// blocking lists every blocking problem with its fix, or "" when none.
+func (r *ready) blocking() string {
+	var out []string
+	for _, c := range r.checks {
+		if c.Blocking {
+			s := c.Name + ": " + c.Detail
+			if c.Fix != "" {
+				s += " (fix: " + c.Fix + ")"
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("workspace not ready, %d blocking problem(s): %s", len(out), strings.Join(out, "; "))
+}
+
+// refused classifies an error met by a check: a transient one (throttling,
+// 5xx, connection), which a retry may mend, is returned to abort the checks
+// retryably; any other becomes the check's failure text.
+func refused(err error) (string, error) {
+	cerr := classify(wire.StepSetup, err)
+	switch errorType(cerr) {
+	case wire.ErrThrottled, wire.ErrUnavailable, wire.ErrPrincipalNotReady:
+		return "", cerr
+	}
+	return appMessage(cerr), nil
+}
+
+// readiness runs every check for the participants ps (nil: the checks that
+// do not depend on a roster count none). It returns an error only for
+// transient failures; everything else is a check's outcome.
+func (a *Activities) readiness(ctx context.Context, ps []roster.Participant) (*ready, error) {
+	r := &ready{catalog: strings.ToLower(strings.TrimSpace(a.Settings.Catalog))}
+	add := func(c wire.Check) { r.checks = append(r.checks, c) }
+	skip := func(name, why string) {
+		add(wire.Check{Name: name, Detail: "not checked: " + why})
+	}
+	var transient error
+	// fail records a check that Databricks refused; a transient refusal
+	// stops the checks.
+	fail := func(name, what string, err error, fix string) {
+		msg, terr := refused(err)
+		if terr != nil {
+			transient = terr
+			return
+		}
+		add(wire.Check{Name: name, Blocking: true, Detail: what + ": " + msg, Fix: fix})
+	}
+
+	// Credentials and rights: account admin (SCIM, workspace assignment).
+	users, err := a.listAccountUsers(ctx)
+	const adminFix = "run the worker with an account admin identity (account console > User management > the identity > Roles: Account admin), or set databricks.account_profile to one"
+	adminOK := false
+	switch {
+	case err != nil:
+		fail(CheckAccountAdmin, "list account users", err, adminFix)
+	default:
+		if err := a.Limits.Wait(ctx, ClassAssignments); err != nil {
+			return nil, classify(wire.StepSetup, err)
+		}
+		it := a.Account.Assignments.List(ctx, iam.ListWorkspaceAssignmentRequest{WorkspaceId: a.Settings.WorkspaceID})
+		if it.HasNext(ctx) {
+			_, err = it.Next(ctx)
+		}
+		if err != nil {
+			fail(CheckAccountAdmin, fmt.Sprintf("list the assignments of workspace %d", a.Settings.WorkspaceID), err, adminFix)
+		} else {
+			adminOK = true
+			add(wire.Check{Name: CheckAccountAdmin, OK: true, Detail: fmt.Sprintf("the caller may list account users (%d) and assign workspace %d", len(users), a.Settings.WorkspaceID)})
+		}
+	}
+	if transient != nil {
+		return nil, transient
+	}
+
+	// The catalog, and the rights on it.
+	if err := a.checkCatalog(ctx, r, add, fail); err != nil {
+		return nil, err
+	}
+	if transient != nil {
+		return nil, transient
+	}
+	if err := a.checkSharedGrants(ctx, add, fail); err != nil {
+		return nil, err
+	}
+	if transient != nil {
+		return nil, transient
+	}
+
+	// The policy, and a cluster spec it accepts.
+	policy, err := a.findPolicy(ctx)
+	switch {
+	case err != nil && errorType(err) == wire.ErrNotFound:
+		add(wire.Check{Name: CheckPolicy, Blocking: true, Detail: fmt.Sprintf("no cluster policy named %q is visible to the caller", a.Settings.PolicyName),
+			Fix: "check cluster.policy_name; a workspace admin grants the caller CAN_USE on the policy (Compute > Policies > the policy > Permissions)"})
+	case err != nil:
+		fail(CheckPolicy, fmt.Sprintf("find cluster policy %q", a.Settings.PolicyName), err, "let the caller use the workspace's cluster policies (workspace admin, or CAN_USE on the policy)")
+	default:
+		add(wire.Check{Name: CheckPolicy, OK: true, Detail: fmt.Sprintf("policy %q (%s) is visible to the caller, who may create clusters under it", policy.Name, policy.PolicyId)})
+	}
+	if transient != nil {
+		return nil, transient
+	}
+	if policy == nil {
+		for _, n := range []string{CheckClusterSpec, CheckRuntime, CheckNodeType} {
+			skip(n, "no policy")
+		}
+	} else if err := a.checkClusterSpec(ctx, r, policy, ps, add, fail); err != nil {
+		return nil, err
+	}
+	if transient != nil {
+		return nil, transient
+	}
+
+	// Room under the caps.
+	pending := a.classify(r, users, ps)
+	if !adminOK {
+		skip(CheckUserCap, "the caller cannot list account users")
+	} else {
+		capUsers := orDefault(a.Settings.MaxAccountUsers, DefaultMaxAccountUsers)
+		room := capUsers - len(users)
+		c := wire.Check{Name: CheckUserCap, OK: pending <= room,
+			Detail: fmt.Sprintf("%d account users of at most %d; this roster adds %d, leaving %d", len(users), capUsers, pending, room-pending)}
+		if !c.OK {
+			c.Blocking = true
+			c.Fix = "ask the Databricks account team to raise the account's user limit (users and service principals), remove users no longer needed, or split the roster"
+		}
+		add(c)
+	}
+	if err := a.checkSchemaCap(ctx, r, ps, add, fail, skip); err != nil {
+		return nil, err
+	}
+	if transient != nil {
+		return nil, transient
+	}
+	return r, nil
+}
+
+func orDefault(v, d int) int {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+// listAccountUsers lists every account user once, in pages (one SCIM list
+// per page, paced as scim_list): cheaper at a large roster than a filtered
+// lookup per participant.
+func (a *Activities) listAccountUsers(ctx context.Context) ([]iam.User, error) {
+	if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
+		return nil, err
+	}
+	it := a.Account.Users.List(ctx, iam.ListAccountUsersRequest{Count: scimPageSize, Attributes: "id,userName,emails,active"})
+	var out []iam.User
+	for n := 1; it.HasNext(ctx); n++ {
+		u, err := it.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+		if n%scimPageSize == 0 {
+			if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// classify splits the participants into new ones (no account user with
+// their email) and existing ones, and returns how many users a batch would
+// create.
+func (a *Activities) classify(r *ready, users []iam.User, ps []roster.Participant) int {
+	active := map[string]bool{}
+	for _, u := range users {
+		active[strings.ToLower(u.UserName)] = u.Active
+		for _, e := range u.Emails {
+			active[strings.ToLower(e.Value)] = u.Active
+		}
+	}
+	seen := map[string]bool{}
+	for _, p := range ps {
+		email := strings.ToLower(strings.TrimSpace(p.Email))
+		if seen[email] {
+			continue
+		}
+		seen[email] = true
+		act, ok := active[email]
+		switch {
+		case !ok:
+			r.newUsers++
+		case act:
+			r.existing = append(r.existing, email)
+		default:
+			r.existing = append(r.existing, email+" (inactive)")
+		}
+	}
+	return r.newUsers
+}
+
+// checkCatalog: the catalog exists, or a batch can create it (a storage
+// root: configured, or the metastore's); the caller owns it or holds
+// MANAGE, USE_CATALOG and CREATE_SCHEMA on it.
+func (a *Activities) checkCatalog(ctx context.Context, r *ready, add func(wire.Check), fail func(string, string, error, string)) error {
+	name := r.catalog
+	if name == "" {
+		add(wire.Check{Name: CheckCatalog, Blocking: true, Detail: "no catalog configured", Fix: "set catalog.name"})
+		add(wire.Check{Name: CheckCatalogRights, Detail: "not checked: no catalog"})
+		return nil
+	}
+	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+		return classify(wire.StepSetup, err)
+	}
+	info, err := a.Workspace.Catalogs.Get(ctx, catalog.GetCatalogRequest{Name: name})
+	switch {
+	case err == nil:
+		r.catalogExists = true
+		owner := ""
+		if info != nil {
+			owner = info.Owner
+		}
+		add(wire.Check{Name: CheckCatalog, OK: true, Detail: fmt.Sprintf("catalog %s exists (owner %s)", name, owner)})
+		return a.checkCatalogRights(ctx, name, owner, add, fail)
+	case !errors.Is(err, apierr.ErrNotFound):
+		fail(CheckCatalog, "get catalog "+name, err, "let the caller see the catalog (USE CATALOG), or check catalog.name")
+		add(wire.Check{Name: CheckCatalogRights, Detail: "not checked: the catalog could not be read"})
+		return nil
+	case !a.Settings.CreateCatalog:
+		add(wire.Check{Name: CheckCatalog, Blocking: true, Detail: fmt.Sprintf("catalog %s does not exist and catalog.create_if_missing is false", name),
+			Fix: fmt.Sprintf("create catalog %s beforehand (Catalog Explorer > Create catalog, with a managed location), or set catalog.create_if_missing: true and catalog.storage_root", name)})
+		add(wire.Check{Name: CheckCatalogRights, Detail: "not checked: no catalog"})
+		return nil
+	}
+	root := strings.TrimSpace(a.Settings.StorageRoot)
+	where := "at catalog.storage_root " + root
+	if root == "" {
+		if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+			return classify(wire.StepSetup, err)
+		}
+		m, err := a.Workspace.Metastores.Summary(ctx)
+		if err != nil {
+			fail(CheckCatalog, fmt.Sprintf("catalog %s does not exist; read the metastore summary", name), err,
+				"set catalog.storage_root, or create the catalog beforehand")
+			add(wire.Check{Name: CheckCatalogRights, Detail: "not checked: no catalog"})
+			return nil
+		}
+		if m.StorageRoot == "" {
+			add(wire.Check{Name: CheckCatalog, Blocking: true,
+				Detail: fmt.Sprintf("catalog %s does not exist and the metastore has no root storage, so creating it without a storage root fails (INVALID_STATE)", name),
+				Fix:    fmt.Sprintf("set catalog.storage_root to a URL under an external location the caller may use (abfss://container@account.dfs.core.windows.net/path), or create catalog %s beforehand", name)})
+			add(wire.Check{Name: CheckCatalogRights, Detail: "not checked: no catalog"})
+			return nil
+		}
+		where = "in the metastore's root storage"
+	}
+	add(wire.Check{Name: CheckCatalog, OK: true, Detail: fmt.Sprintf("catalog %s does not exist; a batch creates it %s", name, where)})
+	add(wire.Check{Name: CheckCatalogRights, OK: true, Detail: fmt.Sprintf("the caller will own catalog %s once it creates it (creating it needs CREATE CATALOG on the metastore, not checked)", name)})
+	return nil
+}
+
+func (a *Activities) checkCatalogRights(ctx context.Context, name, owner string, add func(wire.Check), fail func(string, string, error, string)) error {
+	const what = "find who the caller is"
+	if err := a.Limits.Wait(ctx, ClassSCIMGet); err != nil {
+		return classify(wire.StepSetup, err)
+	}
+	me, err := a.Workspace.CurrentUser.Me(ctx, iam.MeRequest{})
+	if err != nil {
+		fail(CheckCatalogRights, what, err, "check the workspace credentials")
+		return nil
+	}
+	if strings.EqualFold(me.UserName, owner) {
+		add(wire.Check{Name: CheckCatalogRights, OK: true, Detail: fmt.Sprintf("the caller %s owns catalog %s", me.UserName, name)})
+		return nil
+	}
+	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+		return classify(wire.StepSetup, err)
+	}
+	eff, err := a.Workspace.Effective.GetEffective(ctx, catalog.GetEffectiveRequest{SecurableType: "catalog", FullName: name, Principal: me.UserName})
+	if err != nil {
+		fail(CheckCatalogRights, fmt.Sprintf("read %s's effective privileges on catalog %s", me.UserName, name), err,
+			fmt.Sprintf("make the caller the owner of catalog %s, or grant it MANAGE, USE CATALOG and CREATE SCHEMA", name))
+		return nil
+	}
+	held := map[string]bool{}
+	for _, pa := range eff.PrivilegeAssignments {
+		for _, p := range pa.Privileges {
+			held[string(p.Privilege)] = true
+		}
+	}
+	var missing []string
+	if !held["ALL_PRIVILEGES"] {
+		for _, p := range []string{"MANAGE", "USE_CATALOG", "CREATE_SCHEMA"} {
+			if !held[p] {
+				missing = append(missing, p)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		add(wire.Check{Name: CheckCatalogRights, OK: true, Detail: fmt.Sprintf("the caller %s may create schemas and grant in catalog %s", me.UserName, name)})
+		return nil
+	}
+	add(wire.Check{Name: CheckCatalogRights, Blocking: true,
+		Detail: fmt.Sprintf("the caller %s does not own catalog %s (owner %s) and lacks %s on it", me.UserName, name, owner, strings.Join(missing, ", ")),
+		Fix:    fmt.Sprintf("GRANT MANAGE, USE CATALOG, CREATE SCHEMA ON CATALOG %s TO `%s` (or make it the owner)", name, me.UserName)})
+	return nil
+}
+
+// checkSharedGrants: every shared grant's catalog or schema exists.
+func (a *Activities) checkSharedGrants(ctx context.Context, add func(wire.Check), fail func(string, string, error, string)) error {
+	if len(a.Settings.SharedGrants) == 0 {
+		add(wire.Check{Name: CheckSharedGrants, OK: true, Detail: "none configured"})
+		return nil
+	}
+	var problems []string
+	for _, g := range a.Settings.SharedGrants {
+		err := a.checkSecurable(ctx, g)
+		switch t := errorType(err); {
+		case err == nil:
+		case t == wire.ErrThrottled || t == wire.ErrUnavailable:
+			return err
+		default:
+			problems = append(problems, redact(appMessage(err)))
+		}
+	}
+	if len(problems) > 0 {
+		add(wire.Check{Name: CheckSharedGrants, Blocking: true, Detail: strings.Join(problems, "; "),
+			Fix: "create the shared catalog or schema, or correct catalog.shared_grants"})
+		return nil
+	}
+	add(wire.Check{Name: CheckSharedGrants, OK: true, Detail: fmt.Sprintf("%d shared securable(s) exist", len(a.Settings.SharedGrants))})
+	return nil
+}
+
+func appMessage(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return err.Error()
+}
+
+// findPolicy finds the cluster policy by name among those the caller may
+// use (the policies list shows a non-admin only those).
+func (a *Activities) findPolicy(ctx context.Context) (*compute.Policy, error) {
+	name := a.Settings.PolicyName
+	if name == "" {
+		return nil, notFound(wire.StepSetup, "find cluster policy: no policy name configured")
+	}
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return nil, classify(wire.StepSetup, err)
+	}
+	p, err := a.Workspace.Policies.GetByName(ctx, name)
+	switch {
+	case err != nil:
+		return nil, classify(wire.StepSetup, fmt.Errorf("find cluster policy %q: %w", name, err))
+	case p == nil || p.PolicyId == "":
+		return nil, notFound(wire.StepSetup, "find cluster policy %q: no such policy in the workspace", name)
+	}
+	return p, nil
+}
+
+// checkSchemaCap: the catalog has room for the participants' schemas that
+// do not exist yet (default and information_schema count).
+func (a *Activities) checkSchemaCap(ctx context.Context, r *ready, ps []roster.Participant, add func(wire.Check),
+	fail func(string, string, error, string), skip func(string, string)) error {
+	capSchemas := orDefault(a.Settings.MaxSchemasPerCatalog, DefaultMaxSchemasPerCatalog)
+	have := map[string]bool{}
+	switch {
+	case r.catalog == "":
+		skip(CheckSchemaCap, "no catalog")
+		return nil
+	case r.catalogExists:
+		if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+			return classify(wire.StepSetup, err)
+		}
+		it := a.Workspace.SchemaList.List(ctx, catalog.ListSchemasRequest{CatalogName: r.catalog, MaxResults: 1000})
+		for n := 1; it.HasNext(ctx); n++ {
+			s, err := it.Next(ctx)
+			if err != nil {
+				fail(CheckSchemaCap, "list the schemas of catalog "+r.catalog, err, "let the caller list the catalog's schemas (USE CATALOG)")
+				return nil
+			}
+			have[strings.ToLower(s.Name)] = true
+			if n%1000 == 0 {
+				if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+					return classify(wire.StepSetup, err)
+				}
+			}
+		}
+	default:
+		have["default"], have["information_schema"] = true, true // a new catalog holds them
+	}
+	count := len(have)
+	needed := 0
+	for _, p := range ps {
+		s := strings.ToLower(p.Schema)
+		if s != "" && !have[s] {
+			have[s] = true
+			needed++
+		}
+	}
+	c := wire.Check{Name: CheckSchemaCap, OK: count+needed <= capSchemas,
+		Detail: fmt.Sprintf("%d schemas in catalog %s of at most %d (default and information_schema included); this roster adds %d, leaving %d",
+			count, r.catalog, capSchemas, needed, capSchemas-count-needed)}
+	if !c.OK {
+		c.Blocking = true
+		c.Fix = "drop schemas no longer needed, use another catalog for part of the roster (catalog.name), or ask Databricks to raise the quota"
+	}
+	add(c)
+	return nil
+}
+
+// ---- the cluster policy ----
+
+// policyRule is one attribute's rule in a cluster policy definition.
+type policyRule struct {
+	Type         string   `json:"type"`
+	Value        any      `json:"value"`
+	Values       []any    `json:"values"`
+	DefaultValue any      `json:"defaultValue"`
+	MinValue     *float64 `json:"minValue"`
+	MaxValue     *float64 `json:"maxValue"`
+	Pattern      string   `json:"pattern"`
+	IsOptional   bool     `json:"isOptional"`
+}
+
+// parsePolicy reads a policy definition (a JSON object of rules by path).
+func parsePolicy(def string) (map[string]policyRule, error) {
+	if strings.TrimSpace(def) == "" {
+		return map[string]policyRule{}, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(def))
+	dec.UseNumber()
+	var rules map[string]policyRule
+	if err := dec.Decode(&rules); err != nil {
+		return nil, err
+	}
+	return rules, nil
+}
+
+// policyValue is a rule value as the policy compares it.
+func policyValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+func (r policyRule) values() []string {
+	out := make([]string, 0, len(r.Values))
+	for _, v := range r.Values {
+		out = append(out, policyValue(v))
+	}
+	return out
+}
+
+// String says what the rule asks, as in a refusal.
+func (r policyRule) String() string {
+	switch r.Type {
+	case "fixed":
+		return "fixed to " + policyValue(r.Value)
+	case "forbidden":
+		return "forbidden"
+	case "allowlist":
+		return "one of [" + strings.Join(r.values(), ", ") + "]"
+	case "blocklist":
+		return "none of [" + strings.Join(r.values(), ", ") + "]"
+	case "regex":
+		return "matching " + r.Pattern
+	case "range":
+		lo, hi := "-inf", "+inf"
+		if r.MinValue != nil {
+			lo = strconv.FormatFloat(*r.MinValue, 'g', -1, 64)
+		}
+		if r.MaxValue != nil {
+			hi = strconv.FormatFloat(*r.MaxValue, 'g', -1, 64)
+		}
+		return "within [" + lo + ", " + hi + "]"
+	}
+	return r.Type
+}
+
+// allows reports whether the rule accepts v as a sent value.
+func (r policyRule) allows(v string) bool {
+	switch r.Type {
+	case "fixed":
+		return v == policyValue(r.Value)
+	case "forbidden":
+		return false
+	case "allowlist":
+		return slices.Contains(r.values(), v)
+	case "blocklist":
+		return !slices.Contains(r.values(), v)
+	case "regex":
+		re, err := regexp.Compile("^(?:" + r.Pattern + ")$")
+		return err == nil && re.MatchString(v)
+	case "range":
+		f, err := strconv.ParseFloat(v, 64)
+		return err == nil && (r.MinValue == nil || f >= *r.MinValue) && (r.MaxValue == nil || f <= *r.MaxValue)
+	}
+	return true // unlimited, or a type this Cohort does not know
+}
+
+// Attributes Cohort cannot give up: a participant's cluster is single node
+// and dedicated to them.
+var mustKeep = []struct{ path, value, why string }{
+	{"num_workers", "0", "single node"},
+	{"spark_conf.spark.databricks.cluster.profile", "singleNode", "single node"},
+	{"data_security_mode", string(compute.DataSecurityModeSingleUser), "dedicated to the participant"},
+}
+
+// Attributes Cohort sets by default and can adapt: take a fixed value,
+// leave out a forbidden one, or leave the value to the policy's default.
+const (
+	pathAutotermination = "autotermination_minutes"
+	pathSparkMaster     = "spark_conf.spark.master"
+	pathResourceClass   = "custom_tags.ResourceClass"
+)
+
+// checkClusterSpec reads the policy's definition and derives the spec every
+// participant's cluster is created with: the must-keep attributes allowed,
+// fixed values taken, forbidden ones left out, the runtime and the node
+// type resolved and allowed.
+func (a *Activities) checkClusterSpec(ctx context.Context, r *ready, policy *compute.Policy, ps []roster.Participant,
+	add func(wire.Check), fail func(string, string, error, string)) error {
+	r.spec.PolicyID = policy.PolicyId
+	rules, err := parsePolicy(policy.Definition)
+	if err != nil {
+		add(wire.Check{Name: CheckClusterSpec, Blocking: true, Detail: fmt.Sprintf("policy %q has a definition Cohort cannot read: %v", policy.Name, err),
+			Fix: "correct the policy's definition (Compute > Policies)"})
+		rules = map[string]policyRule{}
+	} else {
+		problems, notes := a.deriveSpec(&r.spec, rules, policy, ps)
+		c := wire.Check{Name: CheckClusterSpec, OK: len(problems) == 0}
+		if c.OK {
+			c.Detail = "the policy accepts a single-node SINGLE_USER cluster per participant"
+			if len(notes) > 0 {
+				c.Detail += "; " + strings.Join(notes, "; ")
+			}
+		} else {
+			c.Blocking = true
+			c.Detail = strings.Join(problems, "; ")
+			c.Fix = fmt.Sprintf("use a policy that allows a single-node SINGLE_USER cluster (Azure's Personal Compute family as shipped does), or change the rules named in policy %q (policy_family_definition_overrides)", policy.Name)
+		}
+		add(c)
+	}
+	if err := a.checkRuntime(ctx, r, rules["spark_version"], add, fail); err != nil {
+		return err
+	}
+	return a.checkNodeType(ctx, r, rules["node_type_id"], add, fail)
+}
+
+// deriveSpec fills spec from the policy's rules, returning the blocking
+// problems (each naming its rule) and notes on what was adapted.
+func (a *Activities) deriveSpec(spec *wire.ClusterSpec, rules map[string]policyRule, policy *compute.Policy, ps []roster.Participant) (problems, notes []string) {
+	for _, m := range mustKeep {
+		if r, ok := rules[m.path]; ok && !r.allows(m.value) {
+			problems = append(problems, fmt.Sprintf("rule %s is %s, but Cohort needs %s (%s)", m.path, r, m.value, m.why))
+		}
+	}
+	// Per participant: the single user, the name and the tag are theirs.
+	perParticipant := []struct {
+		path string
+		of   func(roster.Participant) string
+	}{
+		{"single_user_name", func(p roster.Participant) string { return strings.ToLower(p.Email) }},
+		{"cluster_name", func(p roster.Participant) string { return p.ClusterName }},
+		{"custom_tags." + a.Settings.TagKey, func(p roster.Participant) string { return strings.ToLower(p.Email) }},
+	}
+	for _, pp := range perParticipant {
+		r, ok := rules[pp.path]
+		if !ok {
+			continue
+		}
+		if r.Type == "fixed" || r.Type == "forbidden" {
+			problems = append(problems, fmt.Sprintf("rule %s is %s, but Cohort sets it per participant", pp.path, r))
+			continue
+		}
+		bad, first := 0, ""
+		for _, p := range ps {
+			if v := pp.of(p); !r.allows(v) {
+				if bad == 0 {
+					first = v
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			problems = append(problems, fmt.Sprintf("rule %s is %s, which %d participant(s) do not meet (e.g. %s)", pp.path, r, bad, first))
+		}
+	}
+	// Adaptable defaults.
+	adapt := func(path, want string, setTo *string, setInt *int, omit *bool) {
+		r, ok := rules[path]
+		switch {
+		case !ok || r.allows(want):
+		case r.Type == "fixed":
+			v := policyValue(r.Value)
+			if setInt != nil {
+				n, err := strconv.Atoi(v)
+				if err != nil || n <= 0 {
+					*omit = true
+					notes = append(notes, fmt.Sprintf("%s: left to the policy (fixed to %s)", path, v))
+					return
+				}
+				*setInt = n
+			} else {
+				*setTo = v
+			}
+			notes = append(notes, fmt.Sprintf("%s: %s as the policy fixes (configured %s)", path, v, want))
+		case r.Type == "forbidden":
+			*omit = true
+			notes = append(notes, fmt.Sprintf("%s: left out (the policy forbids it)", path))
+		case r.DefaultValue != nil:
+			*omit = true
+			notes = append(notes, fmt.Sprintf("%s: %s is not %s, so the policy's default %s applies", path, want, r, policyValue(r.DefaultValue)))
+		default:
+			problems = append(problems, fmt.Sprintf("rule %s is %s, but Cohort sends %s", path, r, want))
+		}
+	}
+	adapt(pathAutotermination, strconv.Itoa(a.Settings.Autotermination), nil, &spec.AutoterminationMinutes, &spec.OmitAutotermination)
+	adapt(pathSparkMaster, "local[*]", &spec.SparkMaster, nil, &spec.OmitSparkMaster)
+	adapt(pathResourceClass, "SingleNode", &spec.ResourceClass, nil, &spec.OmitResourceClass)
+	// Rules that need a value Cohort does not send and that have no default.
+	sent := map[string]bool{"spark_version": true, "node_type_id": true, pathAutotermination: true, pathSparkMaster: true,
+		pathResourceClass: true, "single_user_name": true, "cluster_name": true, "custom_tags." + a.Settings.TagKey: true}
+	for _, m := range mustKeep {
+		sent[m.path] = true
+	}
+	paths := make([]string, 0, len(rules))
+	for p := range rules {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		r := rules[p]
+		switch r.Type {
+		case "allowlist", "blocklist", "range", "regex":
+			if !sent[p] && r.DefaultValue == nil && !r.IsOptional {
+				problems = append(problems, fmt.Sprintf("rule %s is %s with no default, and Cohort does not set %s", p, r, p))
+			}
+		}
+	}
+	if n := int(policy.MaxClustersPerUser); n > 0 && len(ps) > n {
+		problems = append(problems, fmt.Sprintf("the policy's max_clusters_per_user is %d, but the caller creates a cluster for each of %d participants", n, len(ps)))
+	}
+	return problems, notes
+}
+
+// checkRuntime: a pinned runtime exists and the policy allows it, or the
+// latest ML LTS runtime among those the policy allows is selected.
+func (a *Activities) checkRuntime(ctx context.Context, r *ready, rule policyRule, add func(wire.Check), fail func(string, string, error, string)) error {
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return classify(wire.StepSetup, err)
+	}
+	sv, err := a.Workspace.Clusters.SparkVersions(ctx)
+	if err != nil {
+		fail(CheckRuntime, "list runtimes", err, "let the caller list the workspace's runtimes")
+		return nil
+	}
+	pinned := strings.TrimSpace(a.Settings.SparkVersion)
+	if pinned == "" && rule.Type == "fixed" {
+		pinned = policyValue(rule.Value)
+	}
+	fix := "set cluster.spark_version to a runtime the workspace offers and the policy allows (empty: the latest ML LTS), or widen the policy's spark_version rule"
+	if pinned != "" {
+		offered := strings.HasPrefix(pinned, "auto:")
+		for _, v := range sv.Versions {
+			offered = offered || v.Key == pinned
+		}
+		switch {
+		case !offered:
+			add(wire.Check{Name: CheckRuntime, Blocking: true, Detail: fmt.Sprintf("runtime %s is not offered by the workspace", pinned), Fix: fix})
+		case rule.Type != "" && !rule.allows(pinned):
+			add(wire.Check{Name: CheckRuntime, Blocking: true, Detail: fmt.Sprintf("runtime %s: rule spark_version is %s", pinned, rule), Fix: fix})
+		default:
+			r.spec.SparkVersion = pinned
+			add(wire.Check{Name: CheckRuntime, OK: true, Detail: "runtime " + pinned})
+		}
+		return nil
+	}
+	allowed := *sv
+	allowed.Versions = slices.DeleteFunc(slices.Clone(sv.Versions), func(v compute.SparkVersion) bool { return rule.Type != "" && !rule.allows(v.Key) })
+	key, err := allowed.Select(compute.SparkVersionRequest{ML: true, LongTermSupport: true, Latest: true})
+	if err != nil {
+		add(wire.Check{Name: CheckRuntime, Blocking: true, Detail: fmt.Sprintf("no ML LTS runtime the policy allows (rule spark_version: %s): %v", rule, err), Fix: fix})
+		return nil
+	}
+	r.spec.SparkVersion = key
+	add(wire.Check{Name: CheckRuntime, OK: true, Detail: "runtime " + key + " (the latest ML LTS)"})
+	return nil
+}
+
+// checkNodeType: the configured node type exists and the policy allows it,
+// or the smallest the policy allows is selected.
+func (a *Activities) checkNodeType(ctx context.Context, r *ready, rule policyRule, add func(wire.Check), fail func(string, string, error, string)) error {
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return classify(wire.StepSetup, err)
+	}
+	nts, err := a.Workspace.Clusters.ListNodeTypes(ctx)
+	if err != nil {
+		fail(CheckNodeType, "list node types", err, "let the caller list the workspace's node types")
+		return nil
+	}
+	fix := "set cluster.node_type to a node type the workspace offers and the policy allows (or \"smallest\"), or widen the policy's node_type_id rule"
+	want := strings.TrimSpace(a.Settings.NodeType)
+	if want == "" {
+		want = DefaultNodeType
+	}
+	if strings.EqualFold(want, NodeTypeSmallest) {
+		allowed := *nts
+		allowed.NodeTypes = slices.DeleteFunc(slices.Clone(nts.NodeTypes), func(n compute.NodeType) bool { return rule.Type != "" && !rule.allows(n.NodeTypeId) })
+		id, err := allowed.Smallest(compute.NodeTypeRequest{Category: "General Purpose", LocalDisk: true})
+		if err != nil {
+			id, err = allowed.Smallest(compute.NodeTypeRequest{})
+		}
+		if err != nil {
+			add(wire.Check{Name: CheckNodeType, Blocking: true, Detail: fmt.Sprintf("no node type the policy allows (rule node_type_id: %s): %v", rule, err), Fix: fix})
+			return nil
+		}
+		r.spec.NodeType = id
+		add(wire.Check{Name: CheckNodeType, OK: true, Detail: "node type " + id + " (the smallest the policy allows)"})
+		return nil
+	}
+	offered := slices.ContainsFunc(nts.NodeTypes, func(n compute.NodeType) bool { return n.NodeTypeId == want })
+	switch {
+	case !offered:
+		add(wire.Check{Name: CheckNodeType, Blocking: true, Detail: fmt.Sprintf("node type %s is not offered by the workspace", want), Fix: fix})
+	case rule.Type != "" && !rule.allows(want):
+		add(wire.Check{Name: CheckNodeType, Blocking: true, Detail: fmt.Sprintf("node type %s: rule node_type_id is %s", want, rule), Fix: fix})
+	default:
+		r.spec.NodeType = want
+		add(wire.Check{Name: CheckNodeType, OK: true, Detail: "node type " + want})
+	}
+	return nil
+}
