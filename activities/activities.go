@@ -84,6 +84,7 @@ type UsersAPI interface {
 	Create(ctx context.Context, request iam.User) (*iam.User, error)
 	List(ctx context.Context, request iam.ListAccountUsersRequest) listing.Iterator[iam.User]
 	Patch(ctx context.Context, request iam.PartialUpdate) error
+	Delete(ctx context.Context, request iam.DeleteAccountUserRequest) error
 }
 
 // AssignmentsAPI is satisfied by iam.WorkspaceAssignmentInterface
@@ -91,6 +92,7 @@ type UsersAPI interface {
 type AssignmentsAPI interface {
 	Update(ctx context.Context, request iam.UpdateWorkspaceAssignments) (*iam.PermissionAssignment, error)
 	List(ctx context.Context, request iam.ListWorkspaceAssignmentRequest) listing.Iterator[iam.PermissionAssignment]
+	Delete(ctx context.Context, request iam.DeleteWorkspaceAssignmentRequest) error
 }
 
 // CatalogsAPI is satisfied by catalog.CatalogsInterface (WorkspaceClient.Catalogs).
@@ -103,11 +105,13 @@ type CatalogsAPI interface {
 type SchemasAPI interface {
 	Get(ctx context.Context, request catalog.GetSchemaRequest) (*catalog.SchemaInfo, error)
 	Create(ctx context.Context, request catalog.CreateSchema) (*catalog.SchemaInfo, error)
+	Delete(ctx context.Context, request catalog.DeleteSchemaRequest) error
 }
 
 // GrantsAPI is satisfied by catalog.GrantsInterface (WorkspaceClient.Grants).
 type GrantsAPI interface {
 	Update(ctx context.Context, request catalog.UpdatePermissions) (*catalog.UpdatePermissionsResponse, error)
+	Get(ctx context.Context, request catalog.GetGrantRequest) (*catalog.GetPermissionsResponse, error)
 }
 
 // ClustersAPI is satisfied by compute.ClustersInterface (WorkspaceClient.Clusters).
@@ -116,6 +120,8 @@ type ClustersAPI interface {
 	List(ctx context.Context, request compute.ListClustersRequest) listing.Iterator[compute.ClusterDetails]
 	Get(ctx context.Context, request compute.GetClusterRequest) (*compute.ClusterDetails, error)
 	Delete(ctx context.Context, request compute.DeleteCluster) (*compute.WaitGetClusterTerminated[struct{}], error)
+	Unpin(ctx context.Context, request compute.UnpinCluster) error
+	PermanentDelete(ctx context.Context, request compute.PermanentDeleteCluster) error
 	UpdatePermissions(ctx context.Context, request compute.ClusterPermissionsRequest) (*compute.ClusterPermissions, error)
 	GetPermissions(ctx context.Context, request compute.GetClusterPermissionsRequest) (*compute.ClusterPermissions, error)
 	SparkVersions(ctx context.Context) (*compute.GetSparkVersionsResponse, error)

@@ -135,7 +135,7 @@ func classify(step string, err error) error {
 
 // clusterStep reports whether step works on an existing cluster.
 func clusterStep(step string) bool {
-	return step == wire.StepSetPermission || step == wire.StepStopCluster
+	return step == wire.StepSetPermission || step == wire.StepStopCluster || step == wire.StepRemoveClusters
 }
 
 func throttleDelay() time.Duration {

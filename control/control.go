@@ -54,7 +54,9 @@ func DefaultBatchID(day time.Time, ref roster.Ref) string {
 
 // Submit stores the roster and starts its batch, or finds the batch already
 // started for the same roster under the same id.
-func (c *Client) Submit(ctx context.Context, participants []roster.Participant, batchID string, recheck bool) (Submission, error) {
+// (starter reconcile replaced --recheck: re-running everyone's steps is a
+// reconcile, which never stops a cluster a participant is using.)
+func (c *Client) Submit(ctx context.Context, participants []roster.Participant, batchID string) (Submission, error) {
 	ref, err := c.Store.Put(participants)
 	if err != nil {
 		return Submission{}, fmt.Errorf("store roster: %w", err)
@@ -93,7 +95,7 @@ func (c *Client) Submit(ctx context.Context, participants []roster.Participant, 
 		BatchID: batchID, Roster: ref,
 		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
 		ParallelChunks: c.Batch.ParallelChunks, ChunksPerRun: c.Batch.ChunksPerRun,
-		StepTimeout: c.Batch.StepTimeout, Recheck: recheck,
+		StepTimeout: c.Batch.StepTimeout,
 	}
 	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.BatchWorkflowID(batchID),

@@ -149,7 +149,8 @@
 //     of answers principal_id, start_time, terminated_time,
 //     last_restarted_time, created_at and updated_at are JSON strings.
 //   - Grants PATCH honours omit_permissions_in_response (answers {}); remove
-//     revokes. Schema DELETE of a schema with tables needs force=true, else 400
+//     revokes, also from an account user no longer assigned to the workspace
+//     (UC principals are account-level; adding still needs the assignment). Schema DELETE of a schema with tables needs force=true, else 400
 //     SCHEMA_NOT_EMPTY.
 //
 // # Estimates and choices ([Est])

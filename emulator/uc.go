@@ -510,6 +510,14 @@ func (s *Server) updateGrants(c *call) {
 			return
 		}
 		p, ok := s.grantPrincipal(ch.Principal)
+		if !ok && len(ch.Add) == 0 {
+			// Unity Catalog principals are account-level: revoking from an
+			// account user who is no longer assigned to the workspace (the
+			// first step of an offboarding) works.
+			if u := s.st.userByName(ch.Principal); u != nil {
+				p, ok = u.UserName, true
+			}
+		}
 		if !ok {
 			c.fail(http.StatusNotFound, "PRINCIPAL_DOES_NOT_EXIST", fmt.Sprintf("Could not find principal with name %s", ch.Principal))
 			return

@@ -19,6 +19,7 @@ import (
 	"github.com/cohort-dev/cohort/config"
 	"github.com/cohort-dev/cohort/control"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 	"github.com/cohort-dev/cohort/workflows"
 )
 
@@ -143,7 +144,6 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	wait := fs.Bool("wait", false, "follow the batch with a progress bar until it ends")
 	batchID := fs.String("batch", "", "batch `id` (default: today's date and the roster's hash)")
 	skipInvalid := fs.Bool("skip-invalid", false, "submit the valid rows and list the invalid ones")
-	recheck := fs.Bool("recheck", false, "re-run participants provisioned before (every step is idempotent; clusters they started are stopped again)")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv")
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeFn()
-	sub, err := cl.Submit(ctx, r.Participants, *batchID, *recheck)
+	sub, err := cl.Submit(ctx, r.Participants, *batchID)
 	if err != nil {
 		return err
 	}
@@ -305,6 +305,7 @@ func (m *Main) status(ctx context.Context, args []string) error {
 	for _, o := range failed {
 		fmt.Fprintf(m.Stdout, "  FAILED %s at %s: %s\n", o.Email, o.Step, o.Error)
 	}
+	printChanges(m.Stdout, outcomes)
 	if total.Failed > 0 {
 		fmt.Fprintf(m.Stdout, "re-run them: starter retry-failed %s; Web UI: %s\n", id, cl.FailuresURL(id))
 		return errSomeFailed
@@ -350,6 +351,10 @@ type reportRow struct {
 	Status      string `csv:"status" json:"status"`
 	FailedStep  string `csv:"failed_step" json:"failed_step,omitempty"`
 	LastError   string `csv:"last_error" json:"last_error,omitempty"`
+	// Mode, UserCreated and Changes: what a reconcile or offboard did.
+	Mode        string `csv:"mode" json:"mode,omitempty"`
+	UserCreated bool   `csv:"user_created" json:"user_created"`
+	Changes     string `csv:"changes" json:"changes,omitempty"`
 }
 
 func (m *Main) report(ctx context.Context, args []string) error {
@@ -374,7 +379,8 @@ func (m *Main) report(ctx context.Context, args []string) error {
 	rows := make([]reportRow, len(outcomes))
 	for i, o := range outcomes {
 		rows[i] = reportRow{Email: o.Email, DisplayName: o.DisplayName, UserID: o.UserID, Schema: o.Schema,
-			ClusterID: o.ClusterID, ClusterURL: o.ClusterURL, Status: o.Status, FailedStep: o.Step, LastError: o.Error}
+			ClusterID: o.ClusterID, ClusterURL: o.ClusterURL, Status: o.Status, FailedStep: o.Step, LastError: o.Error,
+			Mode: o.Mode, UserCreated: o.UserCreated, Changes: strings.Join(o.Changes, "; ")}
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(m.Stdout)
@@ -445,7 +451,7 @@ func (m *Main) printPlan(file string, p workflows.PlanResult) {
 	w := m.Stdout
 	fmt.Fprintf(w, "plan for %s: %d participants\n", file, p.Total)
 	fmt.Fprintf(w, "  %6d new: an account user, a schema in %s and a stopped cluster each will be created\n", p.New, p.Catalog)
-	fmt.Fprintf(w, "  %6d already provisioned by Cohort: left as they are (submit --recheck re-asserts them)\n", p.Provisioned)
+	fmt.Fprintf(w, "  %6d already provisioned by Cohort: left as they are (starter reconcile re-asserts them)\n", p.Provisioned)
 	fmt.Fprintf(w, "  %6d exist in the account but were not provisioned by Cohort: their user is adopted, the rest created\n", p.Existing)
 	if p.Existing > 0 {
 		fmt.Fprintf(w, "         %s\n", control.PlanEmails(p.ExistingEmails, p.Existing, 10))
@@ -483,4 +489,164 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printChanges lists what a reconcile or offboard changed (or, dry run, would
+// change), one participant a line.
+func printChanges(w io.Writer, outcomes []workflows.Outcome) {
+	n := 0
+	for _, o := range outcomes {
+		if o.Status == workflows.StatusOK && len(o.Changes) > 0 {
+			if n == 0 {
+				fmt.Fprintln(w, "changes:")
+			}
+			n++
+			fmt.Fprintf(w, "  %s: %s\n", o.Email, strings.Join(o.Changes, "; "))
+		}
+	}
+}
+
+// target resolves a lifecycle command's argument: a roster file (stored
+// like a submit's) or the id of a submitted batch.
+func (m *Main) target(ctx context.Context, cl *control.Client, c *common, arg string) (control.Target, error) {
+	if st, err := os.Stat(arg); err == nil && st.Mode().IsRegular() {
+		data, err := os.ReadFile(arg)
+		if err != nil {
+			return control.Target{}, usagef("%v", err)
+		}
+		r, err := roster.Parse(filepath.Base(arg), data, roster.Options{Naming: c.cfg.RosterNaming()})
+		if err != nil {
+			return control.Target{}, usagef("%v", err)
+		}
+		if len(r.Participants) == 0 {
+			return control.Target{}, usagef("%s: no participants", arg)
+		}
+		return cl.TargetOfRoster(r.Participants)
+	}
+	t, err := cl.TargetOfBatch(ctx, arg)
+	if errors.Is(err, control.ErrNoBatch) {
+		return t, usagef("%s: neither a roster file nor a submitted batch", arg)
+	}
+	return t, err
+}
+
+func (m *Main) reconcile(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	wait := fs.Bool("wait", false, "follow the reconcile with a progress bar until it ends, then list what it changed")
+	every := fs.String("every", "", "instead of running now, create or update a Temporal Schedule that reconciles every `DURATION` (e.g. 24h); off removes it")
+	pos, err := parse(fs, args, 1, "one roster FILE.csv or BATCH id")
+	if err != nil {
+		return err
+	}
+	var interval time.Duration
+	if *every != "" && *every != "off" {
+		if interval, err = time.ParseDuration(*every); err != nil || interval < time.Minute {
+			return usagef("reconcile: --every: expected a duration of at least 1m (e.g. 24h) or off, got %q", *every)
+		}
+	}
+	if err := c.load(m.Getenv); err != nil {
+		return err
+	}
+	cl, closeFn, err := m.connect(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	t, err := m.target(ctx, cl, &c, pos[0])
+	if err != nil {
+		return err
+	}
+	id := control.ReconcileScheduleID(t.Source)
+	switch {
+	case *every == "off":
+		found, err := cl.DeleteReconcileSchedule(ctx, t.Source)
+		if err != nil {
+			return err
+		}
+		if !found {
+			fmt.Fprintf(m.Stdout, "no schedule %s: nothing to remove\n", id)
+			return nil
+		}
+		fmt.Fprintf(m.Stdout, "removed schedule %s (runs it started finish)\n", id)
+		return nil
+	case *every != "":
+		existed, err := cl.ScheduleReconcile(ctx, t, interval)
+		if err != nil {
+			return err
+		}
+		verb := "created"
+		if existed {
+			verb = "updated"
+		}
+		fmt.Fprintf(m.Stdout, "%s schedule %s: reconcile %d participants every %s; each run is a batch reconcile-%s-<time>\nWeb UI: %s\n",
+			verb, id, t.Roster.Count, interval, t.Source, cl.ScheduleURL(id))
+		return nil
+	}
+	batch, err := cl.StartLifecycle(ctx, t, wire.ModeReconcile, wire.OffboardOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "reconciling %d participants of %s -> batch %s\n", t.Roster.Count, t.Source, batch)
+	if !*wait {
+		fmt.Fprintf(m.Stdout, "follow: starter status %s; Web UI: %s\n", batch, cl.BatchURL(batch))
+		return nil
+	}
+	return m.followAndList(ctx, cl, batch)
+}
+
+// followAndList follows a lifecycle batch, then lists what it changed.
+func (m *Main) followAndList(ctx context.Context, cl *control.Client, batch string) error {
+	ferr := m.follow(ctx, cl, batch)
+	if ferr != nil && !errors.Is(ferr, errSomeFailed) {
+		return ferr
+	}
+	outcomes, err := cl.Outcomes(ctx, batch)
+	if err != nil {
+		return err
+	}
+	printChanges(m.Stdout, outcomes)
+	return ferr
+}
+
+func (m *Main) offboard(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("offboard", flag.ContinueOnError)
+	var c common
+	c.register(fs)
+	wait := fs.Bool("wait", false, "follow the offboard with a progress bar until it ends, then list what it removed")
+	var opts wire.OffboardOptions
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "read only: list, per participant, what would be removed (implies --wait)")
+	fs.BoolVar(&opts.DeleteUsers, "delete-users", false, "delete the account users Cohort created (default: deactivate them)")
+	fs.BoolVar(&opts.DropSchemas, "drop-schemas", false, "drop the participants' schemas with their contents (UNDROP can restore them for 7 days)")
+	pos, err := parse(fs, args, 1, "one roster FILE.csv or BATCH id")
+	if err != nil {
+		return err
+	}
+	if err := c.load(m.Getenv); err != nil {
+		return err
+	}
+	cl, closeFn, err := m.connect(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	t, err := m.target(ctx, cl, &c, pos[0])
+	if err != nil {
+		return err
+	}
+	batch, err := cl.StartLifecycle(ctx, t, wire.ModeOffboard, opts)
+	if err != nil {
+		return err
+	}
+	what := "offboarding"
+	if opts.DryRun {
+		what = "dry run: listing what an offboard would remove for"
+	}
+	fmt.Fprintf(m.Stdout, "%s %d participants of %s -> batch %s\n", what, t.Roster.Count, t.Source, batch)
+	if !*wait && !opts.DryRun {
+		fmt.Fprintf(m.Stdout, "follow: starter status %s; Web UI: %s\n", batch, cl.BatchURL(batch))
+		return nil
+	}
+	return m.followAndList(ctx, cl, batch)
 }

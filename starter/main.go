@@ -2,8 +2,10 @@
 // batch, follow it, see its status, retry its failed participants and write
 // the report to send to participants.
 //
-//	starter submit [--wait] [--batch ID] [--skip-invalid] [--recheck] FILE.csv
+//	starter submit [--wait] [--batch ID] [--skip-invalid] FILE.csv
 //	starter plan [--skip-invalid] FILE.csv
+//	starter reconcile [--wait] [--every DURATION|off] FILE.csv|BATCH
+//	starter offboard [--wait] [--dry-run] [--delete-users] [--drop-schemas] FILE.csv|BATCH
 //	starter status BATCH
 //	starter retry-failed [--wait] BATCH
 //	starter report BATCH [--format csv|json]
@@ -73,12 +75,16 @@ type Main struct {
 
 // commands are the starter's verbs, in the order the usage lists them.
 var commands = []struct{ name, args, summary string }{
-	{"submit", "[--wait] [--batch ID] [--skip-invalid] [--recheck] FILE.csv",
+	{"submit", "[--wait] [--batch ID] [--skip-invalid] FILE.csv",
 		"validate a roster (Entra bulk-create/invite or plain email,display_name CSV)\nand start provisioning it as a batch"},
 	{"plan", "[--skip-invalid] FILE.csv", "validate a roster and check, without writing to it, that the workspace is\nready for it: who is new, provisioned or already in the account; every check\nwith its fix (exit 0 ready, 1 not ready)"},
 	{"status", "BATCH", "counts, failures by step, and the failed participants"},
 	{"retry-failed", "[--wait] BATCH", "re-run exactly the failed participants of a finished batch"},
 	{"report", "BATCH [--format csv|json]", "one row per participant: the list to send to participants"},
+	{"reconcile", "[--wait] [--every DURATION|off] FILE.csv|BATCH",
+		"re-assert every participant's environment (purged clusters re-created and\nstopped, running ones left alone); --every keeps a Temporal Schedule doing it"},
+	{"offboard", "[--wait] [--dry-run] [--delete-users] [--drop-schemas] FILE.csv|BATCH",
+		"close the event: remove assignments, clusters, grants (schemas), then deactivate\n(or delete) the users Cohort created; --dry-run only lists it"},
 	{"version", "", "Cohort's version and the Temporal and Databricks SDK versions it was built with"},
 }
 
@@ -157,6 +163,10 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.retryFailed(ctx, rest)
 	case "report":
 		return m.report(ctx, rest)
+	case "reconcile":
+		return m.reconcile(ctx, rest)
+	case "offboard":
+		return m.offboard(ctx, rest)
 	case "version":
 		return m.version(rest)
 	case "help", "-h", "--help":

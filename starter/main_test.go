@@ -90,11 +90,13 @@ func TestRun_helpForEveryCommand(t *testing.T) {
 		cmd   string
 		flags []string
 	}{
-		{"submit", append([]string{"-wait", "-batch id", "-skip-invalid", "-recheck"}, common...)},
+		{"submit", append([]string{"-wait", "-batch id", "-skip-invalid"}, common...)},
 		{"plan", append([]string{"-skip-invalid"}, common...)},
 		{"status", common},
 		{"retry-failed", append([]string{"-wait"}, common...)},
 		{"report", append([]string{"-format format"}, common...)},
+		{"reconcile", append([]string{"-wait", "-every DURATION"}, common...)},
+		{"offboard", append([]string{"-wait", "-dry-run", "-delete-users", "-drop-schemas"}, common...)},
 		{"version", nil},
 	}
 	if len(tests) != len(commands) {
@@ -130,7 +132,7 @@ func TestRun_unknownFlagNamesValidOnes(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"submit", "--wiat", "day1.csv"}, []string{"-wiat", "--wait", "--batch", "--skip-invalid", "--recheck", "--config", "starter submit -h"}},
+		{[]string{"submit", "--wiat", "day1.csv"}, []string{"-wiat", "--wait", "--batch", "--skip-invalid", "--config", "starter submit -h"}},
 		{[]string{"report", "b1", "--fmt", "json"}, []string{"-fmt", "--format", "--config", "--address", "--namespace"}},
 		{[]string{"version", "--short"}, []string{"-short", "valid flags: none"}},
 	}

@@ -184,6 +184,22 @@ type Provisioned struct {
 	Schema      string `json:"schema"` // full name, catalog.schema
 	ClusterID   string `json:"cluster_id"`
 	ClusterURL  string `json:"cluster_url"`
+	// UserCreated says Cohort created the account user, in this run or an
+	// earlier run of the participant's workflow. False also for results
+	// recorded before the field existed: such a user counts as existing
+	// before the event, so offboarding never removes it.
+	UserCreated bool `json:"user_created,omitempty"`
+	// Mode is the run's mode: "" (provision: submit, retry-failed),
+	// ModeReconcile or ModeOffboard.
+	Mode string `json:"mode,omitempty"`
+	// Offboarded says the participant's environment was removed (by this
+	// offboard run, or, for a reconcile that left them alone, by an earlier
+	// one): a later submit onboards them again.
+	Offboarded bool `json:"offboarded,omitempty"`
+	// Changes lists what the run changed: for a reconcile, what had drifted
+	// and was fixed; for an offboard, what was removed and what was kept;
+	// for an offboard dry run, what would be.
+	Changes []string `json:"changes,omitempty"`
 }
 
 // CreateUserInput: step create_user.
@@ -315,6 +331,155 @@ type ProvisionClusterResult struct {
 	URL       string `json:"url"`
 	State     string `json:"state"`
 	Created   bool   `json:"created"`
+}
+
+// Lifecycle: the runs after day one (reconcile) and at the end (offboard).
+
+// Modes of a batch and of a participant run.
+const (
+	// ModeProvision (""): submit and retry-failed. A participant provisioned
+	// before is not run again; one offboarded since is onboarded again.
+	ModeProvision = ""
+	// ModeReconcile re-asserts every step; a purged cluster is re-created
+	// (and stopped), a cluster found is never stopped.
+	ModeReconcile = "reconcile"
+	// ModeOffboard removes what the event gave the participant.
+	ModeOffboard = "offboard"
+)
+
+// Lifecycle activity names.
+const (
+	PriorRunsName        = "PriorRuns"
+	RemoveAssignmentName = "RemoveAssignment"
+	RemoveClustersName   = "RemoveClusters"
+	RevokeGrantsName     = "RevokeGrants"
+	DropSchemaName       = "DropSchema"
+	RemoveUserName       = "RemoveUser"
+	PlanOffboardName     = "PlanOffboard"
+)
+
+// Lifecycle steps, as failures name them.
+const (
+	StepPriorRuns        = "prior_runs"
+	StepRemoveAssignment = "remove_assignment"
+	StepRemoveClusters   = "remove_clusters"
+	StepRevokeGrants     = "revoke_grants"
+	StepDropSchema       = "drop_schema"
+	StepRemoveUser       = "remove_user"
+	StepPlanOffboard     = "plan_offboard"
+)
+
+// OffboardOptions are the organizer's choices for an offboard.
+type OffboardOptions struct {
+	// DryRun reads only: each participant's outcome lists what would be
+	// removed (activity PlanOffboard; no participant run is started).
+	DryRun bool `json:"dry_run,omitempty"`
+	// DeleteUsers deletes the account users Cohort created rather than
+	// deactivating them.
+	DeleteUsers bool `json:"delete_users,omitempty"`
+	// DropSchemas drops the participants' schemas (with their contents).
+	DropSchemas bool `json:"drop_schemas,omitempty"`
+}
+
+// PriorRunsInput names the participant workflow whose earlier runs are read;
+// RunID is the asking run, left out.
+type PriorRunsInput struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+}
+
+// PriorRunsResult is what the earlier runs of a participant's workflow say.
+type PriorRunsResult struct {
+	// Runs is how many earlier runs were read.
+	Runs int `json:"runs"`
+	// UserCreated: one of them created the account user (or recorded that an
+	// earlier one had).
+	UserCreated bool `json:"user_created,omitempty"`
+	// LastMode is the mode of the latest earlier run, whatever its end.
+	LastMode string `json:"last_mode,omitempty"`
+	// Offboarded: the latest earlier run was an offboard (whatever its end),
+	// or recorded that the participant had been offboarded.
+	Offboarded bool `json:"offboarded,omitempty"`
+	// ClusterID is the cluster of the latest completed run that had one.
+	ClusterID string `json:"cluster_id,omitempty"`
+}
+
+// RemoveAssignmentInput: step remove_assignment. Only a user Cohort created
+// loses the assignment.
+type RemoveAssignmentInput struct {
+	Email       string `json:"email"`
+	UserCreated bool   `json:"user_created"`
+}
+
+// RemoveAssignmentResult: the user found (empty if none) and what was done.
+type RemoveAssignmentResult struct {
+	UserID string `json:"user_id,omitempty"`
+	Change string `json:"change,omitempty"` // for Provisioned.Changes; empty: nothing to do
+}
+
+// RemoveClustersInput: step remove_clusters, every cluster tagged with the
+// participant's email.
+type RemoveClustersInput struct {
+	Email string `json:"email"`
+}
+
+// RemoveClustersResult lists the clusters permanently deleted.
+type RemoveClustersResult struct {
+	ClusterIDs []string `json:"cluster_ids,omitempty"`
+}
+
+// RevokeGrantsInput: step revoke_grants, what step grant gave (Catalog empty:
+// the configured one; Schema is the participant's schema name in it).
+type RevokeGrantsInput struct {
+	Email   string `json:"email"`
+	Catalog string `json:"catalog,omitempty"`
+	Schema  string `json:"schema"`
+}
+
+// RevokeGrantsResult lists what was revoked ("USE_CATALOG on catalog c").
+type RevokeGrantsResult struct {
+	Revoked []string `json:"revoked,omitempty"`
+}
+
+// DropSchemaInput: step drop_schema (only with OffboardOptions.DropSchemas).
+type DropSchemaInput struct {
+	Catalog string `json:"catalog,omitempty"`
+	Schema  string `json:"schema"`
+}
+
+// DropSchemaResult: the schema's full name, and whether this call dropped it.
+type DropSchemaResult struct {
+	FullName string `json:"full_name"`
+	Dropped  bool   `json:"dropped"`
+}
+
+// RemoveUserInput: step remove_user, deactivate (or, with Delete, delete) a
+// user Cohort created.
+type RemoveUserInput struct {
+	Email       string `json:"email"`
+	UserCreated bool   `json:"user_created"`
+	Delete      bool   `json:"delete,omitempty"`
+}
+
+// RemoveUserResult: what was done (empty: nothing to do).
+type RemoveUserResult struct {
+	UserID string `json:"user_id,omitempty"`
+	Change string `json:"change,omitempty"`
+}
+
+// PlanOffboardInput: the read-only look at what an offboard would remove.
+type PlanOffboardInput struct {
+	Participant roster.Participant `json:"participant"`
+	Catalog     string             `json:"catalog,omitempty"`
+	Options     OffboardOptions    `json:"options"`
+	WorkflowID  string             `json:"workflow_id"`
+}
+
+// PlanOffboardResult lists it, in the offboard's order.
+type PlanOffboardResult struct {
+	UserID      string   `json:"user_id,omitempty"`
+	UserCreated bool     `json:"user_created,omitempty"`
+	Changes     []string `json:"changes"`
 }
 
 // PlanWorkspaceName is the read-only activity behind `starter plan`.

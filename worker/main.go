@@ -256,12 +256,15 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.AwaitParticipant, wire.AwaitParticipantName)
 	main.RegisterWorkflowWithOptions(workflows.PlanWorkflow, workflow.RegisterOptions{Name: workflows.PlanWorkflowName})
 	register(main, acts.PlanWorkspace, wire.PlanWorkspaceName)
+	register(main, acts.PriorRuns, wire.PriorRunsName)
+	register(main, acts.PlanOffboard, wire.PlanOffboardName)
 
 	ao := accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers)
 	ao.Identity = identity
 	account := worker.New(tc, workflows.AccountTaskQueue, ao)
 	register(account, acts.CreateUser, wire.CreateUserName)
 	register(account, acts.ProvisionAccess, wire.ProvisionAccessName)
+	register(account, acts.RemoveUser, wire.RemoveUserName)
 
 	activityOnly := func(slots int) worker.Options {
 		return worker.Options{DisableWorkflowWorker: true, MaxConcurrentActivityExecutionSize: slots,
@@ -269,16 +272,20 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	}
 	assignment := worker.New(tc, workflows.AssignmentTaskQueue, activityOnly(cfg.Batch.MaxInFlight))
 	register(assignment, acts.AssignWorkspace, wire.AssignWorkspaceName)
+	register(assignment, acts.RemoveAssignment, wire.RemoveAssignmentName)
 
 	catalog := worker.New(tc, workflows.CatalogTaskQueue, activityOnly(2*cfg.Batch.MaxInFlight))
 	register(catalog, acts.CreateSchema, wire.CreateSchemaName)
 	register(catalog, acts.Grant, wire.GrantName)
+	register(catalog, acts.RevokeGrants, wire.RevokeGrantsName)
+	register(catalog, acts.DropSchema, wire.DropSchemaName)
 
 	compute := worker.New(tc, workflows.ComputeTaskQueue, activityOnly(3*cfg.Batch.MaxInFlight))
 	register(compute, acts.CreateCluster, wire.CreateClusterName)
 	register(compute, acts.SetPermission, wire.SetPermissionName)
 	register(compute, acts.StopCluster, wire.StopClusterName)
 	register(compute, acts.ProvisionCluster, wire.ProvisionClusterName)
+	register(compute, acts.RemoveClusters, wire.RemoveClustersName)
 	return []worker.Worker{main, account, assignment, catalog, compute}
 }
 

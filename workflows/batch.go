@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -30,7 +31,13 @@ type BatchInput struct {
 	ParallelChunks int           `json:"parallel_chunks"`
 	ChunksPerRun   int           `json:"chunks_per_run"`
 	StepTimeout    time.Duration `json:"step_timeout"`
-	Recheck        bool          `json:"recheck,omitempty"`
+	// Recheck: see ChunkInput.Recheck (kept for batches started before
+	// reconcile replaced it; nothing sets it now).
+	Recheck bool `json:"recheck,omitempty"`
+	// Mode is wire.ModeProvision (""), ModeReconcile or ModeOffboard (with
+	// Offboard's choices). An offboard needs no setup: it is skipped.
+	Mode     string               `json:"mode,omitempty"`
+	Offboard wire.OffboardOptions `json:"offboard,omitempty"`
 
 	// Carried across continue-as-new.
 	NextChunk int                    `json:"next_chunk,omitempty"`
@@ -90,6 +97,15 @@ func (in BatchInput) Chunks() int { return in.ChunksOf(in.Current()) }
 // chunk's tail overlaps the next one's start, and continues as new every
 // ChunksPerRun chunks so that no run nears Temporal's history limits.
 func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
+	if in.BatchID == "" {
+		// Started by a schedule (starter reconcile --every), whose runs get
+		// the action's workflow ID with the scheduled time appended: that is
+		// the batch's id, so each run's chunks and report are its own.
+		in.BatchID = strings.TrimPrefix(workflow.GetInfo(ctx).WorkflowExecution.ID, BatchWorkflowID(""))
+	}
+	if in.Setup == nil && in.Mode == wire.ModeOffboard {
+		in.Setup = &wire.SetupBatchResult{} // the activities use the configured catalog
+	}
 	if err := in.validate(); err != nil {
 		return BatchResult{}, err
 	}
@@ -112,7 +128,7 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		in.Setup = &setup
 		progress.Setup = &setup
 	}
-	progress.Phase = "provisioning"
+	progress.Phase = phaseOf(in)
 
 	window := max(in.MaxInFlight/in.ParallelChunks, 1)
 	sel := workflow.NewSelector(ctx)
@@ -155,6 +171,7 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 	f := workflow.ExecuteChildWorkflow(cctx, ChunkWorkflowName, ChunkInput{
 		BatchID: in.BatchID, Index: index, Roster: in.Current(), Offset: offset, Limit: limit,
 		Window: window, Setup: *in.Setup, StepTimeout: in.StepTimeout, Recheck: in.Recheck,
+		Mode: in.Mode, Offboard: in.Offboard,
 	})
 	progress.Active = append(progress.Active, id)
 	sel.AddFuture(f, func(f workflow.Future) {
@@ -168,6 +185,19 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 		progress.Done = progress.Done.Add(r.Counts)
 		progress.Active = remove(progress.Active, id)
 	})
+}
+
+// phaseOf names the working phase of a batch of in's mode.
+func phaseOf(in BatchInput) string {
+	switch {
+	case in.Mode == wire.ModeReconcile:
+		return "reconciling"
+	case in.Mode == wire.ModeOffboard && in.Offboard.DryRun:
+		return "planning"
+	case in.Mode == wire.ModeOffboard:
+		return "offboarding"
+	}
+	return "provisioning"
 }
 
 func remove(ids []string, id string) []string {

@@ -24,9 +24,15 @@ type ChunkInput struct {
 	Window      int                   `json:"window"`
 	Setup       wire.SetupBatchResult `json:"setup"`
 	StepTimeout time.Duration         `json:"step_timeout"`
-	// Recheck re-runs participants that completed before (all steps are
-	// idempotent); otherwise their earlier result is reused.
+	// Recheck re-ran participants that completed before. Nothing sets it any
+	// more (starter reconcile replaced submit --recheck); it is still honoured
+	// for chunks started before, so their histories replay.
 	Recheck bool `json:"recheck,omitempty"`
+	// Mode is the batch's mode (wire.ModeProvision, ModeReconcile,
+	// ModeOffboard) with Offboard's choices; an offboard dry run starts no
+	// participant run but PlanOffboard for each.
+	Mode     string               `json:"mode,omitempty"`
+	Offboard wire.OffboardOptions `json:"offboard,omitempty"`
 }
 
 // Outcome is the end of one participant in a batch: a row of the report.
@@ -77,7 +83,8 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	window := max(in.Window, 1)
 
 	reuse := enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
-	if in.Recheck {
+	if in.Recheck || in.Mode != wire.ModeProvision {
+		// A reconcile or offboard is a new run of every participant's workflow.
 		reuse = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 	}
 	awaitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -98,12 +105,24 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		counts.record(o)
 		inFlight--
 	}
-	start := func(i int) {
+	var start func(i int, again bool)
+	start = func(i int, again bool) {
 		p := ps[i]
+		if in.Mode == wire.ModeOffboard && in.Offboard.DryRun {
+			planOffboard(ctx, sel, in, p, func(o Outcome) { finish(i, o) })
+			inFlight++
+			counts.Running++
+			return
+		}
+		policy := reuse
+		if again {
+			// After waiting for a run whose outcome does not do (see rerun).
+			policy = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+		}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            ParticipantWorkflowID(p.Email),
 			TaskQueue:             TaskQueue,
-			WorkflowIDReusePolicy: reuse,
+			WorkflowIDReusePolicy: policy,
 			// Participants finish what they started even if the batch is
 			// cancelled: half a cluster setup helps nobody.
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
@@ -112,10 +131,12 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		})
 		child := workflow.ExecuteChildWorkflow(cctx, ParticipantWorkflowName, ParticipantInput{
 			BatchID: in.BatchID, Participant: p, Catalog: in.Setup.Catalog, Cluster: in.Setup.Cluster,
-			StepTimeout: in.StepTimeout,
+			StepTimeout: in.StepTimeout, Mode: in.Mode, Offboard: in.Offboard,
 		})
-		inFlight++
-		counts.Running++
+		if !again {
+			inFlight++
+			counts.Running++
+		}
 		sel.AddFuture(child, func(f workflow.Future) {
 			var r ParticipantResult
 			err := f.Get(ctx, &r)
@@ -129,6 +150,10 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 					var ar wire.AwaitParticipantResult
 					if err := f.Get(ctx, &ar); err != nil {
 						finish(i, failedOutcome(err))
+						return
+					}
+					if !again && rerun(in.Mode, ar) {
+						start(i, true)
 						return
 					}
 					finish(i, reusedOutcome(ar))
@@ -146,7 +171,7 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	next := 0
 	for next < len(ps) || inFlight > 0 {
 		for next < len(ps) && inFlight < window {
-			start(next)
+			start(next, false)
 			next++
 		}
 		sel.Select(ctx)
@@ -178,4 +203,40 @@ func reusedOutcome(ar wire.AwaitParticipantResult) Outcome {
 		return Outcome{Status: StatusFailed, Step: cmp.Or(ar.Step, "unknown"), Error: ar.Error}
 	}
 	return Outcome{ParticipantResult: ar.Result, Status: StatusOK, Reused: true}
+}
+
+// rerun says whether a chunk of this mode, having waited for a participant
+// run that it could not start again, must run the participant once more
+// rather than take that run's outcome: a submit onboards again someone
+// that run offboarded; an offboard offboards someone that run provisioned.
+// A reconcile takes any outcome of a run that was in progress.
+func rerun(mode string, ar wire.AwaitParticipantResult) bool {
+	switch mode {
+	case wire.ModeProvision:
+		return ar.Status == StatusOK && ar.Result.Offboarded
+	case wire.ModeOffboard:
+		return !(ar.Status == StatusOK && ar.Result.Mode == wire.ModeOffboard)
+	}
+	return false
+}
+
+// planOffboard runs the dry run's read-only look for one participant and
+// hands its outcome to done.
+func planOffboard(ctx workflow.Context, sel workflow.Selector, in ChunkInput, p roster.Participant, done func(Outcome)) {
+	actx := workflow.WithActivityOptions(ctx, planOffboardOptions(cmp.Or(in.StepTimeout, 30*time.Minute)))
+	f := workflow.ExecuteActivity(actx, wire.PlanOffboardName, wire.PlanOffboardInput{
+		Participant: p, Catalog: in.Setup.Catalog, Options: in.Offboard, WorkflowID: ParticipantWorkflowID(p.Email)})
+	sel.AddFuture(f, func(f workflow.Future) {
+		var plan wire.PlanOffboardResult
+		if err := f.Get(ctx, &plan); err != nil {
+			o := failedOutcome(err)
+			if o.Step == "unknown" {
+				o.Step = wire.StepPlanOffboard
+			}
+			done(o)
+			return
+		}
+		done(Outcome{Status: StatusOK, ParticipantResult: ParticipantResult{UserID: plan.UserID, UserCreated: plan.UserCreated,
+			Mode: wire.ModeOffboard, Changes: plan.Changes}})
+	})
 }

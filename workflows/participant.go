@@ -24,6 +24,10 @@ type ParticipantInput struct {
 	Cluster     wire.ClusterSpec   `json:"cluster"`
 	// StepTimeout bounds each activity's retries (ScheduleToClose).
 	StepTimeout time.Duration `json:"step_timeout"`
+	// Mode is wire.ModeProvision (""), wire.ModeReconcile (reconcile.go) or
+	// wire.ModeOffboard (offboard.go, with Offboard's choices).
+	Mode     string               `json:"mode,omitempty"`
+	Offboard wire.OffboardOptions `json:"offboard,omitempty"`
 }
 
 // ParticipantResult is what an organizer sends to the participant. It is
@@ -127,9 +131,28 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 	if in.StepTimeout <= 0 {
 		in.StepTimeout = 30 * time.Minute
 	}
+	switch in.Mode {
+	case wire.ModeReconcile:
+		return reconcileParticipant(ctx, in)
+	case wire.ModeOffboard:
+		return offboardParticipant(ctx, in)
+	}
 	if workflow.GetVersion(ctx, sevenActivities, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return participantTwoActivities(ctx, in)
 	}
+	return provisionSteps(ctx, in, nil)
+}
+
+// userOrigin is the change that, when CreateUser adopts an existing user,
+// reads the participant's earlier runs (PriorRuns) to learn whether Cohort
+// created that user, so the result keeps saying so (offboarding removes
+// only users Cohort created).
+const userOrigin = "user-origin"
+
+// provisionSteps runs the seven steps. rec is nil when provisioning; when
+// reconciling, it makes every cluster a lookup, stops only a cluster this
+// run created, and records what had drifted.
+func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling) (ParticipantResult, error) {
 	p, st := in.Participant, in.StepTimeout
 	res := ParticipantResult{Email: p.Email, DisplayName: p.DisplayName}
 	run := func(opts workflow.ActivityOptions, name string, input any) workflow.Future {
@@ -143,10 +166,18 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 	if err := userF.Get(ctx, &user); err != nil {
 		return res, stepFailed(p, wire.StepCreateUser, wire.CreateUserName, err)
 	}
-	res.UserID = user.UserID
+	res.UserID, res.UserCreated = user.UserID, user.Created
 	// The principal of grants and cluster permissions: an adopted user's
 	// userName may differ from the email.
 	principal := cmp.Or(user.UserName, p.Email)
+	var priorF workflow.Future
+	switch {
+	case rec != nil:
+		res.UserCreated = user.Created || rec.prior.UserCreated
+		rec.userStep(user)
+	case !user.Created && workflow.GetVersion(ctx, userOrigin, workflow.DefaultVersion, 1) == 1:
+		priorF = run(priorRunsOptions(st), wire.PriorRunsName, priorRunsInput(ctx))
+	}
 	err := run(assignWorkspaceOptions(st, p.Email), wire.AssignWorkspaceName,
 		wire.AssignWorkspaceInput{Email: p.Email, UserID: user.UserID}).Get(ctx, nil)
 	if err != nil {
@@ -157,12 +188,15 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 		return res, stepFailed(p, wire.StepCreateSchema, wire.CreateSchemaName, err)
 	}
 	res.Schema = schema.FullName
+	if rec != nil && schema.Created {
+		rec.change("schema %s re-created (empty)", schema.FullName)
+	}
 
 	grantF := run(grantOptions(st, principal, schema.FullName), wire.GrantName,
 		wire.GrantInput{Principal: principal, Catalog: in.Catalog, Schema: schema.FullName})
 	// A user created by this run cannot have a cluster yet: only one that
 	// existed before is worth the lookup.
-	lookup := !user.Created
+	lookup := !user.Created || rec != nil
 	for runs := 1; ; runs++ {
 		var cluster wire.CreateClusterResult
 		err := run(createClusterOptions(st, p), wire.CreateClusterName,
@@ -173,9 +207,18 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 		res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
 		permF := run(setPermissionOptions(st, principal, cluster.ClusterID), wire.SetPermissionName,
 			wire.SetPermissionInput{Principal: principal, ClusterID: cluster.ClusterID})
-		stopF := run(stopClusterOptions(st, p.Email, cluster.ClusterID), wire.StopClusterName,
-			wire.StopClusterInput{ClusterID: cluster.ClusterID, State: cluster.State})
-		permErr, stopErr := permF.Get(ctx, nil), stopF.Get(ctx, nil)
+		var stopF workflow.Future
+		if rec == nil || cluster.Created {
+			// A reconcile stops only the cluster it created: one it found may
+			// be the participant's, running.
+			stopF = run(stopClusterOptions(st, p.Email, cluster.ClusterID), wire.StopClusterName,
+				wire.StopClusterInput{ClusterID: cluster.ClusterID, State: cluster.State})
+		}
+		var stopErr error
+		permErr := permF.Get(ctx, nil)
+		if stopF != nil {
+			stopErr = stopF.Get(ctx, nil)
+		}
 		if (isType(permErr, wire.ErrClusterGone) || isType(stopErr, wire.ErrClusterGone)) && runs < maxClusterRuns {
 			// Deleted between its creation and these steps: make another.
 			lookup = true
@@ -187,10 +230,25 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 		if stopErr != nil {
 			return res, stepFailed(p, wire.StepStopCluster, wire.StopClusterName, stopErr)
 		}
+		if rec != nil {
+			rec.clusterStep(cluster)
+		}
 		break
 	}
 	if err := grantF.Get(ctx, nil); err != nil {
 		return res, stepFailed(p, wire.StepGrant, wire.GrantName, err)
+	}
+	if priorF != nil {
+		var prior wire.PriorRunsResult
+		if err := priorF.Get(ctx, &prior); err != nil {
+			// Unknown origin counts as existing before the event: never
+			// removed by an offboard. The environment itself is ready.
+			workflow.GetLogger(ctx).Warn("could not read earlier runs; the user counts as existing before the event", "error", err)
+		}
+		res.UserCreated = prior.UserCreated
+	}
+	if rec != nil {
+		res.Mode, res.Changes = wire.ModeReconcile, rec.changes
 	}
 	return res, nil
 }
@@ -205,6 +263,11 @@ func isType(err error, typ string) bool {
 // naming the step and its activity. A step that gave up at its timeout says
 // so, with the last attempt's reason.
 func stepFailed(p roster.Participant, step, activity string, err error) error {
+	return stepFailedAs("provision", p, step, activity, err)
+}
+
+// stepFailedAs is stepFailed for a run that does what verb says.
+func stepFailedAs(verb string, p roster.Participant, step, activity string, err error) error {
 	reason := err.Error()
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
@@ -219,7 +282,7 @@ func stepFailed(p roster.Participant, step, activity string, err error) error {
 		reason = "gave up after the step timeout: " + reason
 	}
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("provision %s: %s (%s): %s", p.Email, step, activity, reason),
+		fmt.Sprintf("%s %s: %s (%s): %s", verb, p.Email, step, activity, reason),
 		ParticipantFailedError, nil, StepFailure{Step: step, Activity: activity, Reason: reason})
 }
 
@@ -236,7 +299,7 @@ func participantTwoActivities(ctx workflow.Context, in ParticipantInput) (Partic
 	if err != nil {
 		return res, fail(p, wire.StepCreateUser, err)
 	}
-	res.UserID, res.Schema = access.UserID, access.Schema
+	res.UserID, res.Schema, res.UserCreated = access.UserID, access.Schema, access.UserCreated
 
 	var cluster wire.ProvisionClusterResult
 	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, legacyClusterOptions(in.StepTimeout)),

@@ -40,6 +40,13 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 		wire.SetupBatchName:       stub[wire.SetupBatchInput, wire.SetupBatchResult],
 		wire.LoadChunkName:        stub[wire.LoadChunkInput, wire.LoadChunkResult],
 		wire.AwaitParticipantName: stub[wire.AwaitParticipantInput, wire.AwaitParticipantResult],
+		wire.PriorRunsName:        stub[wire.PriorRunsInput, wire.PriorRunsResult],
+		wire.RemoveAssignmentName: stub[wire.RemoveAssignmentInput, wire.RemoveAssignmentResult],
+		wire.RemoveClustersName:   stub[wire.RemoveClustersInput, wire.RemoveClustersResult],
+		wire.RevokeGrantsName:     stub[wire.RevokeGrantsInput, wire.RevokeGrantsResult],
+		wire.DropSchemaName:       stub[wire.DropSchemaInput, wire.DropSchemaResult],
+		wire.RemoveUserName:       stub[wire.RemoveUserInput, wire.RemoveUserResult],
+		wire.PlanOffboardName:     stub[wire.PlanOffboardInput, wire.PlanOffboardResult],
 		wire.CreateUserName:       stub[wire.CreateUserInput, wire.CreateUserResult],
 		wire.AssignWorkspaceName:  stub[wire.AssignWorkspaceInput, wire.AssignWorkspaceResult],
 		wire.CreateSchemaName:     stub[wire.CreateSchemaInput, wire.CreateSchemaResult],
@@ -113,7 +120,7 @@ func mockSteps(env *testsuite.TestWorkflowEnvironment, took time.Duration, overr
 }
 
 var wantTaro = ParticipantResult{Email: taro.Email, DisplayName: taro.DisplayName, UserID: taroUserID,
-	Schema: "cohort.taro_1a2b3c4d", ClusterID: taroClusterID, ClusterURL: taroURL}
+	Schema: "cohort.taro_1a2b3c4d", ClusterID: taroClusterID, ClusterURL: taroURL, UserCreated: true}
 
 func runTaro(env *testsuite.TestWorkflowEnvironment, stepTimeout time.Duration) {
 	env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort",
@@ -157,7 +164,7 @@ func TestParticipantWorkflow_allStepsSucceed(t *testing.T) {
 	if err := env.GetWorkflowResult(&got); err != nil {
 		t.Fatal(err)
 	}
-	if got != wantTaro {
+	if !reflect.DeepEqual(got, wantTaro) {
 		t.Fatalf("result = %+v, want %+v", got, wantTaro)
 	}
 	for _, s := range wire.Steps {
@@ -342,7 +349,7 @@ func TestParticipantWorkflow_earlierShape(t *testing.T) {
 		Return(wire.ProvisionClusterResult{ClusterID: taroClusterID, URL: taroURL, State: "TERMINATED"}, nil).Once()
 	runTaro(env, 0)
 	var got ParticipantResult
-	if err := env.GetWorkflowResult(&got); err != nil || got != wantTaro {
+	if err := env.GetWorkflowResult(&got); err != nil || !reflect.DeepEqual(got, wantTaro) {
 		t.Fatalf("result = %+v (%v), want %+v", got, err, wantTaro)
 	}
 }

@@ -1,0 +1,163 @@
+package control
+
+// The event's life after day one: reconcile (once, or on a Temporal
+// Schedule) and offboard, each a batch over a stored roster in its own mode.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
+	"github.com/cohort-dev/cohort/workflows"
+)
+
+// Target is who a lifecycle command works on: the roster of a batch that was
+// submitted, or a roster file's participants (stored like a submit's).
+type Target struct {
+	// Source names it in batch and schedule ids: the batch id, or
+	// "roster-" and the stored roster's key.
+	Source string
+	Roster roster.Ref
+}
+
+// TargetOfBatch is the roster a submitted batch was started with (its
+// retries are subsets of it).
+func (c *Client) TargetOfBatch(ctx context.Context, batchID string) (Target, error) {
+	in, err := c.batchInput(ctx, batchID)
+	if err != nil {
+		return Target{}, err
+	}
+	return Target{Source: batchID, Roster: in.Roster}, nil
+}
+
+// TargetOfRoster stores a roster's participants.
+func (c *Client) TargetOfRoster(ps []roster.Participant) (Target, error) {
+	ref, err := c.Store.Put(ps)
+	if err != nil {
+		return Target{}, fmt.Errorf("store roster: %w", err)
+	}
+	return Target{Source: "roster-" + ref.Key[:min(8, len(ref.Key))], Roster: ref}, nil
+}
+
+// LifecycleBatchID names a reconcile or offboard run of a target: a new id
+// each time (the time, to the second, UTC), so every run has its own chunks
+// and report, and never the id of a submit.
+func LifecycleBatchID(mode string, opts wire.OffboardOptions, source string, at time.Time) string {
+	kind := mode
+	if mode == wire.ModeOffboard && opts.DryRun {
+		kind = "offboard-plan"
+	}
+	return kind + "-" + source + "-" + at.UTC().Format("20060102T150405Z")
+}
+
+// StartLifecycle starts a reconcile (mode wire.ModeReconcile) or an offboard
+// (wire.ModeOffboard, with opts) of the target, and returns its batch id.
+func (c *Client) StartLifecycle(ctx context.Context, t Target, mode string, opts wire.OffboardOptions) (string, error) {
+	batchID := LifecycleBatchID(mode, opts, t.Source, time.Now())
+	in := c.lifecycleInput(batchID, t, mode, opts)
+	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.BatchWorkflowID(batchID),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.BatchAttr.ValueSet(batchID)),
+		StaticSummary:            fmt.Sprintf("%s of %s: %d participants", kindOf(mode, opts), t.Source, t.Roster.Count),
+	}, workflows.BatchWorkflowName, in)
+	if err != nil {
+		return "", fmt.Errorf("start %s of %s: %w", kindOf(mode, opts), t.Source, err)
+	}
+	return batchID, nil
+}
+
+func kindOf(mode string, opts wire.OffboardOptions) string {
+	switch {
+	case mode == wire.ModeOffboard && opts.DryRun:
+		return "offboard dry run"
+	case mode == "":
+		return "provisioning"
+	}
+	return mode
+}
+
+func (c *Client) lifecycleInput(batchID string, t Target, mode string, opts wire.OffboardOptions) workflows.BatchInput {
+	return workflows.BatchInput{
+		BatchID: batchID, Roster: t.Roster,
+		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
+		ParallelChunks: c.Batch.ParallelChunks, ChunksPerRun: c.Batch.ChunksPerRun,
+		StepTimeout: c.Batch.StepTimeout, Mode: mode, Offboard: opts,
+	}
+}
+
+// ReconcileScheduleID is the Temporal Schedule that reconciles a target.
+func ReconcileScheduleID(source string) string { return "cohort-reconcile/" + source }
+
+// ScheduleReconcile creates, or updates, the Schedule that reconciles the
+// target every interval (overlaps skipped: a reconcile still running when
+// the next is due is not doubled). Each run is a batch whose id is
+// "reconcile-SOURCE-" and the scheduled time (see workflows.BatchWorkflow).
+// It reports whether the schedule existed.
+func (c *Client) ScheduleReconcile(ctx context.Context, t Target, every time.Duration) (existed bool, err error) {
+	id := ReconcileScheduleID(t.Source)
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
+	// BatchID left empty: each run takes its workflow ID's.
+	action := &client.ScheduleWorkflowAction{
+		ID:        workflows.BatchWorkflowID("reconcile-" + t.Source),
+		Workflow:  workflows.BatchWorkflowName,
+		Args:      []any{c.lifecycleInput("", t, wire.ModeReconcile, wire.OffboardOptions{})},
+		TaskQueue: workflows.TaskQueue,
+	}
+	sc := c.Temporal.ScheduleClient()
+	_, err = sc.Create(ctx, client.ScheduleOptions{
+		ID: id, Spec: spec, Action: action,
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Note:    fmt.Sprintf("reconcile %s (%d participants) every %s", t.Source, t.Roster.Count, every),
+	})
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return false, fmt.Errorf("create schedule %s: %w", id, err)
+	}
+	err = sc.GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			s := in.Description.Schedule
+			s.Spec, s.Action = &spec, action
+			return &client.ScheduleUpdate{Schedule: &s}, nil
+		},
+	})
+	if err != nil {
+		return true, fmt.Errorf("update schedule %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// DeleteReconcileSchedule removes the target's schedule; false if there was
+// none. Runs it started are left to finish.
+func (c *Client) DeleteReconcileSchedule(ctx context.Context, source string) (bool, error) {
+	id := ReconcileScheduleID(source)
+	err := c.Temporal.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("delete schedule %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// ScheduleURL is the Web UI page of a schedule.
+func (c *Client) ScheduleURL(id string) string {
+	return fmt.Sprintf("%s/namespaces/%s/schedules/%s", strings.TrimRight(c.UIAddress, "/"),
+		url.PathEscape(c.Namespace), url.PathEscape(id))
+}

@@ -1,0 +1,121 @@
+package workflows
+
+import (
+	"cmp"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
+)
+
+// offboardParticipant closes a participant's environment at the end of the
+// event, as a run of their participant workflow (mode offboard), in the
+// order Databricks needs (real-workspace.md §6):
+//
+//	prior runs ──> remove assignment ──> remove clusters ──> revoke grants ──> drop schema ──> remove user
+//	                                                                          (--drop-schemas)
+//
+// A user Cohort did not create (existing before the event, or of unknown
+// origin) keeps their identity and their workspace assignment; what the event
+// gave them (clusters, grants, schema) goes. Every step treats missing as
+// done, so a second offboard changes nothing. Reading the earlier runs comes
+// first: only they say whether Cohort created the user.
+func offboardParticipant(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
+	p, st := in.Participant, in.StepTimeout
+	res := ParticipantResult{Email: p.Email, DisplayName: p.DisplayName, Mode: wire.ModeOffboard}
+	step := func(opts workflow.ActivityOptions, step, name string, input, out any) error {
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, input).Get(ctx, out)
+		if err != nil {
+			return stepFailedAs("offboard", p, step, name, err)
+		}
+		return nil
+	}
+
+	var prior wire.PriorRunsResult
+	if err := step(priorRunsOptions(st), wire.StepPriorRuns, wire.PriorRunsName, priorRunsInput(ctx), &prior); err != nil {
+		return res, err
+	}
+	res.UserCreated = prior.UserCreated
+
+	var assign wire.RemoveAssignmentResult
+	if err := step(removeAssignmentOptions(st, p), wire.StepRemoveAssignment, wire.RemoveAssignmentName,
+		wire.RemoveAssignmentInput{Email: p.Email, UserCreated: prior.UserCreated}, &assign); err != nil {
+		return res, err
+	}
+	res.UserID = assign.UserID
+	res.Changes = appendChange(res.Changes, assign.Change)
+
+	var clusters wire.RemoveClustersResult
+	if err := step(removeClustersOptions(st, p), wire.StepRemoveClusters, wire.RemoveClustersName,
+		wire.RemoveClustersInput{Email: p.Email}, &clusters); err != nil {
+		return res, err
+	}
+	for _, id := range clusters.ClusterIDs {
+		res.Changes = append(res.Changes, "cluster "+id+" permanently deleted")
+	}
+
+	var grants wire.RevokeGrantsResult
+	if err := step(catalogStepOptions(st, "revoke the grants of "+p.Email), wire.StepRevokeGrants, wire.RevokeGrantsName,
+		wire.RevokeGrantsInput{Email: p.Email, Catalog: in.Catalog, Schema: p.Schema}, &grants); err != nil {
+		return res, err
+	}
+	for _, g := range grants.Revoked {
+		res.Changes = append(res.Changes, "revoked "+g)
+	}
+
+	if in.Offboard.DropSchemas {
+		var drop wire.DropSchemaResult
+		if err := step(catalogStepOptions(st, "drop schema "+p.Schema+" of "+p.Email), wire.StepDropSchema, wire.DropSchemaName,
+			wire.DropSchemaInput{Catalog: in.Catalog, Schema: p.Schema}, &drop); err != nil {
+			return res, err
+		}
+		res.Schema = drop.FullName
+		if drop.Dropped {
+			res.Changes = append(res.Changes, "schema "+drop.FullName+" dropped")
+		}
+	}
+
+	var user wire.RemoveUserResult
+	if err := step(removeUserOptions(st, p), wire.StepRemoveUser, wire.RemoveUserName,
+		wire.RemoveUserInput{Email: p.Email, UserCreated: prior.UserCreated, Delete: in.Offboard.DeleteUsers}, &user); err != nil {
+		return res, err
+	}
+	res.UserID = cmp.Or(res.UserID, user.UserID)
+	res.Changes = appendChange(res.Changes, user.Change)
+	res.Offboarded = true
+	return res, nil
+}
+
+func appendChange(cs []string, c string) []string {
+	if c == "" {
+		return cs
+	}
+	return append(cs, c)
+}
+
+// removeAssignmentOptions: a SCIM lookup, then the assignment.
+func removeAssignmentOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
+	return stepOptions(AssignmentTaskQueue, 2*time.Minute, heartbeatTimeout, st, "remove the workspace assignment of "+p.Email)
+}
+
+// removeClustersOptions: it pages through the clusters and waits for
+// terminations.
+func removeClustersOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
+	return stepOptions(ComputeTaskQueue, 10*time.Minute, heartbeatTimeout, st, "terminate and permanently delete the clusters of "+p.Email)
+}
+
+func catalogStepOptions(st time.Duration, summary string) workflow.ActivityOptions {
+	return stepOptions(CatalogTaskQueue, 2*time.Minute, 0, st, summary)
+}
+
+// removeUserOptions: the account queue, paced for SCIM writes.
+func removeUserOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
+	return stepOptions(AccountTaskQueue, 2*time.Minute, heartbeatTimeout, st, "deactivate (or delete) the account user "+p.Email)
+}
+
+// planOffboardOptions: the dry run's read-only look, on the main queue.
+func planOffboardOptions(st time.Duration) workflow.ActivityOptions {
+	return stepOptions(TaskQueue, 5*time.Minute, heartbeatTimeout, st, "list what an offboard would remove")
+}
