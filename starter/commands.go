@@ -137,6 +137,32 @@ func flagNames(fs *flag.FlagSet) string {
 	return strings.Join(names, ", ")
 }
 
+// readRoster reads and validates a roster file. Every problem is an error at
+// FILE:LINE, and nothing is done unless skipInvalid lets the valid rows go
+// ahead (the skipped ones are listed on stderr); verb and done say what would
+// have been done, in the messages.
+func (m *Main) readRoster(file string, c *common, skipInvalid bool, verb, done string) ([]roster.Participant, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	r, err := roster.Parse(filepath.Base(file), data, roster.Options{SkipInvalid: skipInvalid, Naming: c.cfg.RosterNaming()})
+	if err != nil {
+		var ve *roster.ValidationError
+		if errors.As(err, &ve) {
+			return nil, usagef("%s\n%s: %d problem(s); nothing was %s (fix them, or use --skip-invalid)", err, file, len(ve.Problems), done)
+		}
+		return nil, usagef("%v", err)
+	}
+	for _, p := range r.Skipped {
+		fmt.Fprintf(m.Stderr, "skipped %s\n", p)
+	}
+	if len(r.Participants) == 0 {
+		return nil, usagef("%s: no participants to %s", file, verb)
+	}
+	return r.Participants, nil
+}
+
 func (m *Main) submit(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
 	var c common
@@ -151,24 +177,9 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
-	file := pos[0]
-	data, err := os.ReadFile(file)
+	participants, err := m.readRoster(pos[0], &c, *skipInvalid, "submit", "submitted")
 	if err != nil {
-		return usagef("%v", err)
-	}
-	r, err := roster.Parse(filepath.Base(file), data, roster.Options{SkipInvalid: *skipInvalid, Naming: c.cfg.RosterNaming()})
-	if err != nil {
-		var ve *roster.ValidationError
-		if errors.As(err, &ve) {
-			return usagef("%s\n%s: %d problem(s); nothing was submitted (fix them, or use --skip-invalid)", err, file, len(ve.Problems))
-		}
-		return usagef("%v", err)
-	}
-	for _, p := range r.Skipped {
-		fmt.Fprintf(m.Stderr, "skipped %s\n", p)
-	}
-	if len(r.Participants) == 0 {
-		return usagef("%s: no participants to submit", file)
+		return err
 	}
 
 	cl, closeFn, err := m.connect(ctx, &c)
@@ -176,11 +187,11 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeFn()
-	sub, err := cl.Submit(ctx, r.Participants, *batchID)
+	sub, err := cl.Submit(ctx, participants, *batchID)
 	if err != nil {
 		return err
 	}
-	n := len(r.Participants)
+	n := len(participants)
 	fmt.Fprintf(m.Stdout, "validated %d participants (%d already provisioned, %d new) -> batch %s\n",
 		n, sub.Provisioned, n-sub.Provisioned, sub.BatchID)
 	if sub.Existing {
@@ -409,36 +420,21 @@ func (m *Main) plan(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
-	file := pos[0]
-	data, err := os.ReadFile(file)
+	participants, err := m.readRoster(pos[0], &c, *skipInvalid, "plan for", "planned")
 	if err != nil {
-		return usagef("%v", err)
-	}
-	r, err := roster.Parse(filepath.Base(file), data, roster.Options{SkipInvalid: *skipInvalid, Naming: c.cfg.RosterNaming()})
-	if err != nil {
-		var ve *roster.ValidationError
-		if errors.As(err, &ve) {
-			return usagef("%s\n%s: %d problem(s); nothing was planned (fix them, or use --skip-invalid)", err, file, len(ve.Problems))
-		}
-		return usagef("%v", err)
-	}
-	for _, p := range r.Skipped {
-		fmt.Fprintf(m.Stderr, "skipped %s\n", p)
-	}
-	if len(r.Participants) == 0 {
-		return usagef("%s: no participants to plan for", file)
+		return err
 	}
 	cl, closeFn, err := m.connect(ctx, &c)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	fmt.Fprintf(m.Stderr, "validated %d participants; reading the workspace through a worker (nothing is written)...\n", len(r.Participants))
-	p, err := cl.Plan(ctx, r.Participants)
+	fmt.Fprintf(m.Stderr, "validated %d participants; reading the workspace through a worker (nothing is written)...\n", len(participants))
+	p, err := cl.Plan(ctx, participants)
 	if err != nil {
 		return err
 	}
-	m.printPlan(file, p)
+	m.printPlan(pos[0], p)
 	if !p.Ready() {
 		return errNotReady
 	}
@@ -510,18 +506,11 @@ func printChanges(w io.Writer, outcomes []workflows.Outcome) {
 // like a submit's) or the id of a submitted batch.
 func (m *Main) target(ctx context.Context, cl *control.Client, c *common, arg string) (control.Target, error) {
 	if st, err := os.Stat(arg); err == nil && st.Mode().IsRegular() {
-		data, err := os.ReadFile(arg)
+		participants, err := m.readRoster(arg, c, false, "act on", "done")
 		if err != nil {
-			return control.Target{}, usagef("%v", err)
+			return control.Target{}, err
 		}
-		r, err := roster.Parse(filepath.Base(arg), data, roster.Options{Naming: c.cfg.RosterNaming()})
-		if err != nil {
-			return control.Target{}, usagef("%v", err)
-		}
-		if len(r.Participants) == 0 {
-			return control.Target{}, usagef("%s: no participants", arg)
-		}
-		return cl.TargetOfRoster(r.Participants)
+		return cl.TargetOfRoster(participants)
 	}
 	t, err := cl.TargetOfBatch(ctx, arg)
 	if errors.Is(err, control.ErrNoBatch) {
