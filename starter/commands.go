@@ -138,19 +138,24 @@ func flagNames(fs *flag.FlagSet) string {
 }
 
 // readRoster reads and validates a roster file. Every problem is an error at
-// FILE:LINE, and nothing is done unless skipInvalid lets the valid rows go
-// ahead (the skipped ones are listed on stderr); verb and done say what would
-// have been done, in the messages.
-func (m *Main) readRoster(file string, c *common, skipInvalid bool, verb, done string) ([]roster.Participant, error) {
+// FILE:LINE, and nothing is done unless *skipInvalid lets the valid rows go
+// ahead (the skipped ones are listed on stderr; nil: the command has no
+// --skip-invalid); verb and done say what would have been done, in the
+// messages.
+func (m *Main) readRoster(file string, c *common, skipInvalid *bool, verb, done string) ([]roster.Participant, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
-	r, err := roster.Parse(filepath.Base(file), data, roster.Options{SkipInvalid: skipInvalid, Naming: c.cfg.RosterNaming()})
+	r, err := roster.Parse(filepath.Base(file), data, roster.Options{SkipInvalid: skipInvalid != nil && *skipInvalid, Naming: c.cfg.RosterNaming()})
 	if err != nil {
 		var ve *roster.ValidationError
 		if errors.As(err, &ve) {
-			return nil, usagef("%s\n%s: %d problem(s); nothing was %s (fix them, or use --skip-invalid)", err, file, len(ve.Problems), done)
+			hint := "fix them"
+			if skipInvalid != nil {
+				hint += ", or use --skip-invalid"
+			}
+			return nil, usagef("%s\n%s: %d problem(s); nothing was %s (%s)", err, file, len(ve.Problems), done, hint)
 		}
 		return nil, usagef("%v", err)
 	}
@@ -177,7 +182,7 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
-	participants, err := m.readRoster(pos[0], &c, *skipInvalid, "submit", "submitted")
+	participants, err := m.readRoster(pos[0], &c, skipInvalid, "submit", "submitted")
 	if err != nil {
 		return err
 	}
@@ -420,7 +425,7 @@ func (m *Main) plan(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
-	participants, err := m.readRoster(pos[0], &c, *skipInvalid, "plan for", "planned")
+	participants, err := m.readRoster(pos[0], &c, skipInvalid, "plan for", "planned")
 	if err != nil {
 		return err
 	}
@@ -506,7 +511,7 @@ func printChanges(w io.Writer, outcomes []workflows.Outcome) {
 // like a submit's) or the id of a submitted batch.
 func (m *Main) target(ctx context.Context, cl *control.Client, c *common, arg string) (control.Target, error) {
 	if st, err := os.Stat(arg); err == nil && st.Mode().IsRegular() {
-		participants, err := m.readRoster(arg, c, false, "act on", "done")
+		participants, err := m.readRoster(arg, c, nil, "act on", "done")
 		if err != nil {
 			return control.Target{}, err
 		}
