@@ -247,30 +247,10 @@ func (a *Activities) resumeCluster(ctx context.Context, email, id string) *compu
 // Extra tagged clusters (duplicates from an earlier failure) are logged, not
 // deleted.
 func (a *Activities) findCluster(ctx context.Context, email, policyID string) (*compute.ClusterDetails, error) {
-	wrap := func(err error) error {
-		return classify(wire.StepCreateCluster, fmt.Errorf("list clusters under policy %s: %w", policyID, err))
-	}
-	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return nil, wrap(err)
-	}
-	it := a.Workspace.Clusters.List(ctx, compute.ListClustersRequest{
-		FilterBy: &compute.ListClustersFilterBy{PolicyId: policyID},
-		PageSize: clusterListPageSize,
-	})
-	var found []compute.ClusterDetails
-	for n := 1; it.HasNext(ctx); n++ {
-		c, err := it.Next(ctx)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		if strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
-			found = append(found, c)
-		}
-		if n%clusterListPageSize == 0 { // the next HasNext may fetch a page
-			if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-				return nil, wrap(err)
-			}
-		}
+	found, err := a.listTagged(ctx, wire.StepCreateCluster, email, &compute.ListClustersFilterBy{PolicyId: policyID},
+		"list clusters under policy "+policyID)
+	if err != nil {
+		return nil, err
 	}
 	if len(found) == 0 {
 		return nil, nil
@@ -289,6 +269,34 @@ func (a *Activities) findCluster(ctx context.Context, email, policyID string) (*
 		}
 	}
 	return &found[0], nil
+}
+
+// listTagged pages through the clusters (filter narrows them; nil: every
+// cluster, in every state) and returns those tagged with the participant's
+// email, pacing each page at the clusters rate. what names the listing in
+// errors.
+func (a *Activities) listTagged(ctx context.Context, step, email string, filter *compute.ListClustersFilterBy, what string) ([]compute.ClusterDetails, error) {
+	wrap := func(err error) error { return classify(step, fmt.Errorf("%s: %w", what, err)) }
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return nil, wrap(err)
+	}
+	it := a.Workspace.Clusters.List(ctx, compute.ListClustersRequest{FilterBy: filter, PageSize: clusterListPageSize})
+	var found []compute.ClusterDetails
+	for n := 1; it.HasNext(ctx); n++ {
+		c, err := it.Next(ctx)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		if strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
+			found = append(found, c)
+		}
+		if n%clusterListPageSize == 0 { // the next HasNext may fetch a page
+			if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+				return nil, wrap(err)
+			}
+		}
+	}
+	return found, nil
 }
 
 // setClusterPermission PATCHes the participant's direct permission to

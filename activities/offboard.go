@@ -327,27 +327,7 @@ func (a *Activities) taggedClusters(ctx context.Context, step, email string) ([]
 	if a.Settings.TagKey == "" {
 		return nil, invalid(step, "list clusters of %s: no participant tag key configured", email)
 	}
-	wrap := func(err error) error { return classify(step, fmt.Errorf("list clusters of %s: %w", email, err)) }
-	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return nil, wrap(err)
-	}
-	it := a.Workspace.Clusters.List(ctx, compute.ListClustersRequest{PageSize: clusterListPageSize})
-	var found []compute.ClusterDetails
-	for n := 1; it.HasNext(ctx); n++ {
-		c, err := it.Next(ctx)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		if strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
-			found = append(found, c)
-		}
-		if n%clusterListPageSize == 0 {
-			if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-				return nil, wrap(err)
-			}
-		}
-	}
-	return found, nil
+	return a.listTagged(ctx, step, email, nil, "list clusters of "+email)
 }
 
 // RevokeGrants is step revoke_grants: what step grant gave the participant
