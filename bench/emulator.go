@@ -35,6 +35,7 @@ func startEmulator(ctx context.Context, o *options, dir, name string) (*emuProc,
 		// Strict as a real workspace, prepared as an admin would: Cohort's
 		// catalog made beforehand (the metastore has no root storage).
 		"--catalog", "cohort"}
+	args = append(args, o.emulatorFlags...)
 	log, err := os.Create(filepath.Join(dir, name+"-emulator.log"))
 	if err != nil {
 		return nil, err

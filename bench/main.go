@@ -65,9 +65,11 @@ type options struct {
 	dynamic      []string
 	baseConfig   string
 	extraConfig  []string
-	keep         bool
-	timeout      time.Duration
-	debugAddr    string
+	// emulatorFlags are added to every emulator's command line.
+	emulatorFlags listFlag
+	keep          bool
+	timeout       time.Duration
+	debugAddr     string
 
 	batchOverrides map[string]int
 	binDir         string
@@ -113,6 +115,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.baseConfig, "config", "examples/cohort.yaml", "Cohort's base config (the default config)")
 	var extra listFlag
 	fs.Var(&extra, "extra-config", "YAML layered after BENCH.yaml for experiments (repeatable)")
+	fs.Var(&o.emulatorFlags, "emulator-flag", "extra emulator flag, e.g. --max-account-users=20000 for an account whose cap was raised (repeatable)")
 	chunk := fs.Int("chunk-size", 0, "override batch.chunk_size")
 	inflight := fs.Int("max-in-flight", 0, "override batch.max_in_flight")
 	parChunks := fs.Int("parallel-chunks", 0, "override batch.parallel_chunks")

@@ -44,6 +44,9 @@ func printHeader(o *options, args []string) {
 	fmt.Printf("machine: %d CPU (nproc), %s, %s, %s/%s\n\n", runtime.NumCPU(), memTotal(), goVersion(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("emulator: --latency %s --rate-limits %s --time-scale %g --seed %d, a fresh emulator and a fresh participant domain per way\n",
 		o.latency, o.rateLimits, o.timeScale, o.seed)
+	if len(o.emulatorFlags) > 0 {
+		fmt.Printf("emulator, also: %s\n", strings.Join(o.emulatorFlags, " "))
+	}
 	fmt.Printf("cohort's Temporal: %s\n", serverName(o))
 	if len(o.dynamic) > 0 {
 		fmt.Printf("dev server: --dynamic-config-value %s\n", strings.Join(o.dynamic, " --dynamic-config-value "))
