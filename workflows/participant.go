@@ -89,12 +89,18 @@ func assignWorkspaceOptions(st time.Duration, email string) workflow.ActivityOpt
 	return stepOptions(AssignmentTaskQueue, 2*time.Minute, heartbeatTimeout, st, "assign "+email+" to the workspace (USER)")
 }
 
+// singleCallTimeout bounds the steps that make one or a few calls and do not
+// heartbeat: the SDK's own retry window (30 s) plus a wait at the local rate
+// limiter. It is also how long a participant waits when the worker running
+// such a step dies, before the step is retried elsewhere.
+const singleCallTimeout = time.Minute
+
 func createSchemaOptions(st time.Duration, p roster.Participant, catalog string) workflow.ActivityOptions {
-	return stepOptions(CatalogTaskQueue, 2*time.Minute, 0, st, "create schema "+catalog+"."+p.Schema+" for "+p.Email)
+	return stepOptions(CatalogTaskQueue, singleCallTimeout, 0, st, "create schema "+catalog+"."+p.Schema+" for "+p.Email)
 }
 
 func grantOptions(st time.Duration, email, schema string) workflow.ActivityOptions {
-	return stepOptions(CatalogTaskQueue, 2*time.Minute, 0, st, "grant "+email+" the catalog, "+schema+" and the shared data")
+	return stepOptions(CatalogTaskQueue, singleCallTimeout, 0, st, "grant "+email+" the catalog, "+schema+" and the shared data")
 }
 
 // createClusterOptions: it may page through the clusters under the policy.
@@ -103,7 +109,7 @@ func createClusterOptions(st time.Duration, p roster.Participant) workflow.Activ
 }
 
 func setPermissionOptions(st time.Duration, email, clusterID string) workflow.ActivityOptions {
-	return stepOptions(ComputeTaskQueue, 2*time.Minute, 0, st, "let "+email+" restart cluster "+clusterID+" (CAN_RESTART)")
+	return stepOptions(ComputeTaskQueue, singleCallTimeout, 0, st, "let "+email+" restart cluster "+clusterID+" (CAN_RESTART)")
 }
 
 // stopClusterOptions: it terminates again a cluster that still reads as running.
