@@ -20,8 +20,8 @@
 // PostgreSQL, one killed (TEMPORAL_POSTGRES_TEST=1, as make test sets it).
 //
 // Each scenario has its own emulator and Temporal namespace, so most run two
-// at a time (t.Parallel): their time is mostly waiting (heartbeat timeouts,
-// restarts, rate limits), not CPU. Two run alone, before the others: the one
-// that restarts the shared Temporal server, and the PostgreSQL one, whose
-// rate figures a busy machine would blur.
+// at a time (t.Parallel, make test sets -parallel 3): their time is mostly
+// waiting (heartbeat timeouts, restarts, rate limits), not CPU. The one that
+// restarts a Temporal server has a server of its own. The PostgreSQL one runs
+// alone, before the others: a busy machine would blur its rate figures.
 package e2e

@@ -50,7 +50,11 @@ func TestWorkerKilled(t *testing.T) {
 // file mid-batch, while the worker keeps running; the batch completes with
 // the same end state.
 func TestTemporalRestart(t *testing.T) {
+	t.Parallel()
 	s := newScenario(t, "server-restart", "s3.e2e.example", 0, 3)
+	// A server of its own, so the others go on while this one restarts.
+	s.temporal = private(t, "server-restart")
+	s.tc = s.temporal.client(t, s.ns)
 	s.startWorker()
 	file := s.writeRoster("roster.csv", roster.Synthesize(batchSize, 3, s.domain))
 	want := s.participants(file)

@@ -147,6 +147,29 @@ func need(t *testing.T, names ...string) {
 }
 
 // shared returns the package's Temporal dev server, starting it on first use.
+// private starts a dev server of the test's own, for a scenario that stops
+// and restarts it while the others go on with the shared one; it stops in
+// t.Cleanup.
+func private(t *testing.T, ns string) *temporalServer {
+	t.Helper()
+	need(t, "temporal")
+	s := &temporalServer{bin: bins.temporal, dir: t.TempDir(), namespaces: []string{ns}}
+	s.db = filepath.Join(s.dir, "temporal.db")
+	var err error
+	if s.port, err = freePort(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.start(); err != nil {
+		t.Fatalf("start a Temporal dev server: %v\n%s", err, s.logTail())
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("stop the Temporal dev server: %v", err)
+		}
+	})
+	return s
+}
+
 func shared(t *testing.T) *temporalServer {
 	t.Helper()
 	need(t, "temporal")

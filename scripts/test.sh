@@ -70,9 +70,10 @@ rc=0
 "$gobin/workflowcheck" "${wfc_flags[@]}" ./workflows/... || rc=$?
 record "workflowcheck" "$rc"
 
-step "go test ./... -count=1 -timeout 25m"
+step "go test ./... -count=1 -timeout 25m -parallel 3"
 rc=0
-"$GO" test ./... -count=1 -timeout 25m || rc=$?
+# -parallel 3: the end-to-end scenarios mostly wait (see e2e/doc.go).
+"$GO" test ./... -count=1 -timeout 25m -parallel 3 || rc=$?
 record "go test" "$rc"
 
 echo
