@@ -76,29 +76,7 @@ func setup(t *testing.T, o setupOpts) *emuEnv {
 	if eo.ClusterStopDelay == 0 {
 		eo.ClusterStopDelay = 50 * time.Millisecond
 	}
-	emu, err := emulator.New(eo)
-	if err != nil {
-		t.Fatalf("emulator: %v", err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-
-	for _, k := range []string{"DATABRICKS_HOST", "DATABRICKS_ACCOUNT_ID", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
-		"ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_TENANT_ID", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("DATABRICKS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("DATABRICKS_TOKEN", emuToken)
-	if o.retryTimeout == 0 {
-		o.retryTimeout = 5 * time.Second
-	}
-	a, w, err := NewClients(Connection{
-		AccountHost: srv.URL, AccountID: emuAccount, WorkspaceHost: srv.URL, WorkspaceID: emuWorkspace,
-		RetryTimeout: o.retryTimeout, HTTPTimeout: 10 * time.Second,
-	})
-	if err != nil {
-		t.Fatalf("NewClients: %v", err)
-	}
+	emu, srv, a, w := startEmulator(t, eo, emuToken, o.retryTimeout)
 	acc, ws := FromClients(a, w)
 	e := &emuEnv{t: t, emu: emu, srv: srv, a: a, w: w}
 	e.acts = &Activities{
@@ -131,6 +109,37 @@ func setup(t *testing.T, o setupOpts) *emuEnv {
 	}
 	e.spec = res.Cluster
 	return e
+}
+
+// startEmulator serves an emulator with options eo on httptest and builds
+// the SDK clients through NewClients with token in DATABRICKS_TOKEN, as in
+// production (unified auth only; the environment's other Databricks
+// settings cleared). A zero retryTimeout is 5 s.
+func startEmulator(t *testing.T, eo emulator.Options, token string, retryTimeout time.Duration) (*emulator.Server, *httptest.Server, *databricks.AccountClient, *databricks.WorkspaceClient) {
+	t.Helper()
+	emu, err := emulator.New(eo)
+	if err != nil {
+		t.Fatalf("emulator: %v", err)
+	}
+	srv := httptest.NewServer(emu)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
+	for _, k := range []string{"DATABRICKS_HOST", "DATABRICKS_ACCOUNT_ID", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
+		"ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_TENANT_ID", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("DATABRICKS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("DATABRICKS_TOKEN", token)
+	if retryTimeout == 0 {
+		retryTimeout = 5 * time.Second
+	}
+	a, w, err := NewClients(Connection{
+		AccountHost: srv.URL, AccountID: emuAccount, WorkspaceHost: srv.URL, WorkspaceID: emuWorkspace,
+		RetryTimeout: retryTimeout, HTTPTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("NewClients: %v", err)
+	}
+	return emu, srv, a, w
 }
 
 // control calls the emulator's control API with the admin token.

@@ -5,9 +5,9 @@ package activities
 // leave the workspace untouched (the emulator's write count).
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -40,27 +40,8 @@ func newPlanEnv(t *testing.T, o planOpts) *planEnv {
 	eo.Token, eo.UserToken, eo.AccountID, eo.WorkspaceID = emuToken, emuUserToken, emuAccount, emuWorkspace
 	eo.Latency, eo.RateLimits, eo.Seed = "none", "none", 42
 	eo.ClusterStartDelay, eo.ClusterStopDelay = 50*time.Millisecond, 50*time.Millisecond
-	emu, err := emulator.New(eo)
-	if err != nil {
-		t.Fatalf("emulator: %v", err)
-	}
-	srv := httptest.NewServer(emu)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	for _, k := range []string{"DATABRICKS_HOST", "DATABRICKS_ACCOUNT_ID", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
-		"ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_TENANT_ID", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("DATABRICKS_CONFIG_FILE", t.TempDir()+"/none")
-	token := o.token
-	if token == "" {
-		token = emuToken
-	}
-	t.Setenv("DATABRICKS_TOKEN", token)
-	a, w, err := NewClients(Connection{AccountHost: srv.URL, AccountID: emuAccount, WorkspaceHost: srv.URL, WorkspaceID: emuWorkspace,
-		RetryTimeout: 5 * time.Second, HTTPTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatalf("NewClients: %v", err)
-	}
+	token := cmp.Or(o.token, emuToken)
+	emu, _, a, w := startEmulator(t, eo, token, 0)
 	acc, ws := FromClients(a, w)
 	s := Settings{
 		WorkspaceID: emuWorkspace, WorkspaceHost: "https://adb-4455667788990011.11.azuredatabricks.net",
