@@ -67,7 +67,7 @@ func ReadFile(ctx context.Context, path string) ([]byte, error) {
 		return fail(nil, "expected a roster of at most %d MiB, found %s; split it into several files", MaxFileSize>>20, size)
 	}
 	if st.Size() > MaxFileSize {
-		return nil, tooLarge(fmt.Sprintf("%.1f MiB", float64(st.Size())/(1<<20)))
+		return nil, tooLarge(fmt.Sprintf("%d bytes", st.Size()))
 	}
 
 	data, err := readBounded(ctx, f, st.Size())

@@ -51,7 +51,7 @@ func TestReadFile_tooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	readFileErr(t, context.Background(), path, "expected a roster of at most 64 MiB, found 64.0 MiB; split it into several files")
+	readFileErr(t, context.Background(), path, "expected a roster of at most 64 MiB, found 67108865 bytes; split it into several files")
 }
 
 // endless is a file that keeps growing (its bytes are whatever p held).
