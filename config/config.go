@@ -127,9 +127,18 @@ type Cluster struct {
 	StopPollInterval time.Duration `yaml:"stop_poll_interval"`
 }
 
+// MaxChunkSize bounds batch.chunk_size. A chunk's participants travel
+// through Temporal in one LoadChunk result (and come back in one chunk
+// result). With roster's limits (an address of at most 254 ASCII characters,
+// a display name of at most 256 characters, names of at most 255) a
+// participant is at most about 2.4 KB of JSON, so 250 of them stay near
+// 0.6 MB, far under Temporal's 2 MiB payload limit, whatever the roster.
+const MaxChunkSize = 250
+
 // Batch shapes the fan-out. See workflows.BatchWorkflow.
 type Batch struct {
-	// ChunkSize participants are handled by one chunk workflow run.
+	// ChunkSize participants are handled by one chunk workflow run; at most
+	// MaxChunkSize.
 	ChunkSize int `yaml:"chunk_size"`
 	// MaxInFlight bounds the participant workflows running at once (all chunks).
 	MaxInFlight int `yaml:"max_in_flight"`
@@ -311,6 +320,9 @@ func (c Config) Validate() error {
 	b := c.Batch
 	if b.ChunkSize < 1 || b.MaxInFlight < 1 || b.ParallelChunks < 1 || b.ChunksPerRun < 1 {
 		add("batch: chunk_size, max_in_flight, parallel_chunks and chunks_per_run must be positive")
+	}
+	if b.ChunkSize > MaxChunkSize {
+		add("batch.chunk_size: expected at most %d (a chunk's participants travel in one Temporal payload), got %d", MaxChunkSize, b.ChunkSize)
 	}
 	if b.MaxInFlight/max(b.ParallelChunks, 1) >= 2000 {
 		add("batch: max_in_flight/parallel_chunks must stay below Temporal's 2,000 pending children per run")

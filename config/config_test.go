@@ -66,6 +66,7 @@ func TestLoad_errors(t *testing.T) {
 		{"no rate", "rate_limits: {scim_write: 0}\n", "rate_limits.scim_write: expected a positive rate"},
 		{"metrics address without port", "metrics: {address: localhost}\n", `metrics.address: expected host:port (":9464" for every interface), got "localhost"`},
 		{"naming without hash", "naming: {schema: \"{local}\"}\n", "naming:"},
+		{"chunk over the payload bound", "batch: {chunk_size: 251}\n", "batch.chunk_size: expected at most 250 (a chunk's participants travel in one Temporal payload), got 251"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

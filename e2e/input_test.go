@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -60,6 +61,30 @@ func TestBadInput(t *testing.T) {
 		{"random bytes", gen("random.bin", randomBytes(4096)), []string{"random.bin:"}},
 		{"Latin-1 (generated)", gen("latin1_gen.csv", []byte("email,display_name\nzoe@s7.e2e.example,Zo\xeb\nsoren@s7.e2e.example,S\xf8ren\n")),
 			[]string{"latin1_gen.csv:"}},
+
+		// Issue 17. Addresses Cohort cannot carry in a workflow id and Entra
+		// does not accept as a user principal name: on main these were
+		// accepted and wedged the batch forever.
+		{"non-ASCII addresses", filepath.Join(testdata, "non_ascii_emails.csv"),
+			append(linesOf("non_ascii_emails.csv", "email: ", 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+				`non_ascii_emails.csv:4: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name)`,
+				`did you mean "taro@contoso-event.example"?`)},
+		{"non-ASCII addresses (bulk create)", filepath.Join(testdata, "bulk_create_non_ascii.csv"),
+			append(linesOf("bulk_create_non_ascii.csv", "email: ", 3, 4, 5, 6, 7, 8, 9), "value not shown")},
+		{"Cyrillic letter (generated)", gen("cyrillic.csv", csvBytes(t, synth[0], with(synth[1:], 49, []string{"t\u0430ro@s7.e2e.example", "Taro"}))),
+			[]string{`cyrillic.csv:51: email: `, `did you mean "taro@s7.e2e.example"?`}},
+		{"zero-width space (generated)", gen("zwsp.csv", csvBytes(t, synth[0], with(synth[1:], 9, []string{"hana\u200bko@s7.e2e.example", "Hanako"}))),
+			[]string{`zwsp.csv:11: email: `, "U+200B"}},
+		{"short row", gen("short_row.csv", []byte("email,display_name\na@s7.e2e.example,A\nb@s7.e2e.example\n")),
+			[]string{"short_row.csv:3: row: expected 2 fields like the header on line 1, found 1"}},
+		// Defect 6: one 3 MB display name pushed a chunk past Temporal's
+		// payload limit.
+		{"3 MB display name", gen("huge_name.csv", []byte("email,display_name\na@s7.e2e.example,A\nb@s7.e2e.example,"+strings.Repeat("\u5c71", 1<<20)+"\n")),
+			[]string{"huge_name.csv:3: display_name: expected at most 256 characters (Entra's limit for a display name), found 1048576"}},
+		// Defect 7: a FIFO never returned; /dev/zero grew without bound.
+		{"FIFO", s.fifo("fifo.csv"), []string{"fifo.csv: expected a regular file (a CSV saved to disk)"}},
+		{"device", "/dev/zero", []string{"/dev/zero: expected a regular file (a CSV saved to disk), found a character device"}},
+		{"over 64 MiB", s.sparse("big.csv", roster.MaxFileSize+1), []string{"big.csv: expected a roster of at most 64 MiB"}},
 	}
 
 	before := allWorkflowIDs(t, s.tc, s.ns)
@@ -73,7 +98,7 @@ func TestBadInput(t *testing.T) {
 			if strings.Contains(r.stdout, "-> batch") {
 				t.Errorf("stdout names a batch, want nothing submitted:\n%s", r.stdout)
 			}
-			if !fileLine.MatchString(r.stderr) {
+			if !fileLine.MatchString(r.stderr) && !strings.Contains(r.stderr, tt.path+": expected") {
 				t.Errorf("stderr has no FILE:LINE: message:\n%s", r.stderr)
 			}
 			for _, w := range tt.want {
@@ -114,6 +139,27 @@ func TestBadInput(t *testing.T) {
 	if err := s.tc.TerminateWorkflow(ctx, id, "", "e2e: control batch of TestBadInput"); err != nil {
 		t.Errorf("terminate %s: %v", id, err)
 	}
+}
+
+// fifo makes a named pipe in the scenario's directory that nothing ever
+// writes to.
+func (s *scenario) fifo(name string) string {
+	s.t.Helper()
+	path := filepath.Join(s.dir, name)
+	if err := mkfifo(path); err != nil {
+		s.t.Fatal(err)
+	}
+	return path
+}
+
+// sparse makes a file of size bytes, a header and then a hole.
+func (s *scenario) sparse(name string, size int64) string {
+	s.t.Helper()
+	path := s.writeRoster(name, []byte("email,display_name\n"))
+	if err := os.Truncate(path, size); err != nil {
+		s.t.Fatal(err)
+	}
+	return path
 }
 
 // linesOf lists "FILE:LINE: field" for each line.

@@ -54,6 +54,7 @@ func TestParse_passwordNeverLeaks(t *testing.T) {
 		{"participants.utf8.csv", string(readTestdata(t, "participants.utf8.csv"))},
 		{"template_example_row.csv", string(readTestdata(t, "template_example_row.csv"))},
 		{"bulk_create_bad_rows.csv", bad},
+		{"bulk_create_non_ascii.csv", string(readTestdata(t, "bulk_create_non_ascii.csv"))},
 		{"headless.csv", headless},
 		{"no_upn.csv", strings.Replace(bad, "[userPrincipalName]", "[mail]", 1)},
 	}

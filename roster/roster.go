@@ -20,10 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gocarina/gocsv"
 )
@@ -273,7 +274,13 @@ func detect(name string, recs []record) (layout, []Problem) {
 	if versioned {
 		head, start = recs[1], 2
 	}
-	lay := layout{headerLine: head.line, bodyStart: start, width: len(head.fields), email: -1, display: -1}
+	// Empty header cells at the end (Excel pads a header to the sheet's
+	// width) name no column: rows need not fill them.
+	width := len(head.fields)
+	for width > 1 && strings.TrimSpace(head.fields[width-1]) == "" {
+		width--
+	}
+	lay := layout{headerLine: head.line, bodyStart: start, width: width, email: -1, display: -1}
 
 	// Entra headers name the property in brackets: "User name [userPrincipalName] Required".
 	props := map[string]int{}
@@ -364,48 +371,45 @@ func shorten(s string) string {
 // prepends the canonical header for gocsv. Everything else, in particular
 // the bulk-create password column, is dropped here, before any decoding.
 //
-// A row with more fields than its header is a problem in itself and its
-// values are not looked at, whatever the format: an extra comma shifts
-// columns ("Yamada, Taro" unquoted would silently become "Yamada"). In a
-// bulk-create file a row with fewer fields is one too, since a missing comma
-// could move the password into a column Cohort reads and quotes in
-// messages; a plain or invite row may leave out its trailing columns.
+// A row must have exactly the header's fields, whatever the format; empty
+// fields after them (what Excel writes for a wider sheet) are allowed. Its
+// values are not looked at otherwise: an extra comma shifts columns
+// ("Yamada, Taro" unquoted would silently become "Yamada"), and a missing
+// one could move a password into a column Cohort reads and quotes.
 func project(name string, lay layout, body []record) ([][]string, []int, []Problem) {
 	// Both canonical columns are always present, so gocsv sees every struct
 	// tag matched whatever its package-level settings.
 	rows := [][]string{{colEmail, colDisplayName}}
 	lines := make([]int, 0, len(body))
 	var problems []Problem
-	cell := func(fields []string, i int) string {
-		if i < 0 || i >= len(fields) {
-			return ""
-		}
-		return fields[i]
-	}
 	for _, r := range body {
-		if lay.format == FormatEntraBulkCreate && !sameWidth(r.fields, lay.width) {
-			problems = append(problems, Problem{File: name, Line: r.line, Field: "row",
-				Message: fmt.Sprintf("expected %d fields like the header on line %d, found %d (an unquoted comma in a name, or a missing column?)", lay.width, lay.headerLine, len(r.fields))})
+		if msg := widthProblem(lay, len(r.fields), !blank(r.fields[min(lay.width, len(r.fields)):])); msg != "" {
+			problems = append(problems, Problem{File: name, Line: r.line, Field: "row", Message: msg})
 			continue
 		}
-		if len(r.fields) > lay.width && !blank(r.fields[lay.width:]) {
-			problems = append(problems, Problem{File: name, Line: r.line, Field: "row",
-				Message: fmt.Sprintf("expected at most %d fields like the header on line %d, found %d (an unquoted comma in a name? quote the field: \"Yamada, Taro\")", lay.width, lay.headerLine, len(r.fields))})
-			continue
+		display := ""
+		if lay.display >= 0 {
+			display = r.fields[lay.display]
 		}
-		rows = append(rows, []string{cell(r.fields, lay.email), cell(r.fields, lay.display)})
+		rows = append(rows, []string{r.fields[lay.email], display})
 		lines = append(lines, r.line)
 	}
 	return rows, lines, problems
 }
 
-// sameWidth reports whether fields matches a header of width columns,
-// allowing empty trailing fields beyond it.
-func sameWidth(fields []string, width int) bool {
-	if len(fields) < width {
-		return false
+// widthProblem says what is wrong with a row of n fields, extra telling
+// whether any field beyond the header's is non-empty; "" if nothing is.
+func widthProblem(lay layout, n int, extra bool) string {
+	switch {
+	case n >= lay.width && !extra:
+		return ""
+	case lay.format == FormatEntraBulkCreate:
+		return fmt.Sprintf("expected %d fields like the header on line %d, found %d (an unquoted comma in a name, or a missing column?)", lay.width, lay.headerLine, n)
+	case n < lay.width:
+		return fmt.Sprintf("expected %d fields like the header on line %d, found %d (a missing column? leave an empty field between commas: \"a@example.com,\")", lay.width, lay.headerLine, n)
+	default:
+		return fmt.Sprintf("expected at most %d fields like the header on line %d, found %d (an unquoted comma in a name? quote the field: \"Yamada, Taro\")", lay.width, lay.headerLine, n)
 	}
-	return blank(fields[width:])
 }
 
 // sliceReader serves projected records to gocsv.
@@ -446,14 +450,15 @@ func (v *validator) check(line int, r row) (Participant, []Problem) {
 
 	email := strings.TrimSpace(r.Email)
 	lower := strings.ToLower(email)
+	bad := checkAddress(email, v.format == FormatEntraBulkCreate)
 	switch {
 	case email == "":
 		add("email", "expected an address like name@example.com, found nothing")
-	case !validAddress(email) && v.format == FormatEntraBulkCreate:
+	case bad != nil && v.format == FormatEntraBulkCreate:
 		// A shifted row can put the password here: describe, never quote.
-		add("email", "expected an address like name@example.com, found %s (value not shown: this file carries passwords)", addressDefect(email))
-	case !validAddress(email):
-		add("email", "expected an address like name@example.com, found %q", shorten(email))
+		add("email", "%s (value not shown: this file carries passwords)", bad.described)
+	case bad != nil:
+		add("email", "%s", bad.quoted)
 	default:
 		if first, dup := v.seenEmail[lower]; dup {
 			add("email", "duplicate of line %d (%s)", first, lower)
@@ -463,11 +468,12 @@ func (v *validator) check(line int, r row) (Participant, []Problem) {
 	}
 
 	display := strings.TrimSpace(r.DisplayName)
+	if msg := displayNameDefect(display); msg != "" {
+		add("display_name", "%s", msg)
+	}
 	switch {
 	case display == "" && v.format == FormatEntraBulkCreate:
 		add("display_name", `expected a name (the "Name [displayName] Required" column), found nothing`)
-	case strings.ContainsAny(display, "\r\n\t"):
-		add("display_name", "expected a single line of text, found a line break or tab")
 	case display == "" && email != "":
 		if at := strings.LastIndexByte(email, '@'); at > 0 {
 			display = email[:at]
@@ -495,44 +501,22 @@ func (v *validator) check(line int, r row) (Participant, []Problem) {
 	return p, nil
 }
 
-// addressDefect says what is wrong with an invalid address without quoting it.
-func addressDefect(s string) string {
-	at := strings.LastIndexByte(s, '@')
-	switch {
-	case strings.ContainsAny(s, "<>"):
-		return "a name and an address in angle brackets"
-	case at < 0:
-		return `text without an "@"`
-	case at == 0:
-		return `nothing before the "@"`
-	case at == len(s)-1:
-		return `nothing after the "@"`
-	case strings.ContainsAny(s, " \t"):
-		return "an address containing spaces"
-	case !strings.Contains(s[at+1:], "."):
-		return `a domain without a dot after the "@"`
+// displayNameDefect says what is wrong with a (trimmed) display name, or "".
+// It never quotes the name: it may be megabytes long, and in a bulk-create
+// file a shifted row can put a password in its place.
+func displayNameDefect(s string) string {
+	if n := utf8.RuneCountInString(s); n > MaxDisplayNameLen {
+		return fmt.Sprintf("expected at most %d characters (Entra's limit for a display name), found %d", MaxDisplayNameLen, n)
 	}
-	return "a malformed address"
-}
-
-// validAddress accepts a bare address (no display name, no angle brackets)
-// whose domain has at least two non-empty labels.
-func validAddress(s string) bool {
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Name != "" || a.Address != s {
-		return false
+	pos := 0
+	for _, r := range s {
+		pos++
+		switch {
+		case r == '\r' || r == '\n' || r == '\t' || r == 0x85 || r == 0x2028 || r == 0x2029:
+			return "expected a single line of text, found a line break or tab"
+		case unicode.IsControl(r):
+			return fmt.Sprintf("expected text without control characters, found U+%04X at character %d", r, pos)
+		}
 	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 {
-		return false
-	}
-	domain := s[at+1:]
-	if strings.ContainsAny(domain, "[]") {
-		return false
-	}
-	labels := strings.Split(domain, ".")
-	if len(labels) < 2 {
-		return false
-	}
-	return !slices.Contains(labels, "")
+	return ""
 }

@@ -95,14 +95,39 @@ func TestParse_invalidFiles(t *testing.T) {
 			`entra_missing_displayname.csv:2: header: expected a column "Name [displayName] Required" (Entra bulk create), found none`,
 		}},
 		{"bad_emails.csv", []string{
-			`bad_emails.csv:2: email: expected an address like name@example.com, found "taro"`,
-			`bad_emails.csv:3: email: expected an address like name@example.com, found "hanako@"`,
-			`bad_emails.csv:4: email: expected an address like name@example.com, found "@contoso-event.example"`,
-			`bad_emails.csv:5: email: expected an address like name@example.com, found "ichiro@localhost"`,
-			`bad_emails.csv:6: email: expected an address like name@example.com, found "Sakura <sakura@contoso-event.example>"`,
-			`bad_emails.csv:7: email: expected an address like name@example.com, found "ren nakamura@contoso-event.example"`,
-			`bad_emails.csv:8: email: expected an address like name@example.com, found "yui@contoso-event..example"`,
+			`bad_emails.csv:2: email: expected an address like name@example.com, found "taro": text without an "@"`,
+			`bad_emails.csv:3: email: expected an address like name@example.com, found "hanako@": nothing after the "@"`,
+			`bad_emails.csv:4: email: expected an address like name@example.com, found "@contoso-event.example": nothing before the "@"`,
+			`bad_emails.csv:5: email: expected an address like name@example.com, found "ichiro@localhost": a domain without a dot after the "@"`,
+			`bad_emails.csv:6: email: expected an address like name@example.com, found "Sakura <sakura@contoso-event.example>": a name and an address in angle brackets (keep only the address)`,
+			`bad_emails.csv:7: email: expected an address like name@example.com, found "ren nakamura@contoso-event.example": an address containing spaces`,
+			`bad_emails.csv:8: email: expected an address like name@example.com, found "yui@contoso-event..example": a domain with an empty label (a dot at its start or end, or two in a row)`,
 			`bad_emails.csv:9: email: expected an address like name@example.com, found nothing`,
+		}},
+		{"non_ascii_emails.csv", []string{
+			`non_ascii_emails.csv:2: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "山田@contoso-event.example": character 1 is 山 (U+5C71), and 1 more character is not ASCII; type the address the person signs in with, in ASCII`,
+			`non_ascii_emails.csv:3: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "josé.garcía@contoso-event.example": character 4 is é (U+00E9), and 1 more character is not ASCII; type the address the person signs in with, in ASCII`,
+			`non_ascii_emails.csv:4: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "tаro@contoso-event.example": character 2 is the Cyrillic letter а (U+0430), which looks like the ASCII "a"; did you mean "taro@contoso-event.example"?`,
+			`non_ascii_emails.csv:5: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "ｔａｒｏ＠contoso-event.example": character 1 is ｔ (U+FF54), the full-width form of "t", and 4 more are not ASCII; did you mean "taro@contoso-event.example"?`,
+			`non_ascii_emails.csv:6: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "hana\u200bko@contoso-event.example": character 5 is an invisible zero-width space (U+200B); did you mean "hanako@contoso-event.example"?`,
+			`non_ascii_emails.csv:7: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "\ufeffichiro@contoso-event.example": character 1 is an invisible byte order mark (U+FEFF); did you mean "ichiro@contoso-event.example"?`,
+			`non_ascii_emails.csv:8: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "sa\u00adkura@contoso-event.example": character 3 is an invisible soft hyphen (U+00AD); did you mean "sakura@contoso-event.example"?`,
+			`non_ascii_emails.csv:9: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "ren\u202e@contoso-event.example": character 4 is an invisible right-to-left override (U+202E); did you mean "ren@contoso-event.example"?`,
+			`non_ascii_emails.csv:10: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "o’brien@contoso-event.example": character 2 is the typographic character ’ (U+2019), which looks like the ASCII "'"; did you mean "o'brien@contoso-event.example"?`,
+			`non_ascii_emails.csv:11: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "yui@contoso-evеnt.example": character 15 is the Cyrillic letter е (U+0435), which looks like the ASCII "e"; did you mean "yui@contoso-event.example"?`,
+			`non_ascii_emails.csv:12: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found "🚀@contoso-event.example": character 1 is 🚀 (U+1F680); type the address the person signs in with, in ASCII`,
+			`non_ascii_emails.csv:13: email: expected an address like name@example.com, found "kenta+hack@contoso-event.example": "+" before the "@", which Entra does not accept in a user principal name (it accepts letters, digits and ' . - _ ! # ^ ~)`,
+			`non_ascii_emails.csv:14: email: expected an address like name@example.com, found "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@contoso-event.example": 65 characters before the "@", at most 64 allowed (RFC 5321)`,
+			`non_ascii_emails.csv:15: email: expected an address like name@example.com, found "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@ccccccccccccccccccccccccccccccccccccccccccccccccccccccc...": an address of 262 characters, at most 254 allowed (RFC 5321)`,
+		}},
+		{"bulk_create_non_ascii.csv", []string{
+			`bulk_create_non_ascii.csv:3: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found an address whose character 2 is a Cyrillic letter (U+0430) that looks like the ASCII "a" (value not shown: this file carries passwords)`,
+			`bulk_create_non_ascii.csv:4: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found an address whose character 1 is the full-width form of "t" (U+FF54) (value not shown: this file carries passwords)`,
+			`bulk_create_non_ascii.csv:5: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found an address whose character 5 is an invisible zero-width space (U+200B) (value not shown: this file carries passwords)`,
+			`bulk_create_non_ascii.csv:6: email: expected an address in ASCII (Entra does not accept non-ASCII characters in a user principal name), found an address whose character 1 is a non-ASCII character (U+5C71), and 1 more character is not ASCII (value not shown: this file carries passwords)`,
+			`bulk_create_non_ascii.csv:7: email: expected an address like name@example.com, found a character before the "@" that Entra does not accept in a user principal name (it accepts letters, digits and ' . - _ ! # ^ ~) (value not shown: this file carries passwords)`,
+			`bulk_create_non_ascii.csv:8: email: expected an address like name@example.com, found 65 characters before the "@", at most 64 allowed (RFC 5321) (value not shown: this file carries passwords)`,
+			`bulk_create_non_ascii.csv:9: email: expected an address like name@example.com, found 53 characters after the "@"; Entra accepts at most 48 in a user principal name (value not shown: this file carries passwords)`,
 		}},
 		{"duplicates.csv", []string{
 			"duplicates.csv:4: email: duplicate of line 2 (taro@contoso-event.example)",
@@ -114,6 +139,7 @@ func TestParse_invalidFiles(t *testing.T) {
 		}},
 		{"plain_bad_rows.csv", []string{
 			`plain_bad_rows.csv:3: row: expected at most 2 fields like the header on line 1, found 3 (an unquoted comma in a name? quote the field: "Yamada, Taro")`,
+			`plain_bad_rows.csv:4: row: expected 2 fields like the header on line 1, found 1 (a missing column? leave an empty field between commas: "a@example.com,")`,
 		}},
 		{"bulk_create_bad_rows.csv", []string{
 			"bulk_create_bad_rows.csv:4: row: expected 5 fields like the header on line 2, found 4 (an unquoted comma in a name, or a missing column?)",
@@ -146,7 +172,7 @@ func TestParse_validFiles(t *testing.T) {
 		{
 			file: "plain.csv", format: FormatPlain, enc: EncodingUTF8,
 			wantEmails: []string{
-				"taro.yamada@contoso-event.example", "josé.garcía@contoso-event.example",
+				"taro.yamada@contoso-event.example", "jose.garcia@contoso-event.example",
 				"zoe.muller@contoso-event.example", "hanako@contoso-event.example", "nguyen@contoso-event.example",
 			},
 			wantDisplays: []string{"山田 太郎", "José García", "Zoë Müller 🚀", "hanako", "Nguyễn Thị Minh Khai 👩🏽‍💻"},
@@ -212,7 +238,9 @@ func TestParse_skipInvalid(t *testing.T) {
 		{"bad_emails.csv", []string{"good@contoso-event.example"}, 8},
 		{"duplicates.csv", []string{"taro@contoso-event.example", "hanako@contoso-event.example", "ichiro@contoso-event.example"}, 2},
 		{"bad_quote.csv", []string{"hanako@contoso-event.example"}, 2},
-		{"plain_bad_rows.csv", []string{"taro@contoso-event.example", "ichiro@contoso-event.example", "sakura@contoso-event.example", "ren@contoso-event.example"}, 1},
+		{"plain_bad_rows.csv", []string{"taro@contoso-event.example", "sakura@contoso-event.example", "ren@contoso-event.example"}, 2},
+		{"non_ascii_emails.csv", []string{"good@contoso-event.example"}, 14},
+		{"bulk_create_non_ascii.csv", []string{"good@contoso-event.example"}, 7},
 		{"bulk_create_bad_rows.csv", []string{"taro@contoso-event.example"}, 6},
 	}
 	for _, tt := range tests {
@@ -280,9 +308,29 @@ func TestParse_cases(t *testing.T) {
 			wantEmails: []string{"a@b.example"}, wantNames: []string{"Ann"},
 		},
 		{
-			name:       "short plain row",
-			data:       "email,display_name\na@b.example\n",
+			name:    "short plain row",
+			data:    "email,display_name\na@b.example\n",
+			wantErr: []string{`f.csv:2: row: expected 2 fields like the header on line 1, found 1 (a missing column? leave an empty field between commas: "a@example.com,")`},
+		},
+		{
+			name:    "short invite row",
+			data:    "version:v1.0\nEmail address to invite [inviteeEmail] Required,Redirection url [inviteRedirectURL] Required\na@b.example\n",
+			wantErr: []string{`f.csv:3: row: expected 2 fields like the header on line 2, found 1 (a missing column? leave an empty field between commas: "a@example.com,")`},
+		},
+		{
+			name:       "empty display name field",
+			data:       "email,display_name\na@b.example,\n",
 			wantEmails: []string{"a@b.example"}, wantNames: []string{"a"},
+		},
+		{
+			name:       "Excel's empty trailing fields and header cells",
+			data:       "email,display_name,,\na@b.example,Ann,,\nc@b.example,Cy\n",
+			wantEmails: []string{"a@b.example", "c@b.example"}, wantNames: []string{"Ann", "Cy"},
+		},
+		{
+			name:    "value under an empty header cell",
+			data:    "email,display_name,\na@b.example,Ann,x\n",
+			wantErr: []string{`f.csv:2: row: expected at most 2 fields like the header on line 1, found 3 (an unquoted comma in a name? quote the field: "Yamada, Taro")`},
 		},
 		{
 			name:    "multi-line display name",

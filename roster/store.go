@@ -17,13 +17,21 @@ import (
 // indexStride is how many rows one entry of the offset index covers.
 const indexStride = 256
 
+// Modes of what Put creates: stored rosters are readable by their owner only.
+const (
+	dirMode  fs.FileMode = 0o700
+	fileMode fs.FileMode = 0o600
+)
+
 // Store keeps validated rosters as files the worker pages through, because a
 // large roster (100,000 rows is about 12 MB) can never be a workflow input.
 //
 // Each roster is DIR/KEY.jsonl, one Participant per line as JSON, where KEY
 // is the hex sha256 of the file's content, plus DIR/KEY.idx, a small JSON
 // index of byte offsets every 256 rows. Both are written atomically (temp
-// file, then rename); the index can be rebuilt from the data file.
+// file, then rename); the index can be rebuilt from the data file. Files are
+// 0600 and a directory Put creates is 0700: rosters name people, and only
+// the user the starter and the worker run as may read them.
 type Store struct {
 	Dir string
 }
@@ -61,13 +69,22 @@ func (s Store) Put(ps []Participant) (Ref, error) {
 	sum := sha256.Sum256(buf.Bytes())
 	ref := Ref{Key: hex.EncodeToString(sum[:]), Count: len(ps)}
 
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+	// Rosters name people: only the user the starter and the worker run as
+	// may read them. A directory that already exists keeps the mode its
+	// owner gave it; the files are 0600 whatever it is.
+	if err := os.MkdirAll(s.Dir, dirMode); err != nil {
 		return Ref{}, fmt.Errorf("put roster: %w", err)
 	}
 	data, idxPath := s.paths(ref.Key)
 	if fi, err := os.Stat(data); err == nil && fi.Size() == idx.Size {
 		if _, err := s.readIndex(idxPath, fi.Size()); err == nil {
-			return ref, nil // already stored
+			// Already stored, perhaps by a version that wrote 0644.
+			for _, p := range []string{idxPath, data} {
+				if err := restrict(p); err != nil {
+					return Ref{}, fmt.Errorf("put roster %s: %w", ref.Key, err)
+				}
+			}
+			return ref, nil
 		}
 	}
 	idxJSON, err := json.Marshal(idx)
@@ -240,7 +257,7 @@ func writeAtomic(path string, b []byte) (err error) {
 	if _, err = tmp.Write(b); err != nil {
 		return err
 	}
-	if err = tmp.Chmod(0o644); err != nil {
+	if err = tmp.Chmod(fileMode); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {
@@ -250,4 +267,16 @@ func writeAtomic(path string, b []byte) (err error) {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// restrict makes path readable by its owner only, if it is not already.
+func restrict(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm() == fileMode {
+		return nil
+	}
+	return os.Chmod(path, fileMode)
 }

@@ -228,3 +228,67 @@ func BenchmarkStore_Put100k(b *testing.B) {
 		}
 	}
 }
+
+// TestStore_notWorldReadable: rosters name people. The directory Put
+// creates is 0700 and every file 0600, including files an older version
+// stored 0644; a directory that already existed keeps its owner's mode.
+func TestStore_notWorldReadable(t *testing.T) {
+	r, err := Parse("synth.csv", Synthesize(10, 1, "contoso-event.example"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := func(path string) os.FileMode {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	checkFiles := func(dir string) {
+		t.Helper()
+		files, _ := filepath.Glob(filepath.Join(dir, "*"))
+		if len(files) != 2 {
+			t.Fatalf("stored files = %v, want the data file and its index", files)
+		}
+		for _, f := range files {
+			if m := mode(f); m != 0o600 {
+				t.Errorf("%s: mode %o, want 600", filepath.Base(f), m)
+			}
+		}
+	}
+
+	created := Store{Dir: filepath.Join(t.TempDir(), "new", "rosters")}
+	if _, err := created.Put(r.Participants); err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(created.Dir); m != 0o700 {
+		t.Errorf("created directory: mode %o, want 700", m)
+	}
+	checkFiles(created.Dir)
+
+	existing := Store{Dir: t.TempDir()}
+	if err := os.Chmod(existing.Dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := existing.Put(r.Participants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := mode(existing.Dir); m != 0o750 {
+		t.Errorf("existing directory: mode %o, want it left at 750", m)
+	}
+	checkFiles(existing.Dir)
+
+	// Stored earlier with 0644: putting it again restricts the files.
+	data, idx := existing.paths(ref.Key)
+	for _, f := range []string{data, idx} {
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := existing.Put(r.Participants); err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(existing.Dir)
+}

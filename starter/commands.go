@@ -141,9 +141,10 @@ func flagNames(fs *flag.FlagSet) string {
 // FILE:LINE, and nothing is done unless *skipInvalid lets the valid rows go
 // ahead (the skipped ones are listed on stderr; nil: the command has no
 // --skip-invalid); verb and done say what would have been done, in the
-// messages.
-func (m *Main) readRoster(file string, c *common, skipInvalid *bool, verb, done string) ([]roster.Participant, error) {
-	data, err := os.ReadFile(file)
+// messages. The file must be a regular file of at most roster.MaxFileSize
+// bytes, and ctx (SIGINT, SIGTERM) stops the read.
+func (m *Main) readRoster(ctx context.Context, file string, c *common, skipInvalid *bool, verb, done string) ([]roster.Participant, error) {
+	data, err := roster.ReadFile(ctx, file)
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
@@ -182,7 +183,7 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
-	participants, err := m.readRoster(pos[0], &c, skipInvalid, "submit", "submitted")
+	participants, err := m.readRoster(ctx, pos[0], &c, skipInvalid, "submit", "submitted")
 	if err != nil {
 		return err
 	}
@@ -425,7 +426,7 @@ func (m *Main) plan(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
-	participants, err := m.readRoster(pos[0], &c, skipInvalid, "plan for", "planned")
+	participants, err := m.readRoster(ctx, pos[0], &c, skipInvalid, "plan for", "planned")
 	if err != nil {
 		return err
 	}
@@ -507,21 +508,37 @@ func printChanges(w io.Writer, outcomes []workflows.Outcome) {
 	}
 }
 
-// target resolves a lifecycle command's argument: a roster file (stored
-// like a submit's) or the id of a submitted batch.
-func (m *Main) target(ctx context.Context, cl *control.Client, c *common, arg string) (control.Target, error) {
-	if st, err := os.Stat(arg); err == nil && st.Mode().IsRegular() {
-		participants, err := m.readRoster(arg, c, nil, "act on", "done")
-		if err != nil {
-			return control.Target{}, err
+// openTarget resolves a lifecycle command's argument, a roster file (stored
+// like a submit's) or the id of a submitted batch, and connects. A roster is
+// read and validated before the connection, so a bad one is refused (exit
+// 2) without Temporal. The caller closes.
+func (m *Main) openTarget(ctx context.Context, c *common, arg string) (*control.Client, func(), control.Target, error) {
+	// Anything but a directory that exists under that name is meant as a
+	// roster; readRoster refuses what is not a regular file (a FIFO, a
+	// device) by name instead of taking it for a batch id.
+	var participants []roster.Participant
+	st, err := os.Stat(arg)
+	isFile := err == nil && !st.IsDir()
+	if isFile {
+		if participants, err = m.readRoster(ctx, arg, c, nil, "act on", "done"); err != nil {
+			return nil, nil, control.Target{}, err
 		}
-		return cl.TargetOfRoster(participants)
 	}
-	t, err := cl.TargetOfBatch(ctx, arg)
-	if errors.Is(err, control.ErrNoBatch) {
-		return t, usagef("%s: neither a roster file nor a submitted batch", arg)
+	cl, closeFn, err := m.connect(ctx, c)
+	if err != nil {
+		return nil, nil, control.Target{}, err
 	}
-	return t, err
+	var t control.Target
+	if isFile {
+		t, err = cl.TargetOfRoster(participants)
+	} else if t, err = cl.TargetOfBatch(ctx, arg); errors.Is(err, control.ErrNoBatch) {
+		err = usagef("%s: neither a roster file nor a submitted batch", arg)
+	}
+	if err != nil {
+		closeFn()
+		return nil, nil, control.Target{}, err
+	}
+	return cl, closeFn, t, nil
 }
 
 func (m *Main) reconcile(ctx context.Context, args []string) error {
@@ -543,15 +560,11 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
-	cl, closeFn, err := m.connect(ctx, &c)
+	cl, closeFn, t, err := m.openTarget(ctx, &c, pos[0])
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	t, err := m.target(ctx, cl, &c, pos[0])
-	if err != nil {
-		return err
-	}
 	id := control.ReconcileScheduleID(t.Source)
 	switch {
 	case *every == "off":
@@ -620,15 +633,11 @@ func (m *Main) offboard(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
-	cl, closeFn, err := m.connect(ctx, &c)
+	cl, closeFn, t, err := m.openTarget(ctx, &c, pos[0])
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	t, err := m.target(ctx, cl, &c, pos[0])
-	if err != nil {
-		return err
-	}
 	batch, err := cl.StartLifecycle(ctx, t, wire.ModeOffboard, opts)
 	if err != nil {
 		return err

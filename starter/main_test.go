@@ -9,9 +9,12 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/cohort-dev/cohort/roster"
 )
 
 // Flags may stand after the positional arguments, as in
@@ -194,5 +197,59 @@ func TestVersionText(t *testing.T) {
 	}
 	if got := versionText(&debug.BuildInfo{GoVersion: "go1.26.8"}); !strings.Contains(got, "go.temporal.io/sdk v"+temporal.SDKVersion+"\n") {
 		t.Errorf("without module info, want the SDK's declared version:\n%s", got)
+	}
+}
+
+// TestRun_rosterMustBeARegularFile: a FIFO, a device, a directory or an
+// oversized file is refused by name (exit 2) before anything is read from
+// it, and a read stopped by SIGINT/SIGTERM (the cancelled context) exits 2
+// naming the file, before any connection.
+func TestRun_rosterMustBeARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.csv")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.csv")
+	if err := os.WriteFile(big, []byte("email\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, roster.MaxFileSize+1); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.csv")
+	if err := os.WriteFile(good, []byte("email\na@b.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		args []string
+		want string
+	}{
+		{"submit FIFO", context.Background(), []string{"submit", fifo}, fifo + ": expected a regular file (a CSV saved to disk), found a named pipe (FIFO)"},
+		{"plan FIFO", context.Background(), []string{"plan", fifo}, fifo + ": expected a regular file"},
+		{"offboard FIFO", context.Background(), []string{"offboard", "--dry-run", fifo}, fifo + ": expected a regular file"},
+		{"reconcile device", context.Background(), []string{"reconcile", "/dev/zero"}, "/dev/zero: expected a regular file (a CSV saved to disk), found a character device"},
+		{"submit device", context.Background(), []string{"submit", "/dev/zero"}, "/dev/zero: expected a regular file"},
+		{"submit directory", context.Background(), []string{"submit", dir}, dir + ": expected a regular file (a CSV saved to disk), found a directory"},
+		{"submit 64 MiB + 1", context.Background(), []string{"submit", big}, big + ": expected a roster of at most 64 MiB"},
+		{"submit interrupted", cancelled, []string{"submit", good}, good + ": reading interrupted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+			err := m.Run(tt.ctx, tt.args)
+			var ue usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("error = %v, want a usage error (exit 2)", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("message %q does not contain %q", err, tt.want)
+			}
+		})
 	}
 }
