@@ -50,6 +50,20 @@ func isUPNLocalChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(upnLocalChars, c) >= 0
 }
 
+// atextChars are the characters RFC 5322 (section 3.2.3, atext) allows in an
+// unquoted local part besides letters, digits and the dot. A bulk-invite or
+// plain roster names people by their own mailbox (a guest's a+tag@gmail.com,
+// an account user's userName), not by a user principal name Entra creates, so
+// those formats take the mailbox characters; none of them needs quoting in a
+// workflow id, a gRPC header or a SCIM filter.
+const atextChars = "!#$%&'*+-/=?^_`{|}~"
+
+const atextAllowed = "letters, digits, dots and ! # $ % & ' * + - / = ? ^ _ ` { | } ~"
+
+func isAtextChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || strings.IndexByte(atextChars, c) >= 0
+}
+
 func isLDH(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
 }
@@ -108,11 +122,15 @@ func asciiDefect(s string, entra, secret bool) string {
 		return fmt.Sprintf(`%d characters after the "@"; Entra accepts at most %d in a user principal name`, len(domain), MaxEntraUPNDomainLen)
 	}
 	for i := 0; i < len(local); i++ {
-		if c := local[i]; !isUPNLocalChar(c) {
+		c := local[i]
+		switch {
+		case entra && !isUPNLocalChar(c):
 			if secret {
 				return fmt.Sprintf(`a character before the "@" that Entra does not accept in a user principal name (it accepts %s)`, upnAllowed)
 			}
 			return fmt.Sprintf(`%q before the "@", which Entra does not accept in a user principal name (it accepts %s)`, string(c), upnAllowed)
+		case !entra && !isAtextChar(c):
+			return fmt.Sprintf(`%q before the "@", which an unquoted address does not allow (RFC 5322 allows %s)`, string(c), atextAllowed)
 		}
 	}
 	switch {
