@@ -38,8 +38,9 @@ const keptPreexisting = "(the account user existed before the event, or Cohort c
 // one is enough, with the runs after it.
 //
 // Runs are read newest first, and only until the answer is complete (a
-// completed run, the user Cohort created, a schema and a cluster known): a
-// daily reconcile reads one or two histories, not all of them.
+// completed run, the user Cohort created or a result of this version, a
+// schema and a cluster known): a daily reconcile reads one or two
+// histories, not all of them.
 func (a *Activities) PriorRuns(ctx context.Context, in wire.PriorRunsInput) (wire.PriorRunsResult, error) {
 	runIDs, err := a.priorRunIDs(ctx, in.WorkflowID, in.RunID)
 	if err != nil {
@@ -70,7 +71,9 @@ func (a *Activities) PriorRuns(ctx context.Context, in wire.PriorRunsInput) (wir
 				newer = append(newer, r)
 			}
 		}
-		if base != nil && out.CreatedUserID != "" && out.Schema != "" && out.ClusterID != "" {
+		// A result of this version carries the created user's id forward
+		// (recorded grants mark one): none there means none older either.
+		if base != nil && (out.CreatedUserID != "" || base.grantsRecorded) && out.Schema != "" && out.ClusterID != "" {
 			break
 		}
 	}
