@@ -42,6 +42,28 @@ type emuEnv struct {
 	a    *databricks.AccountClient
 	w    *databricks.WorkspaceClient
 	spec wire.ClusterSpec
+	// records is what the participants' runs recorded, by email, as the
+	// participant workflow carries it forward (see provisionUser,
+	// provisionSchema and offboard).
+	records map[string]*record
+}
+
+// record is what a participant's runs recorded so far.
+type record struct {
+	wire.PriorRunsResult
+	createdNow bool // the user was created by the latest provisionUser
+}
+
+func (e *emuEnv) record(email string) *record {
+	if e.records == nil {
+		e.records = map[string]*record{}
+	}
+	r := e.records[strings.ToLower(email)]
+	if r == nil {
+		r = &record{}
+		e.records[strings.ToLower(email)] = r
+	}
+	return r
 }
 
 type setupOpts struct {
@@ -196,20 +218,29 @@ func (e *emuEnv) provisionUser(p roster.Participant) (wire.CreateUserResult, err
 	if err != nil {
 		return u, err
 	}
+	rec := e.record(p.Email)
+	rec.createdNow = u.Created
+	if u.Created {
+		rec.CreatedUserID = u.UserID
+	}
 	_, err = run[wire.AssignWorkspaceInput, wire.AssignWorkspaceResult](e.t, e.acts, func(a *Activities) any { return a.AssignWorkspace },
 		wire.AssignWorkspaceInput{Email: p.Email, UserID: u.UserID})
 	return u, err
 }
 
-// provisionSchema runs steps create_schema and grant.
+// provisionSchema runs steps create_schema and grant, and records the
+// schema and what was added.
 func (e *emuEnv) provisionSchema(p roster.Participant) (wire.CreateSchemaResult, error) {
+	rec := e.record(p.Email)
 	s, err := run[wire.CreateSchemaInput, wire.CreateSchemaResult](e.t, e.acts, func(a *Activities) any { return a.CreateSchema },
-		wire.CreateSchemaInput{Participant: p, Catalog: "cohort"})
+		wire.CreateSchemaInput{Participant: p, Catalog: "cohort", Recorded: rec.Schema})
 	if err != nil {
 		return s, err
 	}
-	_, err = run[wire.GrantInput, wire.GrantResult](e.t, e.acts, func(a *Activities) any { return a.Grant },
-		wire.GrantInput{Principal: p.Email, Catalog: "cohort", Schema: s.FullName})
+	rec.Schema = s.FullName
+	g, err := run[wire.GrantInput, wire.GrantResult](e.t, e.acts, func(a *Activities) any { return a.Grant },
+		wire.GrantInput{Principal: p.Email, Catalog: "cohort", Schema: s.FullName, PrincipalCreated: rec.createdNow})
+	rec.Grants, rec.GrantsRecorded = wire.MergeGrants(rec.Grants, g.Added), true
 	return s, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -281,19 +282,39 @@ func runCreateSchema(t *testing.T, a *Activities, catalog string) (wire.CreateSc
 		wire.CreateSchemaInput{Participant: fxParticipant, Catalog: catalog})
 }
 
+// runGrant runs step grant for a user created by this run (no reads).
 func runGrant(t *testing.T, a *Activities) error {
 	t.Helper()
-	_, err := run[wire.GrantInput, wire.GrantResult](t, a, func(a *Activities) any { return a.Grant },
-		wire.GrantInput{Principal: fxEmail, Catalog: "cohort", Schema: "cohort.ana_lima"})
+	_, err := runGrantFor(t, a, true)
 	return err
+}
+
+func runGrantFor(t *testing.T, a *Activities, created bool) (wire.GrantResult, error) {
+	t.Helper()
+	return run[wire.GrantInput, wire.GrantResult](t, a, func(a *Activities) any { return a.Grant },
+		wire.GrantInput{Principal: fxEmail, Catalog: "cohort", Schema: "cohort.ana_lima", PrincipalCreated: created})
+}
+
+// heldFixture answers the read of what the participant holds on one
+// securable.
+func heldFixture(securable, name string, privs ...string) qa.HTTPFixture {
+	pas := []any{}
+	if len(privs) > 0 {
+		pas = append(pas, map[string]any{"principal": fxEmail, "privileges": privs})
+	}
+	return qa.HTTPFixture{
+		Method: "GET", Resource: grantsPath + securable + "/" + name + "?principal=ana.lima%40example.com",
+		Response: map[string]any{"privilege_assignments": pas},
+	}
 }
 
 func TestCreateSchema_creates(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
 		{
 			Method: "POST", Resource: schemasPath,
-			ExpectedRequest: map[string]any{"catalog_name": "cohort", "name": "ana_lima"},
-			Response:        map[string]any{"name": "ana_lima", "catalog_name": "cohort", "full_name": "cohort.ana_lima"},
+			ExpectedRequest: map[string]any{"catalog_name": "cohort", "name": "ana_lima",
+				"properties": map[string]any{wire.SchemaOwnerProperty: ownerMark(fxEmail)}},
+			Response: map[string]any{"name": "ana_lima", "catalog_name": "cohort", "full_name": "cohort.ana_lima"},
 		},
 	}, fxSettings())
 	got, err := runCreateSchema(t, a, "Cohort")
@@ -305,11 +326,17 @@ func TestCreateSchema_creates(t *testing.T) {
 	}
 }
 
+// An existing schema marked as the participant's is theirs (a repeat, or an
+// SDK retry of a create the server had applied).
 func TestCreateSchema_existingSchemaIsPresent(t *testing.T) {
 	a := fixtureActivities(t, qa.HTTPFixtures{
 		{
 			Method: "POST", Resource: schemasPath, Status: 409,
 			Response: apiErr("SCHEMA_ALREADY_EXISTS", "Schema 'ana_lima' already exists"),
+		},
+		{
+			Method: "GET", Resource: schemasPath + "/cohort.ana_lima?",
+			Response: map[string]any{"full_name": "cohort.ana_lima", "properties": map[string]any{wire.SchemaOwnerProperty: ownerMark(fxEmail)}},
 		},
 	}, fxSettings())
 	got, err := runCreateSchema(t, a, "cohort")
@@ -317,6 +344,30 @@ func TestCreateSchema_existingSchemaIsPresent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := (wire.CreateSchemaResult{FullName: "cohort.ana_lima", Created: false}); got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// For a user that existed before, what it holds is read first; only what
+// is missing is granted, and recorded as added.
+func TestGrant_readsHeldFirst(t *testing.T) {
+	a := fixtureActivities(t, qa.HTTPFixtures{
+		heldFixture("catalog", "cohort", "USE_CATALOG"),
+		heldFixture("schema", "cohort.ana_lima"),
+		grantFixture("schema", "cohort.ana_lima", "USE_SCHEMA", "CREATE_TABLE", "SELECT"),
+		heldFixture("schema", "shared.data", "SELECT"),
+		grantFixture("schema", "shared.data", "USE_SCHEMA"),
+		heldFixture("catalog", "shared", "ALL_PRIVILEGES"),
+	}, fxSettings())
+	got, err := runGrantFor(t, a, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wire.GrantResult{Recorded: true, Added: []wire.SecurableGrant{
+		{Type: "schema", Name: "cohort.ana_lima", Privileges: []string{"USE_SCHEMA", "CREATE_TABLE", "SELECT"}},
+		{Type: "schema", Name: "shared.data", Privileges: []string{"USE_SCHEMA"}},
+	}}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 }

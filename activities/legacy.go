@@ -34,12 +34,13 @@ func (a *Activities) ProvisionAccess(ctx context.Context, in wire.ProvisionAcces
 	if err := a.assignWorkspace(ctx, in.Participant.Email, res.UserID); err != nil {
 		return res, err
 	}
-	full, _, err := a.ensureSchema(ctx, in.Catalog, in.Participant.Schema)
+	sc, err := a.ensureSchema(ctx, in.Catalog, in.Participant.Schema, in.Participant.Email, "")
 	if err != nil {
 		return res, err
 	}
-	res.Schema = full
-	return res, a.grant(ctx, in.Participant.Email, in.Catalog, full)
+	res.Schema = sc.full
+	_, err = a.grant(ctx, in.Participant.Email, in.Catalog, sc.full, res.UserCreated, nil)
+	return res, err
 }
 
 // ProvisionCluster is steps create_cluster, set_permission and stop_cluster,

@@ -30,27 +30,33 @@ import (
 const keptPreexisting = "(the account user existed before the event, or Cohort cannot tell)"
 
 // PriorRuns reads the earlier runs of a participant's workflow from
-// Temporal: whether one of them created the account user (a CreateUser that
-// created, or a result that says so), the mode of the latest, and the last
-// cluster. Runs whose history Temporal no longer keeps (past the namespace
-// retention) say nothing: each run's result carries UserCreated forward, so
-// the latest one is enough.
+// Temporal: which account user Cohort created (a CreateUser that created, or
+// a result that recorded it), the grants it added and has not revoked, the
+// schema, the mode of the latest run, and the last cluster. Runs whose
+// history Temporal no longer keeps (past the namespace retention) say
+// nothing: each run's result carries these forward, so the latest completed
+// one is enough, with the runs after it.
 //
-// Runs are read newest first, and only until the answer is complete (the
-// user known to be Cohort's, a cluster found): a daily reconcile reads one
-// or two histories, not all of them.
+// Runs are read newest first, and only until the answer is complete (a
+// completed run, the user Cohort created or a result of this version, a
+// schema and a cluster known): a daily reconcile reads one or two
+// histories, not all of them.
 func (a *Activities) PriorRuns(ctx context.Context, in wire.PriorRunsInput) (wire.PriorRunsResult, error) {
 	runIDs, err := a.priorRunIDs(ctx, in.WorkflowID, in.RunID)
 	if err != nil {
 		return wire.PriorRunsResult{}, classify(wire.StepPriorRuns, err)
 	}
 	out := wire.PriorRunsResult{Runs: len(runIDs)}
+	var newer []priorRun        // runs after the latest completed one, newest first
+	var base *priorRun          // the latest completed run
 	for i, id := range runIDs { // newest first
 		r, err := a.readRun(ctx, in.WorkflowID, id)
 		if err != nil {
 			return wire.PriorRunsResult{}, classify(wire.StepPriorRuns, err)
 		}
 		out.UserCreated = out.UserCreated || r.userCreated
+		out.CreatedUserID = cmp.Or(out.CreatedUserID, r.createdUserID)
+		out.Schema = cmp.Or(out.Schema, r.schema)
 		if i == 0 {
 			out.LastMode = r.mode
 			out.Offboarded = r.mode == wire.ModeOffboard || r.offboarded
@@ -58,8 +64,32 @@ func (a *Activities) PriorRuns(ctx context.Context, in wire.PriorRunsInput) (wir
 		if out.ClusterID == "" && r.completed {
 			out.ClusterID = r.clusterID
 		}
-		if out.UserCreated && out.ClusterID != "" {
+		if base == nil {
+			if r.completed {
+				base = &r
+			} else {
+				newer = append(newer, r)
+			}
+		}
+		// A result of this version carries the created user's id forward
+		// (recorded grants mark one): none there means none older either.
+		if base != nil && (out.CreatedUserID != "" || base.grantsRecorded) && out.Schema != "" && out.ClusterID != "" {
 			break
+		}
+	}
+	// The grants: the latest completed run's record, then what the runs
+	// after it added and revoked, in the order they did.
+	if base != nil {
+		out.Grants, out.GrantsRecorded = base.grants, base.grantsRecorded
+	}
+	for _, r := range slices.Backward(newer) {
+		for _, op := range r.grantOps {
+			out.GrantsRecorded = true
+			if op.revoke {
+				out.Grants = wire.SubtractGrants(out.Grants, op.grants)
+			} else {
+				out.Grants = wire.MergeGrants(out.Grants, op.grants)
+			}
 		}
 	}
 	return out, nil
@@ -67,11 +97,25 @@ func (a *Activities) PriorRuns(ctx context.Context, in wire.PriorRunsInput) (wir
 
 // priorRun is what one earlier run of a participant's workflow says.
 type priorRun struct {
-	mode        string
-	userCreated bool
-	offboarded  bool
-	completed   bool
-	clusterID   string
+	mode          string
+	userCreated   bool
+	createdUserID string
+	offboarded    bool
+	completed     bool
+	clusterID     string
+	schema        string
+	// grants and grantsRecorded: the completed run's record; grantOps: what
+	// its Grant and RevokeGrants steps did, in order (for a run that did
+	// not complete).
+	grants         []wire.SecurableGrant
+	grantsRecorded bool
+	grantOps       []grantOp
+}
+
+// grantOp is one step's change to what Cohort added.
+type grantOp struct {
+	revoke bool
+	grants []wire.SecurableGrant
 }
 
 // priorRunIDs lists the runs of workflowID but skip, newest first.
@@ -109,8 +153,9 @@ func (a *Activities) priorRunIDs(ctx context.Context, workflowID, skip string) (
 	return ids, nil
 }
 
-// readRun reads one run's history: its input's mode, the CreateUser (or the
-// earlier shape's ProvisionAccess) completions, and its result.
+// readRun reads one run's history: its input's mode, the completions of
+// CreateUser (or the earlier shape's ProvisionAccess), CreateSchema, Grant
+// and RevokeGrants, and its result.
 func (a *Activities) readRun(ctx context.Context, workflowID, runID string) (priorRun, error) {
 	var r priorRun
 	dc := converter.GetDefaultDataConverter()
@@ -133,13 +178,37 @@ func (a *Activities) readRun(ctx context.Context, workflowID, runID string) (pri
 		case ev.GetActivityTaskCompletedEventAttributes() != nil:
 			attrs := ev.GetActivityTaskCompletedEventAttributes()
 			var res struct {
-				Created     bool `json:"created"`      // CreateUser
-				UserCreated bool `json:"user_created"` // ProvisionAccess
+				UserID        string                `json:"user_id"`      // CreateUser, ProvisionAccess
+				Created       bool                  `json:"created"`      // CreateUser, CreateSchema
+				UserCreated   bool                  `json:"user_created"` // ProvisionAccess
+				FullName      string                `json:"full_name"`    // CreateSchema
+				Schema        string                `json:"schema"`       // ProvisionAccess
+				Added         []wire.SecurableGrant `json:"added"`        // Grant
+				Recorded      bool                  `json:"recorded"`     // Grant
+				RevokedGrants []wire.SecurableGrant `json:"revoked_grants"`
+			}
+			if dc.FromPayloads(attrs.GetResult(), &res) != nil {
+				continue
 			}
 			switch scheduled[attrs.GetScheduledEventId()] {
-			case wire.CreateUserName, wire.ProvisionAccessName:
-				if dc.FromPayloads(attrs.GetResult(), &res) == nil && (res.Created || res.UserCreated) {
-					r.userCreated = true
+			case wire.CreateUserName:
+				if res.Created {
+					r.userCreated, r.createdUserID = true, res.UserID
+				}
+			case wire.ProvisionAccessName:
+				if res.UserCreated {
+					r.userCreated, r.createdUserID = true, res.UserID
+				}
+				r.schema = cmp.Or(res.Schema, r.schema)
+			case wire.CreateSchemaName:
+				r.schema = cmp.Or(res.FullName, r.schema)
+			case wire.GrantName:
+				if res.Recorded {
+					r.grantOps = append(r.grantOps, grantOp{grants: res.Added})
+				}
+			case wire.RevokeGrantsName:
+				if len(res.RevokedGrants) > 0 {
+					r.grantOps = append(r.grantOps, grantOp{revoke: true, grants: res.RevokedGrants})
 				}
 			}
 		case ev.GetWorkflowExecutionCompletedEventAttributes() != nil:
@@ -147,8 +216,11 @@ func (a *Activities) readRun(ctx context.Context, workflowID, runID string) (pri
 			if dc.FromPayloads(ev.GetWorkflowExecutionCompletedEventAttributes().GetResult(), &res) == nil {
 				r.completed = true
 				r.userCreated = r.userCreated || res.UserCreated
+				r.createdUserID = cmp.Or(res.CreatedUserID, r.createdUserID)
 				r.offboarded = res.Offboarded
 				r.clusterID = res.ClusterID
+				r.schema = cmp.Or(res.Schema, r.schema)
+				r.grants, r.grantsRecorded = res.Grants, res.GrantsRecorded
 			}
 		}
 	}
@@ -165,11 +237,7 @@ func (a *Activities) lookupUser(ctx context.Context, step, email string) (*iam.U
 	if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
 		return nil, classify(step, fmt.Errorf("find user %s: %w", email, err))
 	}
-	q := `"` + strings.ReplaceAll(email, `"`, `\"`) + `"`
-	it := a.Account.Users.List(ctx, iam.ListAccountUsersRequest{
-		Filter:     "userName eq " + q + " or emails.value eq " + q,
-		Attributes: "id,userName,emails,active",
-	})
+	it := a.Account.Users.List(ctx, userLookup(email))
 	var byName *iam.User
 	for n := 0; n < 2 && it.HasNext(ctx); n++ {
 		u, err := it.Next(ctx)
@@ -195,8 +263,24 @@ func principal(u *iam.User, email string) string {
 	return strings.ToLower(strings.TrimSpace(email))
 }
 
+// ownsUser says whether u is the account user Cohort created, whose id is
+// createdID, and if not, why it is kept: a user found with another id was
+// created by someone else (re-created since); no id known means the user
+// existed before the event, or Cohort cannot tell (results of earlier
+// versions, which recorded user_created without the id).
+func ownsUser(u *iam.User, createdID string) (bool, string) {
+	switch {
+	case createdID == "":
+		return false, keptPreexisting
+	case u.Id != createdID:
+		return false, fmt.Sprintf("(not the one Cohort created, %s; re-created by someone since?)", createdID)
+	}
+	return true, ""
+}
+
 // RemoveAssignment is step remove_assignment: the user Cohort created loses
-// the workspace; a user who existed before the event keeps it.
+// the workspace; any other user (existing before the event, or re-created by
+// someone since) keeps it.
 func (a *Activities) RemoveAssignment(ctx context.Context, in wire.RemoveAssignmentInput) (wire.RemoveAssignmentResult, error) {
 	const step = wire.StepRemoveAssignment
 	u, err := a.lookupUser(ctx, step, in.Email)
@@ -208,8 +292,8 @@ func (a *Activities) RemoveAssignment(ctx context.Context, in wire.RemoveAssignm
 	if err != nil || !assigned {
 		return out, err
 	}
-	if !in.UserCreated {
-		out.Change = "kept the workspace assignment " + keptPreexisting
+	if owned, why := ownsUser(u, in.CreatedUserID); !owned {
+		out.Change = "kept the workspace assignment of account user " + u.Id + " " + why
 		return out, nil
 	}
 	pid, _ := strconv.ParseInt(u.Id, 10, 64)
@@ -330,79 +414,119 @@ func (a *Activities) taggedClusters(ctx context.Context, step, email string) ([]
 	return a.listTagged(ctx, step, email, nil, "list clusters of "+email)
 }
 
-// RevokeGrants is step revoke_grants: what step grant gave the participant
-// (the catalog, the shared data) and everything they hold on their own
-// schema is revoked. Only what they hold is sent; a securable gone (the
-// schema dropped) or a principal gone (the user deleted) is done.
+// RevokeGrants is step revoke_grants: exactly what step grant added (the
+// recorded Grants) and the principal still holds is revoked, nothing else;
+// what they held before the event stays. For runs of earlier versions,
+// which kept no record, what the user Cohort created holds on the granted
+// securables counts as Cohort's (everything on their own schema); a user
+// Cohort did not create keeps everything. Only what they hold is sent; a
+// securable gone (the schema dropped) or a principal gone (the user
+// deleted) is done.
 func (a *Activities) RevokeGrants(ctx context.Context, in wire.RevokeGrantsInput) (wire.RevokeGrantsResult, error) {
 	const step = wire.StepRevokeGrants
 	u, err := a.lookupUser(ctx, step, in.Email)
 	if err != nil {
 		return wire.RevokeGrantsResult{}, err
 	}
-	who := principal(u, in.Email)
-	held, err := a.heldGrants(ctx, step, who, in.Catalog, in.Schema)
+	plan, err := a.planRevoke(ctx, step, u, in)
 	if err != nil {
 		return wire.RevokeGrantsResult{}, err
 	}
-	var out wire.RevokeGrantsResult
-	for _, g := range held {
-		what := fmt.Sprintf("revoke %s on %s %s from %s", joinPrivileges(g.Privileges), g.Type, g.Name, who)
+	out := wire.RevokeGrantsResult{Kept: plan.kept}
+	for _, g := range plan.revoke {
+		what := fmt.Sprintf("revoke %s on %s %s from %s", joinPrivileges(g.Privileges), g.Type, g.Name, plan.who)
 		if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
 			return out, classify(step, fmt.Errorf("%s: %w", what, err))
 		}
 		_, err := a.Workspace.Grants.Update(ctx, catalog.UpdatePermissions{
 			SecurableType:             g.Type,
 			FullName:                  g.Name,
-			Changes:                   []catalog.PermissionsChange{{Principal: who, Remove: g.Privileges}},
+			Changes:                   []catalog.PermissionsChange{{Principal: plan.who, Remove: g.Privileges}},
 			OmitPermissionsInResponse: true,
 		})
 		if err != nil && !errors.Is(err, apierr.ErrNotFound) {
 			return out, classify(step, fmt.Errorf("%s: %w", what, err))
 		}
 		out.Revoked = append(out.Revoked, fmt.Sprintf("%s on %s %s", joinPrivileges(g.Privileges), g.Type, g.Name))
+		out.RevokedGrants = append(out.RevokedGrants, wire.SecurableGrant{Type: g.Type, Name: g.Name, Privileges: privilegeNames(g.Privileges)})
 	}
 	return out, nil
 }
 
-// heldGrants reads, for each securable step grant writes to, the privileges
-// the principal holds directly there that an offboard revokes.
-func (a *Activities) heldGrants(ctx context.Context, step, who, cat, schema string) ([]securableGrant, error) {
-	cat = strings.ToLower(cmp.Or(cat, a.Settings.Catalog))
-	own := cat + "." + strings.ToLower(strings.TrimSpace(schema))
-	var out []securableGrant
-	for _, g := range a.desiredGrants(cat, own) {
-		what := fmt.Sprintf("read grants of %s on %s %s", who, g.Type, g.Name)
-		if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-			return nil, classify(step, fmt.Errorf("%s: %w", what, err))
+// revokePlan is what an offboard does with a principal's grants: revoke
+// these, keep those (said as "PRIVS on TYPE NAME (why)").
+type revokePlan struct {
+	who    string
+	revoke []securableGrant
+	kept   []string
+}
+
+// planRevoke reads, for each securable step grant writes to and each one
+// recorded, the privileges the principal holds directly there, and sorts
+// them into what Cohort added (revoked) and what it did not (kept, said only
+// for the privileges Cohort grants and for the participant's own schema).
+func (a *Activities) planRevoke(ctx context.Context, step string, u *iam.User, in wire.RevokeGrantsInput) (revokePlan, error) {
+	plan := revokePlan{who: principal(u, in.Email)}
+	if u != nil && in.CreatedUserID != "" && u.Id != in.CreatedUserID {
+		plan.kept = []string{fmt.Sprintf("the grants of account user %s (not the one Cohort created, %s; re-created by someone since?)",
+			u.Id, in.CreatedUserID)}
+		return plan, nil
+	}
+	cat := strings.ToLower(cmp.Or(in.Catalog, a.Settings.Catalog))
+	own := cat + "." + strings.ToLower(strings.TrimSpace(in.Schema))
+	securables := a.desiredGrants(cat, own)
+	for _, g := range in.Grants {
+		if !slices.ContainsFunc(securables, func(s securableGrant) bool { return s.Type == g.Type && s.Name == g.Name }) {
+			securables = append(securables, securableGrant{Type: strings.ToLower(g.Type), Name: strings.ToLower(g.Name)})
 		}
-		resp, err := a.Workspace.Grants.Get(ctx, catalog.GetGrantRequest{SecurableType: g.Type, FullName: g.Name, Principal: who})
+	}
+	// Runs of earlier versions kept no record: the user Cohort created holds
+	// only what Cohort gave (as far as anyone can tell).
+	legacyOwned := !in.GrantsRecorded && in.CreatedUserID != ""
+	for _, g := range securables {
+		held, err := a.directPrivileges(ctx, plan.who, g)
 		if errors.Is(err, apierr.ErrNotFound) {
 			continue // the securable (or the principal) is gone
 		}
 		if err != nil {
-			return nil, classify(step, fmt.Errorf("%s: %w", what, err))
+			return plan, classify(step, err)
 		}
-		var held []catalog.Privilege
-		for _, pa := range resp.PrivilegeAssignments {
-			if !strings.EqualFold(pa.Principal, who) {
-				continue
-			}
-			for _, p := range pa.Privileges {
-				if (g.Type == "schema" && g.Name == own) || slices.Contains(g.Privileges, p) {
-					held = append(held, p)
-				}
+		ownSchema := g.Type == "schema" && g.Name == own
+		recorded := wire.GrantsOn(in.Grants, g.Type, g.Name)
+		var revoke, before, other []catalog.Privilege
+		for _, p := range held {
+			desired := slices.Contains(g.Privileges, p)
+			switch {
+			case in.GrantsRecorded && slices.Contains(recorded, string(p)), legacyOwned && (ownSchema || desired):
+				revoke = append(revoke, p)
+			case desired:
+				before = append(before, p)
+			case ownSchema:
+				other = append(other, p)
 			}
 		}
-		if len(held) > 0 {
-			out = append(out, securableGrant{Type: g.Type, Name: g.Name, Privileges: held})
+		if len(revoke) > 0 {
+			plan.revoke = append(plan.revoke, securableGrant{Type: g.Type, Name: g.Name, Privileges: revoke})
+		}
+		why := "held before the event"
+		if !in.GrantsRecorded {
+			why = "Cohort kept no record of what it granted, and did not create this user or cannot tell"
+		}
+		if len(before) > 0 {
+			plan.kept = append(plan.kept, fmt.Sprintf("%s on %s %s (%s)", joinPrivileges(before), g.Type, g.Name, why))
+		}
+		if len(other) > 0 {
+			plan.kept = append(plan.kept, fmt.Sprintf("%s on %s %s (not granted by Cohort)", joinPrivileges(other), g.Type, g.Name))
 		}
 	}
-	return out, nil
+	return plan, nil
 }
 
 // DropSchema is step drop_schema: the participant's schema, with its
-// contents (force; Unity Catalog keeps it for UNDROP for 7 days).
+// contents (force; Unity Catalog keeps it for UNDROP for 7 days), if it is
+// theirs: marked for them (wire.SchemaOwnerProperty) or, unmarked (made by
+// an earlier version), recorded by their runs. A schema marked for someone
+// else, or unmarked and unrecorded, is kept.
 func (a *Activities) DropSchema(ctx context.Context, in wire.DropSchemaInput) (wire.DropSchemaResult, error) {
 	const step = wire.StepDropSchema
 	full := strings.ToLower(cmp.Or(in.Catalog, a.Settings.Catalog) + "." + strings.TrimSpace(in.Schema))
@@ -411,15 +535,13 @@ func (a *Activities) DropSchema(ctx context.Context, in wire.DropSchemaInput) (w
 		return out, invalid(step, "drop schema: participant has no schema name")
 	}
 	// Read first: a schema already dropped costs no mutating request.
-	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-		return out, classify(step, fmt.Errorf("get schema %s: %w", full, err))
+	exists, why, err := a.schemaVerdict(ctx, step, full, in)
+	if err != nil || !exists {
+		return out, err
 	}
-	_, err := a.Workspace.Schemas.Get(ctx, catalog.GetSchemaRequest{FullName: full})
-	switch {
-	case errors.Is(err, apierr.ErrNotFound):
+	if why != "" {
+		out.Kept = "kept schema " + full + " " + why
 		return out, nil
-	case err != nil:
-		return out, classify(step, fmt.Errorf("get schema %s: %w", full, err))
 	}
 	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
 		return out, classify(step, fmt.Errorf("drop schema %s: %w", full, err))
@@ -435,9 +557,39 @@ func (a *Activities) DropSchema(ctx context.Context, in wire.DropSchemaInput) (w
 	return out, nil
 }
 
-// RemoveUser is step remove_user: the account user Cohort created is
-// deactivated (SCIM PATCH active false: reversible, keeps their assets) or,
-// with Delete, deleted. A user who existed before the event is kept.
+// schemaVerdict reads the schema full: whether it exists and, if it is not
+// the participant's to drop, why ("" when it is). An input of an earlier
+// version (no email) drops as it did.
+func (a *Activities) schemaVerdict(ctx context.Context, step, full string, in wire.DropSchemaInput) (exists bool, why string, err error) {
+	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+		return false, "", classify(step, fmt.Errorf("get schema %s: %w", full, err))
+	}
+	info, err := a.Workspace.Schemas.Get(ctx, catalog.GetSchemaRequest{FullName: full})
+	switch {
+	case errors.Is(err, apierr.ErrNotFound):
+		return false, "", nil
+	case err != nil:
+		return false, "", classify(step, fmt.Errorf("get schema %s: %w", full, err))
+	case in.Email == "":
+		return true, "", nil
+	}
+	var mark string
+	if info != nil {
+		mark = info.Properties[wire.SchemaOwnerProperty]
+	}
+	switch {
+	case mark == ownerMark(in.Email), mark == "" && in.Recorded:
+		return true, "", nil
+	case mark != "":
+		return true, "(marked as another participant's)", nil
+	}
+	return true, "(not marked as this participant's, and no run of theirs recorded it)", nil
+}
+
+// RemoveUser is step remove_user: the account user Cohort created (the one
+// with that id) is deactivated (SCIM PATCH active false: reversible, keeps
+// their assets) or, with Delete, deleted. Any other user (existing before
+// the event, or re-created by someone since) is kept.
 func (a *Activities) RemoveUser(ctx context.Context, in wire.RemoveUserInput) (wire.RemoveUserResult, error) {
 	const step = wire.StepRemoveUser
 	ctx, _, stop := withPulse(ctx) // it may wait its turn at the SCIM rates
@@ -447,9 +599,10 @@ func (a *Activities) RemoveUser(ctx context.Context, in wire.RemoveUserInput) (w
 		return wire.RemoveUserResult{}, err
 	}
 	out := wire.RemoveUserResult{UserID: u.Id}
+	owned, why := ownsUser(u, in.CreatedUserID)
 	switch {
-	case !in.UserCreated:
-		out.Change = "kept the account user " + u.Id + " " + keptPreexisting
+	case !owned:
+		out.Change = "kept the account user " + u.Id + " " + why
 	case in.Delete:
 		if err := a.Limits.Wait(ctx, ClassSCIMWrite); err != nil {
 			return out, classify(step, fmt.Errorf("delete user %s: %w", u.Id, err))
@@ -505,16 +658,19 @@ func (a *Activities) PlanOffboard(ctx context.Context, in wire.PlanOffboardInput
 	if err != nil {
 		return out, err
 	}
+	var owned bool
+	var why string
 	if u != nil {
 		out.UserID = u.Id
+		owned, why = ownsUser(u, prior.CreatedUserID)
 		assigned, err := a.assigned(ctx, step, u.Id)
 		switch {
 		case err != nil:
 			return out, err
-		case assigned && prior.UserCreated:
+		case assigned && owned:
 			add("would remove the workspace assignment")
 		case assigned:
-			add("would keep the workspace assignment %s", keptPreexisting)
+			add("would keep the workspace assignment of account user %s %s", u.Id, why)
 		}
 	}
 	cs, err := a.taggedClusters(ctx, step, strings.ToLower(p.Email))
@@ -524,30 +680,34 @@ func (a *Activities) PlanOffboard(ctx context.Context, in wire.PlanOffboardInput
 	for _, c := range cs {
 		add("would terminate and permanently delete cluster %s (%s)", c.ClusterId, c.State)
 	}
-	held, err := a.heldGrants(ctx, step, principal(u, p.Email), in.Catalog, p.Schema)
+	cat, schema, recorded := wire.ParticipantSchema(prior.Schema, in.Catalog, p.Schema)
+	plan, err := a.planRevoke(ctx, step, u, wire.RevokeGrantsInput{Email: p.Email, Catalog: cat, Schema: schema,
+		CreatedUserID: prior.CreatedUserID, Grants: prior.Grants, GrantsRecorded: prior.GrantsRecorded})
 	if err != nil {
 		return out, err
 	}
-	for _, g := range held {
+	for _, g := range plan.revoke {
 		add("would revoke %s on %s %s", joinPrivileges(g.Privileges), g.Type, g.Name)
 	}
-	full := strings.ToLower(cmp.Or(in.Catalog, a.Settings.Catalog) + "." + p.Schema)
+	for _, k := range plan.kept {
+		add("would keep %s", k)
+	}
 	if in.Options.DropSchemas {
-		if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-			return out, classify(step, fmt.Errorf("get schema %s: %w", full, err))
-		}
-		_, err := a.Workspace.Schemas.Get(ctx, catalog.GetSchemaRequest{FullName: full})
+		full := strings.ToLower(cmp.Or(cat, a.Settings.Catalog) + "." + schema)
+		exists, why, err := a.schemaVerdict(ctx, step, full, wire.DropSchemaInput{Catalog: cat, Schema: schema, Email: p.Email, Recorded: recorded})
 		switch {
-		case err == nil:
+		case err != nil:
+			return out, err
+		case exists && why == "":
 			add("would drop schema %s with its contents", full)
-		case !errors.Is(err, apierr.ErrNotFound):
-			return out, classify(step, fmt.Errorf("get schema %s: %w", full, err))
+		case exists:
+			add("would keep schema %s %s", full, why)
 		}
 	}
 	switch {
 	case u == nil:
-	case !prior.UserCreated:
-		add("would keep the account user %s %s", u.Id, keptPreexisting)
+	case !owned:
+		add("would keep the account user %s %s", u.Id, why)
 	case in.Options.DeleteUsers:
 		add("would delete the account user %s", u.Id)
 	case u.Active:

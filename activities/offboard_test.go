@@ -15,12 +15,15 @@ import (
 	"github.com/cohort-dev/cohort/wire"
 )
 
-// offboard runs the five offboarding steps as the participant workflow does.
-func (e *emuEnv) offboard(p roster.Participant, userCreated bool, opts wire.OffboardOptions) []string {
+// offboard runs the five offboarding steps as the participant workflow
+// does, with what the participant's runs recorded, and records the end.
+func (e *emuEnv) offboard(p roster.Participant, opts wire.OffboardOptions) []string {
 	e.t.Helper()
+	rec := e.record(p.Email)
+	cat, schema, recorded := wire.ParticipantSchema(rec.Schema, "cohort", p.Schema)
 	var changes []string
 	ra, err := run[wire.RemoveAssignmentInput, wire.RemoveAssignmentResult](e.t, e.acts, func(a *Activities) any { return a.RemoveAssignment },
-		wire.RemoveAssignmentInput{Email: p.Email, UserCreated: userCreated})
+		wire.RemoveAssignmentInput{Email: p.Email, UserCreated: rec.UserCreated, CreatedUserID: rec.CreatedUserID})
 	if err != nil {
 		e.t.Fatalf("RemoveAssignment: %v", err)
 	}
@@ -32,23 +35,29 @@ func (e *emuEnv) offboard(p roster.Participant, userCreated bool, opts wire.Offb
 	}
 	changes = append(changes, rc.ClusterIDs...)
 	rg, err := run[wire.RevokeGrantsInput, wire.RevokeGrantsResult](e.t, e.acts, func(a *Activities) any { return a.RevokeGrants },
-		wire.RevokeGrantsInput{Email: p.Email, Catalog: "cohort", Schema: p.Schema})
+		wire.RevokeGrantsInput{Email: p.Email, Catalog: cat, Schema: schema, CreatedUserID: rec.CreatedUserID,
+			Grants: rec.Grants, GrantsRecorded: rec.GrantsRecorded})
 	if err != nil {
 		e.t.Fatalf("RevokeGrants: %v", err)
 	}
 	changes = append(changes, rg.Revoked...)
+	for _, k := range rg.Kept {
+		changes = append(changes, "kept "+k)
+	}
+	rec.Grants, rec.GrantsRecorded = nil, true
 	if opts.DropSchemas {
 		d, err := run[wire.DropSchemaInput, wire.DropSchemaResult](e.t, e.acts, func(a *Activities) any { return a.DropSchema },
-			wire.DropSchemaInput{Catalog: "cohort", Schema: p.Schema})
+			wire.DropSchemaInput{Catalog: cat, Schema: schema, Email: p.Email, Recorded: recorded})
 		if err != nil {
 			e.t.Fatalf("DropSchema: %v", err)
 		}
 		if d.Dropped {
 			changes = append(changes, "dropped "+d.FullName)
 		}
+		changes = append(changes, d.Kept)
 	}
 	ru, err := run[wire.RemoveUserInput, wire.RemoveUserResult](e.t, e.acts, func(a *Activities) any { return a.RemoveUser },
-		wire.RemoveUserInput{Email: p.Email, UserCreated: userCreated, Delete: opts.DeleteUsers})
+		wire.RemoveUserInput{Email: p.Email, UserCreated: rec.UserCreated, CreatedUserID: rec.CreatedUserID, Delete: opts.DeleteUsers})
 	if err != nil {
 		e.t.Fatalf("RemoveUser: %v", err)
 	}
@@ -84,7 +93,7 @@ func TestEmulator_offboard(t *testing.T) {
 	if _, err := e.w.Clusters.Start(ctx, compute.StartCluster{ClusterId: c.ClusterID}); err != nil {
 		t.Fatal(err)
 	}
-	changes := e.offboard(p, true, wire.OffboardOptions{DropSchemas: true})
+	changes := e.offboard(p, wire.OffboardOptions{DropSchemas: true})
 	t.Logf("changes: %q", changes)
 
 	us, err := e.a.Users.ListAll(ctx, iam.ListAccountUsersRequest{Filter: `userName eq "` + p.Email + `"`})
@@ -106,7 +115,7 @@ func TestEmulator_offboard(t *testing.T) {
 	}
 
 	before := e.writes()
-	if again := e.offboard(p, true, wire.OffboardOptions{DropSchemas: true}); len(again) != 0 {
+	if again := e.offboard(p, wire.OffboardOptions{DropSchemas: true}); len(again) != 0 {
 		t.Errorf("second offboard changed %q, want nothing", again)
 	}
 	if n := e.writes() - before; n != 0 {
@@ -129,7 +138,7 @@ func TestEmulator_offboardPreexisting(t *testing.T) {
 	if u.Created {
 		t.Fatal("the seeded user was created, want adopted")
 	}
-	changes := e.offboard(p, false, wire.OffboardOptions{DeleteUsers: true})
+	changes := e.offboard(p, wire.OffboardOptions{DeleteUsers: true})
 	if joined := strings.Join(changes, "; "); !strings.Contains(joined, "kept the workspace assignment") || !strings.Contains(joined, "kept the account user") {
 		t.Errorf("changes %q, want the assignment and the user kept", changes)
 	}

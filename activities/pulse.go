@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // pulseInterval is how often a running activity heartbeats. The SDK sends at
@@ -77,11 +79,13 @@ func (p *pulse) send() {
 }
 
 // progress is what an activity records for a retried attempt to resume
-// from: the user (the earlier shape's ProvisionAccess) or the cluster
-// (ProvisionCluster, CreateCluster). Unknown fields recorded by earlier
+// from: the user (the earlier shape's ProvisionAccess), the cluster
+// (ProvisionCluster, CreateCluster) or the privileges added (Grant). Unknown fields recorded by earlier
 // versions are ignored.
 type progress struct {
 	UserID      string `json:"user_id,omitempty"`
 	UserCreated bool   `json:"user_created,omitempty"`
 	ClusterID   string `json:"cluster_id,omitempty"`
+	// Added is what a Grant attempt added before it failed.
+	Added []wire.SecurableGrant `json:"added,omitempty"`
 }

@@ -30,6 +30,9 @@ type Settings struct {
 	// checks count against (0: 10,000 each).
 	MaxAccountUsers      int
 	MaxSchemasPerCatalog int
+	// SchemaMaxLen is the naming max length (0: roster.DefaultMaxLen): a
+	// schema renamed after a collision (<name>_2) stays within it.
+	SchemaMaxLen int
 }
 
 // Grant is a set of privileges on one securable ("catalog" or "schema").

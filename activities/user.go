@@ -101,11 +101,7 @@ func (a *Activities) findUser(ctx context.Context, email string) (iam.User, erro
 	if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
 		return iam.User{}, classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
 	}
-	q := `"` + strings.ReplaceAll(email, `"`, `\"`) + `"`
-	it := a.Account.Users.List(ctx, iam.ListAccountUsersRequest{
-		Filter:     "userName eq " + q + " or emails.value eq " + q,
-		Attributes: "id,userName,emails,active",
-	})
+	it := a.Account.Users.List(ctx, userLookup(email))
 	var byName *iam.User
 	for n := 0; n < 2 && it.HasNext(ctx); n++ { // HasNext is true on an error, which Next then returns
 		u, err := it.Next(ctx)
@@ -129,6 +125,22 @@ func (a *Activities) findUser(ctx context.Context, email string) (iam.User, erro
 	// Conflict but not listed yet: the SCIM list lags the create.
 	return iam.User{}, inconsistent(wire.StepCreateUser, wire.ErrUnavailable,
 		"create user %s: already exists but not found by userName or email yet", email)
+}
+
+// userLookup is the SCIM list request for the user of an email: by
+// userName or email, the attributes Cohort reads.
+func userLookup(email string) iam.ListAccountUsersRequest {
+	q := scimString(email)
+	return iam.ListAccountUsersRequest{
+		Filter:     "userName eq " + q + " or emails.value eq " + q,
+		Attributes: "id,userName,emails,active",
+	}
+}
+
+// scimString quotes s as a SCIM filter value (RFC 7644 3.4.2.2: a JSON
+// string): backslash and double quote escaped.
+func scimString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // activate reactivates a deactivated account user (SCIM PATCH active).

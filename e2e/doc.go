@@ -17,7 +17,9 @@
 // daily delta; permanent failures retried after the cause is removed; and
 // malformed rosters that must start nothing; step retries that repeat only
 // the failing step; the worker's /metrics; two workers on Temporal with
-// PostgreSQL, one killed (TEMPORAL_POSTGRES_TEST=1, as make test sets it).
+// PostgreSQL, one killed (TEMPORAL_POSTGRES_TEST=1, as make test sets it);
+// offboards that keep what Cohort did not add (staff's earlier grants, a user
+// an admin re-created); two addresses deriving one schema name on two days.
 //
 // Each scenario has its own emulator and Temporal namespace, so most run two
 // at a time (t.Parallel, make test sets -parallel 3): their time is mostly

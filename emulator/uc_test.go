@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -108,6 +109,26 @@ func TestSchemas(t *testing.T) {
 	}
 	if n := e.emu.Stats().Objects.Schemas; n != 3 {
 		t.Errorf("stats schemas = %d, want 3", n)
+	}
+}
+
+// Schema properties are stored and returned, by create and get, as Unity
+// Catalog does (Cohort marks the participant a schema was made for).
+func TestSchemas_properties(t *testing.T) {
+	e := setup(t, Options{})
+	ctx := context.Background()
+	props := map[string]string{"cohort.participant.sha256": "ab12", "other": "x"}
+	sc, err := e.w.Schemas.Create(ctx, catalog.CreateSchema{CatalogName: "main", Name: "marked", Properties: props})
+	if err != nil || !maps.Equal(sc.Properties, props) {
+		t.Fatalf("create = %+v, %v; want properties %v", sc, err, props)
+	}
+	got, err := e.w.Schemas.Get(ctx, catalog.GetSchemaRequest{FullName: "main.marked"})
+	if err != nil || !maps.Equal(got.Properties, props) {
+		t.Errorf("get = %+v, %v; want properties %v", got, err, props)
+	}
+	plain, err := e.w.Schemas.Create(ctx, catalog.CreateSchema{CatalogName: "main", Name: "plain"})
+	if err != nil || len(plain.Properties) != 0 {
+		t.Errorf("create without properties = %+v, %v; want none", plain, err)
 	}
 }
 

@@ -189,6 +189,19 @@ type Provisioned struct {
 	// recorded before the field existed: such a user counts as existing
 	// before the event, so offboarding never removes it.
 	UserCreated bool `json:"user_created,omitempty"`
+	// CreatedUserID is the id of the account user Cohort created for the
+	// participant (in this run or an earlier one; carried forward by every
+	// run). Offboarding removes a user, and its assignment, only when the
+	// user found has this id: one re-created by someone else since is left
+	// alone. Empty when Cohort did not create the user, and in results
+	// recorded before the field existed.
+	CreatedUserID string `json:"created_user_id,omitempty"`
+	// Grants are the privileges Cohort added that the principal did not
+	// already hold (the union over the participant's runs since the last
+	// offboard, which revokes them). GrantsRecorded says Grants is such a
+	// record: false in results of earlier versions, which kept none.
+	Grants         []SecurableGrant `json:"grants,omitempty"`
+	GrantsRecorded bool             `json:"grants_recorded,omitempty"`
 	// Mode is the run's mode: "" (provision: submit, retry-failed),
 	// ModeReconcile or ModeOffboard.
 	Mode string `json:"mode,omitempty"`
@@ -236,12 +249,33 @@ type AssignWorkspaceResult struct{}
 type CreateSchemaInput struct {
 	Participant roster.Participant `json:"participant"`
 	Catalog     string             `json:"catalog"`
+	// Recorded is the schema (full name) the participant's earlier runs
+	// recorded, when the workflow knows it (a reconcile): that name is kept
+	// (adopted, or created again) unless another participant's mark is on
+	// it. Empty: the roster's name, or the one a collision led to before.
+	Recorded string `json:"recorded,omitempty"`
 }
 
 // CreateSchemaResult carries the schema's full name ("catalog.schema").
 type CreateSchemaResult struct {
 	FullName string `json:"full_name"`
 	Created  bool   `json:"created"`
+	// Renamed says why the schema is not the roster's name: that name (and
+	// any tried before this one) belongs to someone else.
+	Renamed string `json:"renamed,omitempty"`
+}
+
+// SchemaOwnerProperty is the schema property that marks the participant a
+// schema was created for: the hex sha256 of the lower-cased email (not the
+// email itself: schema properties are visible to whoever can browse it).
+const SchemaOwnerProperty = "cohort.participant.sha256"
+
+// SecurableGrant is privileges on one securable: Type "catalog" or
+// "schema", Name its full name (lower case).
+type SecurableGrant struct {
+	Type       string   `json:"type"`
+	Name       string   `json:"name"`
+	Privileges []string `json:"privileges"`
 }
 
 // GrantInput: step grant, the participant's privileges on the catalog, their
@@ -250,10 +284,20 @@ type GrantInput struct {
 	Principal string `json:"principal"`
 	Catalog   string `json:"catalog"`
 	Schema    string `json:"schema"`
+	// PrincipalCreated says the principal holds nothing Cohort did not give:
+	// it was created by this run (or, for results of earlier versions that
+	// kept no record, by Cohort). Everything granted then counts as added,
+	// with no read; otherwise the step reads what the principal holds first.
+	PrincipalCreated bool `json:"principal_created,omitempty"`
 }
 
-// GrantResult is empty: the step's end is the grants.
-type GrantResult struct{}
+// GrantResult lists what the step added that the principal did not hold.
+// Recorded is always true (a result of an earlier version, which kept no
+// record, reads as false).
+type GrantResult struct {
+	Added    []SecurableGrant `json:"added,omitempty"`
+	Recorded bool             `json:"recorded,omitempty"`
+}
 
 // CreateClusterInput: step create_cluster.
 type CreateClusterInput struct {
@@ -402,13 +446,26 @@ type PriorRunsResult struct {
 	Offboarded bool `json:"offboarded,omitempty"`
 	// ClusterID is the cluster of the latest completed run that had one.
 	ClusterID string `json:"cluster_id,omitempty"`
+	// CreatedUserID is the id of the latest account user Cohort created (a
+	// CreateUser that created, or a result that recorded it); empty if none
+	// is known.
+	CreatedUserID string `json:"created_user_id,omitempty"`
+	// Grants are what Cohort added and has not revoked since (see
+	// Provisioned.Grants); GrantsRecorded says the runs kept that record.
+	Grants         []SecurableGrant `json:"grants,omitempty"`
+	GrantsRecorded bool             `json:"grants_recorded,omitempty"`
+	// Schema is the participant's schema (full name) as the latest run that
+	// named one recorded it.
+	Schema string `json:"schema,omitempty"`
 }
 
-// RemoveAssignmentInput: step remove_assignment. Only a user Cohort created
-// loses the assignment.
+// RemoveAssignmentInput: step remove_assignment. Only the user Cohort
+// created (the user found has CreatedUserID) loses the assignment.
+// UserCreated alone (inputs of earlier versions) cannot tell which user.
 type RemoveAssignmentInput struct {
-	Email       string `json:"email"`
-	UserCreated bool   `json:"user_created"`
+	Email         string `json:"email"`
+	UserCreated   bool   `json:"user_created"`
+	CreatedUserID string `json:"created_user_id,omitempty"`
 }
 
 // RemoveAssignmentResult: the user found (empty if none) and what was done.
@@ -428,37 +485,56 @@ type RemoveClustersResult struct {
 	ClusterIDs []string `json:"cluster_ids,omitempty"`
 }
 
-// RevokeGrantsInput: step revoke_grants, what step grant gave (Catalog empty:
-// the configured one; Schema is the participant's schema name in it).
+// RevokeGrantsInput: step revoke_grants, what step grant added (Catalog
+// empty: the configured one; Schema is the participant's schema name in it).
+// With GrantsRecorded, exactly the recorded Grants still held are revoked;
+// without (runs of earlier versions), what the user Cohort created
+// (CreatedUserID) holds on the granted securables, and nothing of anyone
+// else's.
 type RevokeGrantsInput struct {
-	Email   string `json:"email"`
-	Catalog string `json:"catalog,omitempty"`
-	Schema  string `json:"schema"`
+	Email          string           `json:"email"`
+	Catalog        string           `json:"catalog,omitempty"`
+	Schema         string           `json:"schema"`
+	CreatedUserID  string           `json:"created_user_id,omitempty"`
+	Grants         []SecurableGrant `json:"grants,omitempty"`
+	GrantsRecorded bool             `json:"grants_recorded,omitempty"`
 }
 
-// RevokeGrantsResult lists what was revoked ("USE_CATALOG on catalog c").
+// RevokeGrantsResult lists what was revoked ("USE_CATALOG on catalog c")
+// and what was kept, with why.
 type RevokeGrantsResult struct {
 	Revoked []string `json:"revoked,omitempty"`
+	// RevokedGrants is Revoked as records, for PriorRuns.
+	RevokedGrants []SecurableGrant `json:"revoked_grants,omitempty"`
+	Kept          []string         `json:"kept,omitempty"`
 }
 
 // DropSchemaInput: step drop_schema (only with OffboardOptions.DropSchemas).
+// The schema is dropped only if it carries Email's mark
+// (SchemaOwnerProperty) or, unmarked, Recorded says the participant's runs
+// recorded it. Inputs of earlier versions (no Email) drop as before.
 type DropSchemaInput struct {
-	Catalog string `json:"catalog,omitempty"`
-	Schema  string `json:"schema"`
+	Catalog  string `json:"catalog,omitempty"`
+	Schema   string `json:"schema"`
+	Email    string `json:"email,omitempty"`
+	Recorded bool   `json:"recorded,omitempty"`
 }
 
-// DropSchemaResult: the schema's full name, and whether this call dropped it.
+// DropSchemaResult: the schema's full name, and whether this call dropped it
+// (Kept: why it was not, though it exists).
 type DropSchemaResult struct {
 	FullName string `json:"full_name"`
 	Dropped  bool   `json:"dropped"`
+	Kept     string `json:"kept,omitempty"`
 }
 
-// RemoveUserInput: step remove_user, deactivate (or, with Delete, delete) a
-// user Cohort created.
+// RemoveUserInput: step remove_user, deactivate (or, with Delete, delete)
+// the user Cohort created: the user found must have CreatedUserID.
 type RemoveUserInput struct {
-	Email       string `json:"email"`
-	UserCreated bool   `json:"user_created"`
-	Delete      bool   `json:"delete,omitempty"`
+	Email         string `json:"email"`
+	UserCreated   bool   `json:"user_created"`
+	CreatedUserID string `json:"created_user_id,omitempty"`
+	Delete        bool   `json:"delete,omitempty"`
 }
 
 // RemoveUserResult: what was done (empty: nothing to do).

@@ -231,6 +231,7 @@ func newActivities(cfg config.Config, tc client.Client, m *metrics.Metrics) (*ac
 			StopPollInterval: cfg.Cluster.StopPollInterval, AssignmentWait: d.AssignmentWait,
 			StorageRoot:     cfg.Catalog.StorageRoot,
 			MaxAccountUsers: cfg.Caps.AccountUsers, MaxSchemasPerCatalog: cfg.Caps.SchemasPerCatalog,
+			SchemaMaxLen: cfg.Naming.MaxLen,
 		},
 		Limits:   limits,
 		Roster:   roster.Store{Dir: cfg.RosterDir},

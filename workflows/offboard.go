@@ -17,9 +17,12 @@ import (
 //	prior runs ──> remove assignment ──> remove clusters ──> revoke grants ──> drop schema ──> remove user
 //	                                                                          (--drop-schemas)
 //
-// A user Cohort did not create (existing before the event, or of unknown
-// origin) keeps their identity and their workspace assignment; what the event
-// gave them (clusters, grants, schema) goes. Every step treats missing as
+// Only what Cohort added goes: the user and the assignment only if the user
+// found has the id Cohort created (one existing before the event, of
+// unknown origin, or re-created by someone since keeps both), the grants
+// Cohort recorded adding (what someone held before the event stays), the
+// schema only if marked for the participant or recorded by their runs, the
+// clusters tagged for them. Every step treats missing as
 // done, so a second offboard changes nothing. Reading the earlier runs comes
 // first: only they say whether Cohort created the user.
 func offboardParticipant(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
@@ -37,11 +40,15 @@ func offboardParticipant(ctx workflow.Context, in ParticipantInput) (Participant
 	if err := step(priorRunsOptions(st), wire.StepPriorRuns, wire.PriorRunsName, priorRunsInput(ctx), &prior); err != nil {
 		return res, err
 	}
-	res.UserCreated = prior.UserCreated
+	res.UserCreated, res.CreatedUserID = prior.UserCreated, prior.CreatedUserID
+	// The schema the participant's runs recorded (renamed after a
+	// collision, say), else the roster's.
+	cat, schema, recorded := wire.ParticipantSchema(prior.Schema, in.Catalog, p.Schema)
+	res.Schema = prior.Schema
 
 	var assign wire.RemoveAssignmentResult
 	if err := step(removeAssignmentOptions(st, p), wire.StepRemoveAssignment, wire.RemoveAssignmentName,
-		wire.RemoveAssignmentInput{Email: p.Email, UserCreated: prior.UserCreated}, &assign); err != nil {
+		wire.RemoveAssignmentInput{Email: p.Email, UserCreated: prior.UserCreated, CreatedUserID: prior.CreatedUserID}, &assign); err != nil {
 		return res, err
 	}
 	res.UserID = assign.UserID
@@ -58,28 +65,36 @@ func offboardParticipant(ctx workflow.Context, in ParticipantInput) (Participant
 
 	var grants wire.RevokeGrantsResult
 	if err := step(catalogStepOptions(st, "revoke the grants of "+p.Email), wire.StepRevokeGrants, wire.RevokeGrantsName,
-		wire.RevokeGrantsInput{Email: p.Email, Catalog: in.Catalog, Schema: p.Schema}, &grants); err != nil {
+		wire.RevokeGrantsInput{Email: p.Email, Catalog: cat, Schema: schema, CreatedUserID: prior.CreatedUserID,
+			Grants: prior.Grants, GrantsRecorded: prior.GrantsRecorded}, &grants); err != nil {
 		return res, err
 	}
 	for _, g := range grants.Revoked {
 		res.Changes = append(res.Changes, "revoked "+g)
 	}
+	for _, k := range grants.Kept {
+		res.Changes = append(res.Changes, "kept "+k)
+	}
+	// What Cohort added is revoked now (or was not held any more): nothing
+	// of it is left to record.
+	res.GrantsRecorded = true
 
 	if in.Offboard.DropSchemas {
 		var drop wire.DropSchemaResult
-		if err := step(catalogStepOptions(st, "drop schema "+p.Schema+" of "+p.Email), wire.StepDropSchema, wire.DropSchemaName,
-			wire.DropSchemaInput{Catalog: in.Catalog, Schema: p.Schema}, &drop); err != nil {
+		if err := step(catalogStepOptions(st, "drop schema "+schema+" of "+p.Email), wire.StepDropSchema, wire.DropSchemaName,
+			wire.DropSchemaInput{Catalog: cat, Schema: schema, Email: p.Email, Recorded: recorded}, &drop); err != nil {
 			return res, err
 		}
 		res.Schema = drop.FullName
 		if drop.Dropped {
 			res.Changes = append(res.Changes, "schema "+drop.FullName+" dropped")
 		}
+		res.Changes = appendChange(res.Changes, drop.Kept)
 	}
 
 	var user wire.RemoveUserResult
 	if err := step(removeUserOptions(st, p), wire.StepRemoveUser, wire.RemoveUserName,
-		wire.RemoveUserInput{Email: p.Email, UserCreated: prior.UserCreated, Delete: in.Offboard.DeleteUsers}, &user); err != nil {
+		wire.RemoveUserInput{Email: p.Email, UserCreated: prior.UserCreated, CreatedUserID: prior.CreatedUserID, Delete: in.Offboard.DeleteUsers}, &user); err != nil {
 		return res, err
 	}
 	res.UserID = cmp.Or(res.UserID, user.UserID)

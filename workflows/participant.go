@@ -166,20 +166,30 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 	}
 
 	userF := run(createUserOptions(st, p.Email), wire.CreateUserName, wire.CreateUserInput{Participant: p})
-	schemaF := run(createSchemaOptions(st, p, in.Catalog), wire.CreateSchemaName, wire.CreateSchemaInput{Participant: p, Catalog: in.Catalog})
+	schemaIn := wire.CreateSchemaInput{Participant: p, Catalog: in.Catalog}
+	if rec != nil {
+		schemaIn.Recorded = rec.prior.Schema // the participant keeps the name they have
+	}
+	schemaF := run(createSchemaOptions(st, p, in.Catalog), wire.CreateSchemaName, schemaIn)
 
 	var user wire.CreateUserResult
 	if err := userF.Get(ctx, &user); err != nil {
 		return res, stepFailed(p, wire.StepCreateUser, wire.CreateUserName, err)
 	}
-	res.UserID, res.UserCreated = user.UserID, user.Created
+	res.UserID = user.UserID
+	res.CreatedUserID, res.UserCreated = userOwnership(user, wire.PriorRunsResult{})
 	// The principal of grants and cluster permissions: an adopted user's
 	// userName may differ from the email.
 	principal := cmp.Or(user.UserName, p.Email)
+	// What the principal holds counts as Cohort's when Cohort created it:
+	// in this run, or (runs of earlier versions kept no record of their
+	// grants) in an earlier one.
+	principalCreated := user.Created
 	var priorF workflow.Future
 	switch {
 	case rec != nil:
-		res.UserCreated = user.Created || rec.prior.UserCreated
+		res.CreatedUserID, res.UserCreated = userOwnership(user, rec.prior)
+		principalCreated = user.Created || (!rec.prior.GrantsRecorded && rec.prior.CreatedUserID == user.UserID)
 		rec.userStep(user)
 	case !user.Created && workflow.GetVersion(ctx, userOrigin, workflow.DefaultVersion, 1) == 1:
 		priorF = run(priorRunsOptions(st), wire.PriorRunsName, priorRunsInput(ctx))
@@ -194,12 +204,15 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 		return res, stepFailed(p, wire.StepCreateSchema, wire.CreateSchemaName, err)
 	}
 	res.Schema = schema.FullName
+	if schema.Renamed != "" {
+		res.Changes = append(res.Changes, schema.Renamed)
+	}
 	if rec != nil && schema.Created {
 		rec.change("schema %s re-created (empty)", schema.FullName)
 	}
 
 	grantF := run(grantOptions(st, principal, schema.FullName), wire.GrantName,
-		wire.GrantInput{Principal: principal, Catalog: in.Catalog, Schema: schema.FullName})
+		wire.GrantInput{Principal: principal, Catalog: in.Catalog, Schema: schema.FullName, PrincipalCreated: principalCreated})
 	// A user created by this run cannot have a cluster yet: only one that
 	// existed before is worth the lookup.
 	lookup := !user.Created || rec != nil
@@ -241,8 +254,13 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 		}
 		break
 	}
-	if err := grantF.Get(ctx, nil); err != nil {
+	var granted wire.GrantResult
+	if err := grantF.Get(ctx, &granted); err != nil {
 		return res, stepFailed(p, wire.StepGrant, wire.GrantName, err)
+	}
+	var earlierGrants []wire.SecurableGrant // what earlier runs added, not revoked since
+	if rec != nil {
+		earlierGrants = rec.prior.Grants
 	}
 	if priorF != nil {
 		var prior wire.PriorRunsResult
@@ -251,12 +269,30 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 			// removed by an offboard. The environment itself is ready.
 			workflow.GetLogger(ctx).Warn("could not read earlier runs; the user counts as existing before the event", "error", err)
 		}
-		res.UserCreated = prior.UserCreated
+		res.CreatedUserID, res.UserCreated = userOwnership(user, prior)
+		earlierGrants = prior.Grants
 	}
+	res.Grants, res.GrantsRecorded = wire.MergeGrants(earlierGrants, granted.Added), granted.Recorded
 	if rec != nil {
-		res.Mode, res.Changes = wire.ModeReconcile, rec.changes
+		res.Mode, res.Changes = wire.ModeReconcile, append(res.Changes, rec.changes...)
 	}
 	return res, nil
+}
+
+// userOwnership says which account user Cohort created for the participant
+// (its id, carried forward) and whether it is the one this run has: created
+// now, or created by an earlier run and found again with that id. A user
+// found with another id was re-created by someone else: not Cohort's. When
+// no id is known (runs of earlier versions), the earlier runs' user_created
+// is all there is (an offboard then keeps the user: it cannot tell).
+func userOwnership(user wire.CreateUserResult, prior wire.PriorRunsResult) (createdID string, userCreated bool) {
+	switch {
+	case user.Created:
+		return user.UserID, true
+	case prior.CreatedUserID != "":
+		return prior.CreatedUserID, prior.CreatedUserID == user.UserID
+	}
+	return "", prior.UserCreated
 }
 
 // isType reports whether err is (or wraps) an application error of type typ.
@@ -306,6 +342,9 @@ func participantTwoActivities(ctx workflow.Context, in ParticipantInput) (Partic
 		return res, fail(p, wire.StepCreateUser, err)
 	}
 	res.UserID, res.Schema, res.UserCreated = access.UserID, access.Schema, access.UserCreated
+	if access.UserCreated {
+		res.CreatedUserID = access.UserID
+	}
 
 	var cluster wire.ProvisionClusterResult
 	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, legacyClusterOptions(in.StepTimeout)),

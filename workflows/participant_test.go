@@ -120,7 +120,7 @@ func mockSteps(env *testsuite.TestWorkflowEnvironment, took time.Duration, overr
 }
 
 var wantTaro = ParticipantResult{Email: taro.Email, DisplayName: taro.DisplayName, UserID: taroUserID,
-	Schema: "cohort.taro_1a2b3c4d", ClusterID: taroClusterID, ClusterURL: taroURL, UserCreated: true}
+	Schema: "cohort.taro_1a2b3c4d", ClusterID: taroClusterID, ClusterURL: taroURL, UserCreated: true, CreatedUserID: taroUserID}
 
 func runTaro(env *testsuite.TestWorkflowEnvironment, stepTimeout time.Duration) {
 	env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort",

@@ -31,6 +31,9 @@ func (r *reconciling) userStep(u wire.CreateUserResult) {
 	case u.Reactivated:
 		r.change("user %s was inactive: reactivated", u.UserID)
 	}
+	if !u.Created && r.prior.CreatedUserID != "" && r.prior.CreatedUserID != u.UserID {
+		r.change("account user %s is not the one Cohort created (%s; re-created by someone since?): an offboard keeps it", u.UserID, r.prior.CreatedUserID)
+	}
 }
 
 // clusterStep records what create_cluster found: a cluster it had to create
@@ -65,7 +68,8 @@ func reconcileParticipant(ctx workflow.Context, in ParticipantInput) (Participan
 	}
 	if prior.Offboarded {
 		return ParticipantResult{Email: p.Email, DisplayName: p.DisplayName, Mode: wire.ModeReconcile,
-			UserCreated: prior.UserCreated, Offboarded: true,
+			UserCreated: prior.UserCreated, CreatedUserID: prior.CreatedUserID, Schema: prior.Schema,
+			Grants: prior.Grants, GrantsRecorded: prior.GrantsRecorded, Offboarded: true,
 			Changes: []string{"left alone: offboarded (submit onboards them again)"}}, nil
 	}
 	return provisionSteps(ctx, in, &reconciling{prior: prior})
