@@ -18,6 +18,7 @@ import (
 	"github.com/cohort-dev/cohort/bootstrap"
 	"github.com/cohort-dev/cohort/config"
 	"github.com/cohort-dev/cohort/control"
+	"github.com/cohort-dev/cohort/csvout"
 	"github.com/cohort-dev/cohort/roster"
 	"github.com/cohort-dev/cohort/wire"
 	"github.com/cohort-dev/cohort/workflows"
@@ -393,18 +394,25 @@ func (m *Main) report(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	return writeReport(m.Stdout, *format, outcomes)
+}
+
+// writeReport writes one row per participant as JSON (the values as they
+// are) or as CSV whose cells a spreadsheet would evaluate are neutralised
+// (see csvout): a display name "=HYPERLINK(...)" comes out "'=HYPERLINK(...)".
+func writeReport(w io.Writer, format string, outcomes []workflows.Outcome) error {
 	rows := make([]reportRow, len(outcomes))
 	for i, o := range outcomes {
 		rows[i] = reportRow{Email: o.Email, DisplayName: o.DisplayName, UserID: o.UserID, Schema: o.Schema,
 			ClusterID: o.ClusterID, ClusterURL: o.ClusterURL, Status: o.Status, FailedStep: o.Step, LastError: o.Error,
 			Mode: o.Mode, UserCreated: o.UserCreated, Changes: strings.Join(o.Changes, "; ")}
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(m.Stdout)
+	if format == "json" {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	return gocsv.Marshal(rows, m.Stdout)
+	return gocsv.MarshalCSV(rows, csvout.NewWriter(w))
 }
 
 // errNotReady ends a plan whose workspace is not ready (exit 1, after the
