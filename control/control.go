@@ -57,6 +57,12 @@ func DefaultBatchID(day time.Time, ref roster.Ref) string {
 // (starter reconcile replaced --recheck: re-running everyone's steps is a
 // reconcile, which never stops a cluster a participant is using.)
 func (c *Client) Submit(ctx context.Context, participants []roster.Participant, batchID string) (Submission, error) {
+	if batchID != "" {
+		// Before anything is stored: see workflows.ValidateBatchID.
+		if err := workflows.ValidateBatchID(batchID); err != nil {
+			return Submission{}, fmt.Errorf("batch id: %w", err)
+		}
+	}
 	ref, err := c.Store.Put(participants)
 	if err != nil {
 		return Submission{}, fmt.Errorf("store roster: %w", err)

@@ -83,6 +83,9 @@ func (m *Main) openBatch(ctx context.Context, fs *flag.FlagSet, c *common, args 
 	if err != nil {
 		return "", nil, nil, err
 	}
+	if err := workflows.ValidateBatchRef(pos[0]); err != nil {
+		return "", nil, nil, usagef("%s: BATCH: %v", fs.Name(), err)
+	}
 	if check != nil {
 		if err := check(); err != nil {
 			return "", nil, nil, err
@@ -180,6 +183,12 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	pos, err := parse(fs, args, 1, "one roster FILE.csv")
 	if err != nil {
 		return err
+	}
+	if *batchID != "" {
+		// Refused before the roster is read or stored.
+		if err := workflows.ValidateBatchID(*batchID); err != nil {
+			return usagef("submit: --batch: %v; nothing was submitted", err)
+		}
 	}
 	if err := c.load(m.Getenv); err != nil {
 		return err
@@ -516,6 +525,27 @@ func printChanges(w io.Writer, outcomes []workflows.Outcome) {
 	}
 }
 
+// checkTarget refuses, before anything is loaded or connected, a lifecycle
+// command's argument that is neither a file (openTarget reads anything but
+// a directory as a roster) nor a valid batch id.
+func checkTarget(cmd, arg string) error {
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		return nil
+	}
+	if err := workflows.ValidateBatchRef(arg); err != nil {
+		return usagef("%s: %s: neither a roster file nor a batch id: %v", cmd, shortArg(arg), err)
+	}
+	return nil
+}
+
+// shortArg is an argument as a message shows it: quoted, and cut when long.
+func shortArg(s string) string {
+	if r := []rune(s); len(r) > 60 {
+		return fmt.Sprintf("%q...", string(r[:60]))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
 // openTarget resolves a lifecycle command's argument, a roster file (stored
 // like a submit's) or the id of a submitted batch, and connects. A roster is
 // read and validated before the connection, so a bad one is refused (exit
@@ -557,6 +587,9 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 	every := fs.String("every", "", "instead of running now, create or update a Temporal Schedule that reconciles every `DURATION` (e.g. 24h); off removes it")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv or BATCH id")
 	if err != nil {
+		return err
+	}
+	if err := checkTarget(fs.Name(), pos[0]); err != nil {
 		return err
 	}
 	var interval time.Duration
@@ -636,6 +669,9 @@ func (m *Main) offboard(ctx context.Context, args []string) error {
 	fs.BoolVar(&opts.DropSchemas, "drop-schemas", false, "drop the participants' schemas with their contents (UNDROP can restore them for 7 days)")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv or BATCH id")
 	if err != nil {
+		return err
+	}
+	if err := checkTarget(fs.Name(), pos[0]); err != nil {
 		return err
 	}
 	if err := c.load(m.Getenv); err != nil {

@@ -52,6 +52,19 @@ func TestRun_usageErrorsExitTwo(t *testing.T) {
 		{"missing file", []string{"submit", filepath.Join(dir, "nope.csv")}, []string{"nope.csv"}},
 		// Validation happens before any connection to Temporal: this needs none.
 		{"invalid roster", []string{"submit", bad}, []string{"bad.csv:2: email:", "bad.csv:4: email: duplicate of line 3", "nothing was submitted"}},
+		// Batch ids are refused before anything is read, stored or started
+		// (none of these connects to Temporal).
+		{"batch id naming another's chunk", []string{"submit", "--batch", "victim/chunk-00000", bad},
+			[]string{`submit: --batch: expected 1 to 64 letters`, `"victim/chunk-00000"`, "nothing was submitted"}},
+		{"batch id with a newline", []string{"submit", "--batch", "day1\nx", bad}, []string{`submit: --batch: expected 1 to 64`, `"day1\nx"`}},
+		{"batch id of 1,200 characters", []string{"submit", "--batch", strings.Repeat("b", 1200), bad}, []string{"submit: --batch:", "(1200 bytes)"}},
+		{"batch id Cohort reserves", []string{"submit", "--batch", "offboard-day1", bad}, []string{`not starting with "offboard-"`}},
+		{"status of a chunk id", []string{"status", "victim/chunk-00000"}, []string{"status: BATCH: expected a batch id"}},
+		{"report of a chunk id", []string{"report", "victim/chunk-00000", "--format", "json"}, []string{"report: BATCH: expected a batch id"}},
+		{"retry-failed of a chunk id", []string{"retry-failed", "victim/chunk-00000"}, []string{"retry-failed: BATCH: expected a batch id"}},
+		{"offboard dry run of a chunk id", []string{"offboard", "--dry-run", "victim/chunk-00000"},
+			[]string{`offboard: "victim/chunk-00000": neither a roster file nor a batch id`}},
+		{"reconcile of a chunk id", []string{"reconcile", "victim/chunk-00000"}, []string{`reconcile: "victim/chunk-00000": neither a roster file nor a batch id`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

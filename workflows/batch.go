@@ -214,6 +214,11 @@ func (in BatchInput) validate() error {
 	if in.BatchID == "" || in.Roster.Key == "" {
 		return temporal.NewNonRetryableApplicationError("batch needs a batch id and a stored roster", wire.ErrInvalidInput, nil)
 	}
+	// The starter refuses such ids; a batch started another way must not
+	// name another batch's chunks either.
+	if err := ValidateBatchRef(in.BatchID); err != nil {
+		return temporal.NewNonRetryableApplicationError("batch id: "+err.Error(), wire.ErrInvalidInput, nil)
+	}
 	if in.ChunkSize < 1 || in.MaxInFlight < 1 || in.ParallelChunks < 1 || in.ChunksPerRun < 1 {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("batch %s: chunk size, max in flight, parallel chunks and chunks per run must be positive", in.BatchID),
