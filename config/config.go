@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // Config is the whole file. Zero values mean "use the default" (see Default).
@@ -159,7 +160,7 @@ type Batch struct {
 	// participant is reported failed.
 	StepTimeout time.Duration `yaml:"step_timeout"`
 	// ParticipantTimeout bounds one participant's whole run (the child
-	// workflow's execution timeout), whatever happens inside it: a run whose
+	// workflow's run timeout), whatever happens inside it: a run whose
 	// workflow tasks keep failing (the worker log says why) or whose step
 	// hangs ends failed at step "workflow" after it. 0 derives it from
 	// StepTimeout (see ParticipantTimeoutOrDefault), long enough that a run
@@ -167,21 +168,15 @@ type Batch struct {
 	ParticipantTimeout time.Duration `yaml:"participant_timeout"`
 }
 
-// participantSteps is how many step timeouts a participant run may take in
-// the default ParticipantTimeout. The longest chain of steps one after
-// another is seven (a reconcile: prior runs, create user, assign workspace,
-// then create cluster and stop it twice when the first cluster vanished;
-// an offboard has six), each bounded by StepTimeout; three more leave room
-// for workflow tasks and steps added later.
-const participantSteps = 10
-
 // ParticipantTimeoutOrDefault is ParticipantTimeout, or when it is 0,
-// participantSteps step timeouts (30m steps: 5h).
+// wire.DefaultParticipantTimeout of StepTimeout (10 step timeouts: 5h for
+// 30m steps), which a run whose steps each end within their step timeout
+// never reaches.
 func (b Batch) ParticipantTimeoutOrDefault() time.Duration {
 	if b.ParticipantTimeout > 0 {
 		return b.ParticipantTimeout
 	}
-	return participantSteps * b.StepTimeout
+	return wire.DefaultParticipantTimeout(b.StepTimeout)
 }
 
 // ReadPrivileges are the privileges shared_grants may hold without

@@ -101,7 +101,7 @@ func (c *Client) Submit(ctx context.Context, participants []roster.Participant, 
 		BatchID: batchID, Roster: ref,
 		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
 		ParallelChunks: c.Batch.ParallelChunks, ChunksPerRun: c.Batch.ChunksPerRun,
-		StepTimeout: c.Batch.StepTimeout,
+		StepTimeout: c.Batch.StepTimeout, ParticipantTimeout: c.Batch.ParticipantTimeoutOrDefault(),
 	}
 	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.BatchWorkflowID(batchID),
@@ -360,6 +360,9 @@ func (c *Client) RetryFailed(ctx context.Context, batchID string) (int, error) {
 	next := in
 	next.Retries = append(append([]roster.Ref(nil), in.Retries...), ref)
 	next.NextChunk, next.Done, next.Setup = 0, workflows.Counts{}, nil
+	if next.ParticipantTimeout == 0 { // a batch submitted before there was one
+		next.ParticipantTimeout = c.Batch.ParticipantTimeoutOrDefault()
+	}
 	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.BatchWorkflowID(batchID),
 		TaskQueue:                workflows.TaskQueue,

@@ -100,7 +100,7 @@ func (c *Client) lifecycleInput(batchID string, t Target, mode string, opts wire
 		BatchID: batchID, Roster: t.Roster,
 		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
 		ParallelChunks: c.Batch.ParallelChunks, ChunksPerRun: c.Batch.ChunksPerRun,
-		StepTimeout: c.Batch.StepTimeout, Mode: mode, Offboard: opts,
+		StepTimeout: c.Batch.StepTimeout, ParticipantTimeout: c.Batch.ParticipantTimeoutOrDefault(), Mode: mode, Offboard: opts,
 	}
 }
 
