@@ -178,7 +178,7 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	wait := fs.Bool("wait", false, "follow the batch with a progress bar until it ends")
-	batchID := fs.String("batch", "", "batch `id` (default: today's date and the roster's hash)")
+	batchID := fs.String("batch", "", "batch `id`: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit (default: today's date and the roster's hash)")
 	skipInvalid := fs.Bool("skip-invalid", false, "submit the valid rows and list the invalid ones")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv")
 	if err != nil {
