@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // Config is the whole file. Zero values mean "use the default" (see Default).
@@ -78,7 +80,14 @@ type Catalog struct {
 	SchemaPrivileges []string `yaml:"schema_privileges"`
 	// SharedGrants are granted to every participant, e.g. read access to the
 	// source-data schema. Nothing is ever granted to anyone but the participant.
+	// Every participant holds them on the same securable, so only read
+	// privileges (ReadPrivileges) are accepted unless AllowWriteSharedGrants
+	// is set; ALL_PRIVILEGES and MANAGE never are.
 	SharedGrants []Grant `yaml:"shared_grants"`
+	// AllowWriteSharedGrants lets shared_grants hold privileges beyond
+	// reading (MODIFY, CREATE_TABLE, ...): every participant could then
+	// change, or add to, what every other participant sees there.
+	AllowWriteSharedGrants bool `yaml:"allow_write_shared_grants"`
 	// StorageRoot is the managed location (abfss://container@account.dfs.core.windows.net/path,
 	// under an external location the caller may use) sent as storage_root
 	// when setup creates the catalog. Metastores that Unity Catalog created
@@ -150,7 +159,30 @@ type Batch struct {
 	// StepTimeout bounds one step's retries (ScheduleToClose) before the
 	// participant is reported failed.
 	StepTimeout time.Duration `yaml:"step_timeout"`
+	// ParticipantTimeout bounds one participant's whole run (the child
+	// workflow's run timeout), whatever happens inside it: a run whose
+	// workflow tasks keep failing (the worker log says why) or whose step
+	// hangs ends failed at step "workflow" after it. 0 derives it from
+	// StepTimeout (see ParticipantTimeoutOrDefault), long enough that a run
+	// whose every step takes its whole step timeout is never cut.
+	ParticipantTimeout time.Duration `yaml:"participant_timeout"`
 }
+
+// ParticipantTimeoutOrDefault is ParticipantTimeout, or when it is 0,
+// wire.DefaultParticipantTimeout of StepTimeout (10 step timeouts: 5h for
+// 30m steps), which a run whose steps each end within their step timeout
+// never reaches.
+func (b Batch) ParticipantTimeoutOrDefault() time.Duration {
+	if b.ParticipantTimeout > 0 {
+		return b.ParticipantTimeout
+	}
+	return wire.DefaultParticipantTimeout(b.StepTimeout)
+}
+
+// ReadPrivileges are the privileges shared_grants may hold without
+// catalog.allow_write_shared_grants: they let a participant find and read
+// the shared data, never change it.
+var ReadPrivileges = []string{"USE_CATALOG", "USE_SCHEMA", "SELECT", "READ_VOLUME", "EXECUTE", "BROWSE"}
 
 // RateLimits are the Databricks API rates Cohort paces itself to, in requests
 // per second for the whole deployment (published Azure limits by default).
@@ -296,6 +328,17 @@ func (c Config) Validate() error {
 		if g.Name == "" || len(g.Privileges) == 0 {
 			add("catalog.shared_grants[%d]: expected a name and at least one privilege", i)
 		}
+		for _, pr := range g.Privileges {
+			up := strings.ToUpper(strings.TrimSpace(pr))
+			switch {
+			case up == "ALL_PRIVILEGES" || up == "MANAGE":
+				add("catalog.shared_grants[%d].privileges (%s %s): %s would let every participant re-grant, and change, what all of them share; list read privileges (%s)",
+					i, g.Securable, g.Name, pr, strings.Join(ReadPrivileges, ", "))
+			case !slices.Contains(ReadPrivileges, up) && !c.Catalog.AllowWriteSharedGrants:
+				add("catalog.shared_grants[%d].privileges (%s %s): %s is not a read privilege: every participant would hold it on the same %s; expected one of %s, or set catalog.allow_write_shared_grants: true to allow it",
+					i, g.Securable, g.Name, pr, g.Securable, strings.Join(ReadPrivileges, ", "))
+			}
+		}
 	}
 	for _, pr := range c.Catalog.SchemaPrivileges {
 		if strings.EqualFold(pr, "MANAGE") || strings.EqualFold(pr, "ALL_PRIVILEGES") {
@@ -327,12 +370,28 @@ func (c Config) Validate() error {
 	if b.MaxInFlight/max(b.ParallelChunks, 1) >= 2000 {
 		add("batch: max_in_flight/parallel_chunks must stay below Temporal's 2,000 pending children per run")
 	}
+	// Durations: step_timeout has no default to fall back on (0 would leave
+	// batch setup unbounded); the others' 0 means their default.
+	if b.StepTimeout <= 0 {
+		add("batch.step_timeout: expected a positive duration such as 30m, got %s", b.StepTimeout)
+	}
+	for name, d := range map[string]time.Duration{
+		"batch.participant_timeout":  b.ParticipantTimeout,
+		"databricks.retry_timeout":   c.Databricks.RetryTimeout,
+		"databricks.http_timeout":    c.Databricks.HTTPTimeout,
+		"databricks.assignment_wait": c.Databricks.AssignmentWait,
+		"cluster.stop_poll_interval": c.Cluster.StopPollInterval,
+	} {
+		if d < 0 {
+			add("%s: expected a positive duration (or 0 for the default), got %s", name, d)
+		}
+	}
 	r := c.RateLimits
 	for name, v := range map[string]float64{"scim_write": r.SCIMWrite, "scim_list": r.SCIMList, "scim_get": r.SCIMGet, "scim_patch": r.SCIMPatch,
 		"permissions_write": r.PermissionsWrite, "permissions_read": r.PermissionsRead, "assignments": r.Assignments,
 		"unity_catalog": r.UnityCatalog, "clusters": r.Clusters} {
-		if v <= 0 {
-			add("rate_limits.%s: expected a positive rate in requests per second", name)
+		if !(v > 0) || math.IsInf(v, 0) { // NaN fails v > 0
+			add("rate_limits.%s: expected a positive, finite rate in requests per second, got %v", name, v)
 		}
 	}
 	if r.Workers < 1 {

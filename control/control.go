@@ -57,6 +57,12 @@ func DefaultBatchID(day time.Time, ref roster.Ref) string {
 // (starter reconcile replaced --recheck: re-running everyone's steps is a
 // reconcile, which never stops a cluster a participant is using.)
 func (c *Client) Submit(ctx context.Context, participants []roster.Participant, batchID string) (Submission, error) {
+	if batchID != "" {
+		// Before anything is stored: see workflows.ValidateBatchID.
+		if err := workflows.ValidateBatchID(batchID); err != nil {
+			return Submission{}, fmt.Errorf("batch id: %w", err)
+		}
+	}
 	ref, err := c.Store.Put(participants)
 	if err != nil {
 		return Submission{}, fmt.Errorf("store roster: %w", err)
@@ -95,7 +101,7 @@ func (c *Client) Submit(ctx context.Context, participants []roster.Participant, 
 		BatchID: batchID, Roster: ref,
 		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
 		ParallelChunks: c.Batch.ParallelChunks, ChunksPerRun: c.Batch.ChunksPerRun,
-		StepTimeout: c.Batch.StepTimeout,
+		StepTimeout: c.Batch.StepTimeout, ParticipantTimeout: c.Batch.ParticipantTimeoutOrDefault(),
 	}
 	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.BatchWorkflowID(batchID),
@@ -354,6 +360,9 @@ func (c *Client) RetryFailed(ctx context.Context, batchID string) (int, error) {
 	next := in
 	next.Retries = append(append([]roster.Ref(nil), in.Retries...), ref)
 	next.NextChunk, next.Done, next.Setup = 0, workflows.Counts{}, nil
+	if next.ParticipantTimeout == 0 { // a batch submitted before there was one
+		next.ParticipantTimeout = c.Batch.ParticipantTimeoutOrDefault()
+	}
 	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.BatchWorkflowID(batchID),
 		TaskQueue:                workflows.TaskQueue,

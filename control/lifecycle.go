@@ -33,6 +33,9 @@ type Target struct {
 // TargetOfBatch is the roster a submitted batch was started with (its
 // retries are subsets of it).
 func (c *Client) TargetOfBatch(ctx context.Context, batchID string) (Target, error) {
+	if err := workflows.ValidateBatchRef(batchID); err != nil {
+		return Target{}, fmt.Errorf("batch id: %w", err)
+	}
 	in, err := c.batchInput(ctx, batchID)
 	if err != nil {
 		return Target{}, err
@@ -64,6 +67,9 @@ func LifecycleBatchID(mode string, opts wire.OffboardOptions, source string, at 
 // (wire.ModeOffboard, with opts) of the target, and returns its batch id.
 func (c *Client) StartLifecycle(ctx context.Context, t Target, mode string, opts wire.OffboardOptions) (string, error) {
 	batchID := LifecycleBatchID(mode, opts, t.Source, time.Now())
+	if err := workflows.ValidateBatchRef(batchID); err != nil {
+		return "", fmt.Errorf("the %s of %s would be batch %s: %w; run it on the roster file instead", kindOf(mode, opts), t.Source, batchID, err)
+	}
 	in := c.lifecycleInput(batchID, t, mode, opts)
 	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.BatchWorkflowID(batchID),
@@ -94,7 +100,7 @@ func (c *Client) lifecycleInput(batchID string, t Target, mode string, opts wire
 		BatchID: batchID, Roster: t.Roster,
 		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
 		ParallelChunks: c.Batch.ParallelChunks, ChunksPerRun: c.Batch.ChunksPerRun,
-		StepTimeout: c.Batch.StepTimeout, Mode: mode, Offboard: opts,
+		StepTimeout: c.Batch.StepTimeout, ParticipantTimeout: c.Batch.ParticipantTimeoutOrDefault(), Mode: mode, Offboard: opts,
 	}
 }
 
@@ -108,6 +114,11 @@ func ReconcileScheduleID(source string) string { return "cohort-reconcile/" + so
 // It reports whether the schedule existed.
 func (c *Client) ScheduleReconcile(ctx context.Context, t Target, every time.Duration) (existed bool, err error) {
 	id := ReconcileScheduleID(t.Source)
+	// A run's batch id is "reconcile-SOURCE-" and the scheduled time
+	// (2026-01-15T08:00:00Z): it must stay a valid batch id.
+	if run := "reconcile-" + t.Source + "-2006-01-02T15:04:05Z"; workflows.ValidateBatchRef(run) != nil {
+		return false, fmt.Errorf("schedule %s: its runs' batch ids (%s) would be too long; schedule the roster file instead", id, run)
+	}
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
 	// BatchID left empty: each run takes its workflow ID's.
 	action := &client.ScheduleWorkflowAction{

@@ -18,6 +18,7 @@ import (
 	"github.com/cohort-dev/cohort/bootstrap"
 	"github.com/cohort-dev/cohort/config"
 	"github.com/cohort-dev/cohort/control"
+	"github.com/cohort-dev/cohort/csvout"
 	"github.com/cohort-dev/cohort/roster"
 	"github.com/cohort-dev/cohort/wire"
 	"github.com/cohort-dev/cohort/workflows"
@@ -81,6 +82,9 @@ func (m *Main) openBatch(ctx context.Context, fs *flag.FlagSet, c *common, args 
 	pos, err := parse(fs, args, 1, "one BATCH id")
 	if err != nil {
 		return "", nil, nil, err
+	}
+	if err := workflows.ValidateBatchRef(pos[0]); err != nil {
+		return "", nil, nil, usagef("%s: BATCH: %v", fs.Name(), err)
 	}
 	if check != nil {
 		if err := check(); err != nil {
@@ -174,11 +178,17 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	wait := fs.Bool("wait", false, "follow the batch with a progress bar until it ends")
-	batchID := fs.String("batch", "", "batch `id` (default: today's date and the roster's hash)")
+	batchID := fs.String("batch", "", "batch `id`: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit (default: today's date and the roster's hash)")
 	skipInvalid := fs.Bool("skip-invalid", false, "submit the valid rows and list the invalid ones")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv")
 	if err != nil {
 		return err
+	}
+	if *batchID != "" {
+		// Refused before the roster is read or stored.
+		if err := workflows.ValidateBatchID(*batchID); err != nil {
+			return usagef("submit: --batch: %v; nothing was submitted", err)
+		}
 	}
 	if err := c.load(m.Getenv); err != nil {
 		return err
@@ -393,18 +403,25 @@ func (m *Main) report(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	return writeReport(m.Stdout, *format, outcomes)
+}
+
+// writeReport writes one row per participant as JSON (the values as they
+// are) or as CSV whose cells a spreadsheet would evaluate are neutralised
+// (see csvout): a display name "=HYPERLINK(...)" comes out "'=HYPERLINK(...)".
+func writeReport(w io.Writer, format string, outcomes []workflows.Outcome) error {
 	rows := make([]reportRow, len(outcomes))
 	for i, o := range outcomes {
 		rows[i] = reportRow{Email: o.Email, DisplayName: o.DisplayName, UserID: o.UserID, Schema: o.Schema,
 			ClusterID: o.ClusterID, ClusterURL: o.ClusterURL, Status: o.Status, FailedStep: o.Step, LastError: o.Error,
 			Mode: o.Mode, UserCreated: o.UserCreated, Changes: strings.Join(o.Changes, "; ")}
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(m.Stdout)
+	if format == "json" {
+		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	return gocsv.Marshal(rows, m.Stdout)
+	return gocsv.MarshalCSV(rows, csvout.NewWriter(w))
 }
 
 // errNotReady ends a plan whose workspace is not ready (exit 1, after the
@@ -508,6 +525,27 @@ func printChanges(w io.Writer, outcomes []workflows.Outcome) {
 	}
 }
 
+// checkTarget refuses, before anything is loaded or connected, a lifecycle
+// command's argument that is neither a file (openTarget reads anything but
+// a directory as a roster) nor a valid batch id.
+func checkTarget(cmd, arg string) error {
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		return nil
+	}
+	if err := workflows.ValidateBatchRef(arg); err != nil {
+		return usagef("%s: %s: neither a roster file nor a batch id: %v", cmd, shortArg(arg), err)
+	}
+	return nil
+}
+
+// shortArg is an argument as a message shows it: quoted, and cut when long.
+func shortArg(s string) string {
+	if r := []rune(s); len(r) > 60 {
+		return fmt.Sprintf("%q...", string(r[:60]))
+	}
+	return fmt.Sprintf("%q", s)
+}
+
 // openTarget resolves a lifecycle command's argument, a roster file (stored
 // like a submit's) or the id of a submitted batch, and connects. A roster is
 // read and validated before the connection, so a bad one is refused (exit
@@ -549,6 +587,9 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 	every := fs.String("every", "", "instead of running now, create or update a Temporal Schedule that reconciles every `DURATION` (e.g. 24h); off removes it")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv or BATCH id")
 	if err != nil {
+		return err
+	}
+	if err := checkTarget(fs.Name(), pos[0]); err != nil {
 		return err
 	}
 	var interval time.Duration
@@ -628,6 +669,9 @@ func (m *Main) offboard(ctx context.Context, args []string) error {
 	fs.BoolVar(&opts.DropSchemas, "drop-schemas", false, "drop the participants' schemas with their contents (UNDROP can restore them for 7 days)")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv or BATCH id")
 	if err != nil {
+		return err
+	}
+	if err := checkTarget(fs.Name(), pos[0]); err != nil {
 		return err
 	}
 	if err := c.load(m.Getenv); err != nil {

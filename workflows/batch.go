@@ -31,6 +31,9 @@ type BatchInput struct {
 	ParallelChunks int           `json:"parallel_chunks"`
 	ChunksPerRun   int           `json:"chunks_per_run"`
 	StepTimeout    time.Duration `json:"step_timeout"`
+	// ParticipantTimeout bounds each participant run: see
+	// ChunkInput.ParticipantTimeout and config.Batch.ParticipantTimeout.
+	ParticipantTimeout time.Duration `json:"participant_timeout,omitempty"`
 	// Recheck: see ChunkInput.Recheck (kept for batches started before
 	// reconcile replaced it; nothing sets it now).
 	Recheck bool `json:"recheck,omitempty"`
@@ -170,7 +173,7 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 	})
 	f := workflow.ExecuteChildWorkflow(cctx, ChunkWorkflowName, ChunkInput{
 		BatchID: in.BatchID, Index: index, Roster: in.Current(), Offset: offset, Limit: limit,
-		Window: window, Setup: *in.Setup, StepTimeout: in.StepTimeout, Recheck: in.Recheck,
+		Window: window, Setup: *in.Setup, StepTimeout: in.StepTimeout, ParticipantTimeout: in.ParticipantTimeout, Recheck: in.Recheck,
 		Mode: in.Mode, Offboard: in.Offboard,
 	})
 	progress.Active = append(progress.Active, id)
@@ -213,6 +216,11 @@ func remove(ids []string, id string) []string {
 func (in BatchInput) validate() error {
 	if in.BatchID == "" || in.Roster.Key == "" {
 		return temporal.NewNonRetryableApplicationError("batch needs a batch id and a stored roster", wire.ErrInvalidInput, nil)
+	}
+	// The starter refuses such ids; a batch started another way must not
+	// name another batch's chunks either.
+	if err := ValidateBatchRef(in.BatchID); err != nil {
+		return temporal.NewNonRetryableApplicationError("batch id: "+err.Error(), wire.ErrInvalidInput, nil)
 	}
 	if in.ChunkSize < 1 || in.MaxInFlight < 1 || in.ParallelChunks < 1 || in.ChunksPerRun < 1 {
 		return temporal.NewNonRetryableApplicationError(

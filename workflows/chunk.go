@@ -3,7 +3,9 @@ package workflows
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
@@ -24,6 +26,10 @@ type ChunkInput struct {
 	Window      int                   `json:"window"`
 	Setup       wire.SetupBatchResult `json:"setup"`
 	StepTimeout time.Duration         `json:"step_timeout"`
+	// ParticipantTimeout bounds each participant run (its run
+	// timeout) and each wait for a run another batch started; 0 (a chunk
+	// started before it existed) is wire.DefaultParticipantTimeout.
+	ParticipantTimeout time.Duration `json:"participant_timeout,omitempty"`
 	// Recheck re-ran participants that completed before. Nothing sets it any
 	// more (starter reconcile replaced submit --recheck); it is still honoured
 	// for chunks started before, so their histories replay.
@@ -57,6 +63,16 @@ type ChunkResult struct {
 // even when every participant fails with a long message.
 const maxErrorLen = 400
 
+// maxWorkflowIDLen is Temporal's default limit on a workflow ID
+// (limit.maxIDLength). A child whose ID is longer is refused with the
+// chunk's whole workflow task, again and again: the chunk never gets to
+// start anyone after it. Such a participant fails by name instead.
+const maxWorkflowIDLen = 1000
+
+// maxSummaryLen keeps a child's static summary (an address and a batch id)
+// under Temporal's limit on user metadata, whatever the address.
+const maxSummaryLen = 200
+
 // ChunkWorkflow provisions one slice of a batch: it loads the slice from the
 // roster store, runs a participant workflow per person with at most Window in
 // flight, and returns an outcome for every one of them. A failing participant
@@ -71,7 +87,10 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	var page wire.LoadChunkResult
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 30 * time.Second, NonRetryableErrorTypes: wire.NonRetryable},
+		// A store that stays unreadable fails the chunk (its participants
+		// counted failed at load_roster) rather than retrying forever.
+		ScheduleToCloseTimeout: cmp.Or(in.StepTimeout, 30*time.Minute),
+		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 30 * time.Second, NonRetryableErrorTypes: wire.NonRetryable},
 	})
 	if err := workflow.ExecuteActivity(actx, wire.LoadChunkName, wire.LoadChunkInput{
 		Roster: in.Roster, Offset: in.Offset, Limit: in.Limit}).Get(ctx, &page); err != nil {
@@ -87,10 +106,18 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		// A reconcile or offboard is a new run of every participant's workflow.
 		reuse = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
 	}
+	// Every participant run, and every wait for a run another batch started,
+	// ends within the participant timeout: a run whose workflow tasks fail
+	// each time (a workflow ID gRPC cannot carry, say) or whose step hangs
+	// becomes that participant's failure, never an endless wait.
+	// (Timeouts are no part of what a replay matches a command by, so
+	// changing them needs no version.)
+	timeout := cmp.Or(in.ParticipantTimeout, wire.DefaultParticipantTimeout(in.StepTimeout))
 	awaitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 24 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
+		StartToCloseTimeout:    timeout,
+		ScheduleToCloseTimeout: timeout,
+		HeartbeatTimeout:       time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: time.Minute},
 	})
 
 	sel := workflow.NewSelector(ctx)
@@ -114,6 +141,14 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 			counts.Running++
 			return
 		}
+		if n := len(ParticipantWorkflowID(p.Email)); n > maxWorkflowIDLen && !again {
+			inFlight++
+			counts.Running++
+			finish(i, Outcome{Status: StatusFailed, Step: wire.StepWorkflow, Error: fmt.Sprintf(
+				"cannot be started: the workflow ID of this address is %d bytes, over Temporal's %d (no address this long is a valid user name)",
+				n, maxWorkflowIDLen)})
+			return
+		}
 		policy := reuse
 		if again {
 			// After waiting for a run whose outcome does not do (see rerun).
@@ -123,11 +158,12 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 			WorkflowID:            ParticipantWorkflowID(p.Email),
 			TaskQueue:             TaskQueue,
 			WorkflowIDReusePolicy: policy,
+			WorkflowRunTimeout:    timeout, // participant runs never continue as new: the run is the execution
 			// Participants finish what they started even if the batch is
 			// cancelled: half a cluster setup helps nobody.
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			TypedSearchAttributes: temporal.NewSearchAttributes(BatchAttr.ValueSet(in.BatchID), EmailAttr.ValueSet(p.Email)),
-			StaticSummary:         "participant " + p.Email + " (batch " + in.BatchID + ")",
+			StaticSummary:         shorten("participant "+p.Email+" (batch "+in.BatchID+")", maxSummaryLen),
 		})
 		child := workflow.ExecuteChildWorkflow(cctx, ParticipantWorkflowName, ParticipantInput{
 			BatchID: in.BatchID, Participant: p, Catalog: in.Setup.Catalog, Cluster: in.Setup.Cluster,
@@ -149,6 +185,13 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 				sel.AddFuture(await, func(f workflow.Future) {
 					var ar wire.AwaitParticipantResult
 					if err := f.Get(ctx, &ar); err != nil {
+						var te *temporal.TimeoutError
+						if errors.As(err, &te) {
+							finish(i, Outcome{Status: StatusFailed, Step: wire.StepWorkflow, Error: fmt.Sprintf(
+								"waited %s for its run started by another batch (%s), which did not finish: look at that run in the Web UI",
+								humanDuration(timeout), ParticipantWorkflowID(p.Email))})
+							return
+						}
 						finish(i, failedOutcome(err))
 						return
 					}
@@ -161,7 +204,7 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 				return
 			}
 			if err != nil {
-				finish(i, failedOutcome(err))
+				finish(i, childFailedOutcome(err, timeout))
 				return
 			}
 			finish(i, Outcome{ParticipantResult: r, Status: StatusOK})
@@ -196,6 +239,41 @@ func failedOutcome(err error) Outcome {
 		o.Error = "participant workflow was terminated"
 	}
 	return o
+}
+
+// childFailedOutcome is failedOutcome for a participant run, which also
+// says so when the run was stopped at the participant timeout.
+func childFailedOutcome(err error, timeout time.Duration) Outcome {
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		return Outcome{Status: StatusFailed, Step: wire.StepWorkflow, Error: fmt.Sprintf(
+			"did not finish within %s (batch.participant_timeout): its workflow tasks kept failing (see the worker log) or a step hung; "+
+				"it was stopped, and starter retry-failed runs it again", humanDuration(timeout))}
+	}
+	return failedOutcome(err)
+}
+
+// humanDuration writes 2h, 90m or 45s rather than 2h0m0s.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+// shorten cuts s to at most n bytes, at a rune boundary.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func reusedOutcome(ar wire.AwaitParticipantResult) Outcome {

@@ -6,6 +6,7 @@ package workflows
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -48,6 +49,72 @@ const (
 	StatusOK     = "ok"
 	StatusFailed = "failed"
 )
+
+// Batch ids. A batch id is part of the workflow IDs of the batch and its
+// chunks, of lifecycle batches and schedules derived from it, and of the
+// gRPC headers that carry them; one containing a "/" could name another
+// batch's chunk ("victim/chunk-00000"), one with a line break or of 1,200
+// characters fails at Temporal after the roster was stored. So:
+//
+//   - an id a person chooses (submit --batch) is 1 to 64 of A-Z a-z 0-9 . _ -,
+//     starting with a letter or digit, and does not start with a prefix
+//     Cohort's own ids use (reconcile-, offboard-, roster-);
+//   - an id a command is given (BATCH) may also be one Cohort derived: a
+//     lifecycle batch (reconcile-SOURCE-20260115T080000Z) or a scheduled
+//     run, whose time Temporal appends with colons (…-2026-01-15T08:00:00Z),
+//     so it allows ":" and up to MaxBatchRefLen characters.
+//
+// Neither can contain "/", so a batch's workflow ID ("cohort-batch/" + id)
+// never equals another batch's chunk ID ("cohort-batch/ID/chunk-…") and a
+// schedule ID ("cohort-reconcile/" + source) never another's.
+var (
+	batchIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	batchRefPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
+)
+
+// MaxBatchRefLen bounds every batch id, derived ones included.
+const MaxBatchRefLen = 255
+
+// reservedBatchPrefixes begin the ids Cohort derives (control.LifecycleBatchID,
+// control.TargetOfRoster's source); a chosen id starting so could become the
+// id of a future reconcile or offboard.
+var reservedBatchPrefixes = []string{"reconcile-", "offboard-", "roster-"}
+
+// ValidateBatchID checks an id a person chose for a new batch.
+func ValidateBatchID(id string) error {
+	if !batchIDPattern.MatchString(id) {
+		return fmt.Errorf("expected 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. 2026-01-15-day1), got %s", quoteID(id))
+	}
+	for _, p := range reservedBatchPrefixes {
+		if strings.HasPrefix(id, p) {
+			return fmt.Errorf("expected an id not starting with %q (Cohort's own reconcile and offboard batches start so), got %s", p, quoteID(id))
+		}
+	}
+	return nil
+}
+
+// ValidateBatchRef checks the id of an existing batch: one a person chose,
+// or one Cohort derived (see above).
+func ValidateBatchRef(id string) error {
+	if len(id) > MaxBatchRefLen || !batchRefPattern.MatchString(id) {
+		return fmt.Errorf("expected a batch id: letters, digits, '.', '_', '-' or ':', starting with a letter or digit, at most %d characters, got %s",
+			MaxBatchRefLen, quoteID(id))
+	}
+	return nil
+}
+
+// quoteID quotes an id for a message, shortened when long.
+func quoteID(id string) string {
+	const show = 40
+	if len(id) <= show {
+		return fmt.Sprintf("%q", id)
+	}
+	r := []rune(id)
+	if len(r) > show {
+		r = r[:show]
+	}
+	return fmt.Sprintf("%q... (%d bytes)", string(r), len(id))
+}
 
 // BatchWorkflowID is the ID of a batch's workflow. Batch IDs come from the
 // roster's date and content, so re-submitting a file finds the same batch.
