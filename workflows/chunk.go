@@ -60,7 +60,8 @@ type ChunkResult struct {
 }
 
 // maxErrorLen keeps a chunk's result well under Temporal's payload limits
-// even when every participant fails with a long message.
+// even when every participant fails with a long message: it bounds the
+// error's bytes as stored (JSON-escaped), not its length in Go.
 const maxErrorLen = 400
 
 // maxWorkflowIDLen is Temporal's default limit on a workflow ID
@@ -125,9 +126,7 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	finish := func(i int, o Outcome) {
 		o.ParticipantResult.Email = ps[i].Email
 		o.ParticipantResult.DisplayName = ps[i].DisplayName
-		if len(o.Error) > maxErrorLen {
-			o.Error = o.Error[:maxErrorLen] + "..."
-		}
+		o.Error = ClipError(o.Error)
 		res.Outcomes[i] = o
 		counts.record(o)
 		inFlight--
@@ -265,15 +264,47 @@ func humanDuration(d time.Duration) string {
 }
 
 // shorten cuts s to at most n bytes, at a rune boundary.
+// shorten cuts s, at a rune boundary, so that it takes at most n bytes in
+// the JSON Temporal stores it as (encoding/json escapes <, >, & and control
+// characters to six bytes each), marking a cut with "...". A byte cut alone
+// would let 400 '<' grow to 2,400 bytes and split a rune.
 func shorten(s string, n int) string {
-	if len(s) <= n {
+	if jsonLen(s) <= n {
 		return s
 	}
-	cut := n - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	budget := n - len("...")
+	used := 0
+	for i, r := range s {
+		c := jsonRuneLen(r)
+		if used+c > budget {
+			return s[:i] + "..."
+		}
+		used += c
 	}
-	return s[:cut] + "..."
+	return s
+}
+
+// ClipError is the error a chunk keeps of a participant's failure: at most
+// maxErrorLen bytes as stored.
+func ClipError(s string) string { return shorten(s, maxErrorLen) }
+
+func jsonLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += jsonRuneLen(r)
+	}
+	return n
+}
+
+// jsonRuneLen is how many bytes encoding/json writes for r inside a string.
+func jsonRuneLen(r rune) int {
+	switch {
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+		return 2
+	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == 0x2028 || r == 0x2029 || r == utf8.RuneError:
+		return 6
+	}
+	return utf8.RuneLen(r)
 }
 
 func reusedOutcome(ar wire.AwaitParticipantResult) Outcome {

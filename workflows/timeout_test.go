@@ -2,10 +2,12 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/mock"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -165,6 +167,25 @@ func TestBatchWorkflow_passesParticipantTimeout(t *testing.T) {
 	for i, d := range got {
 		if d != 90*time.Minute {
 			t.Errorf("chunk %d's participant timeout = %s, want 1h30m", i, d)
+		}
+	}
+}
+
+func TestClipError_boundsStoredBytes(t *testing.T) {
+	for _, s := range []string{strings.Repeat("<", 5000), strings.Repeat("山", 5000), strings.Repeat("a\"", 5000), "short"} {
+		got := ClipError(s)
+		b, err := json.Marshal(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b)-2 > maxErrorLen {
+			t.Errorf("ClipError(%.10q...) stores %d bytes, want at most %d", s, len(b)-2, maxErrorLen)
+		}
+		if !utf8.ValidString(got) {
+			t.Errorf("ClipError(%.10q...) split a rune", s)
+		}
+		if s == "short" && got != s {
+			t.Errorf("ClipError(%q) = %q, want it unchanged", s, got)
 		}
 	}
 }
