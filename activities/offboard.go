@@ -2,7 +2,7 @@ package activities
 
 // The lifecycle after day one: what a participant's earlier runs say
 // (PriorRuns), the five offboarding steps in the order Databricks needs
-// (real-workspace.md §6), and the dry run that lists what they would remove.
+// (docs/real-workspace.md §6), and the dry run that lists what they would remove.
 // Every step reads before it writes and treats missing as done, so a second
 // offboard sends no mutating request at all.
 

@@ -3,7 +3,7 @@ package activities
 // Readiness checks: will a batch work on this workspace, and what will it
 // do? They only read (never write), and both `starter plan` (PlanWorkspace)
 // and batch setup (SetupBatch) run them, so a batch that cannot finish
-// fails before it creates anything. See real-workspace.md §1-3, 7.
+// fails before it creates anything. See docs/real-workspace.md §1-3, 7.
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 	"github.com/cohort-dev/cohort/wire"
 )
 
-// Caps that a large event meets (real-workspace.md §2), when Settings
+// Caps that a large event meets (docs/real-workspace.md §2), when Settings
 // leaves them at 0.
 const (
 	DefaultMaxAccountUsers      = 10000

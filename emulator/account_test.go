@@ -103,7 +103,7 @@ func TestSCIMUsers_listFilterAndPaging(t *testing.T) {
 		})
 	}
 
-	// The single-request iterator trick (reference §1.1).
+	// The single-request iterator trick (docs/databricks-api.md §1.1).
 	it := e.a.Users.List(ctx, iam.ListAccountUsersRequest{Filter: `userName eq "p04@event.org"`})
 	if !it.HasNext(ctx) {
 		t.Fatalf("iterator: no user")

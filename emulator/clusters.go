@@ -609,7 +609,7 @@ func (s *Server) newClusterID(now time.Time) string {
 }
 
 // clusterTiming is the cluster transition delays in ms at time scale 1: the
-// configured ones, else the realistic ranges (reference note §3.2), else
+// configured ones, else the realistic ranges (docs/databricks-api.md §3.2), else
 // quick fixed ones. The delays drawn and GET /emulator/v1/config both read it.
 func (s *Server) clusterTiming() ClusterTiming {
 	t := ClusterTiming{StartMinMS: 300, StartTypicalMS: 300, StartMaxMS: 300, StopMinMS: 200, StopTypicalMS: 200, StopMaxMS: 200}

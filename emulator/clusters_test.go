@@ -13,7 +13,7 @@ import (
 	"github.com/databricks/databricks-sdk-go/service/compute"
 )
 
-// participantCluster is the create body Cohort sends (reference §1.6).
+// participantCluster is the create body Cohort sends (docs/databricks-api.md §1.6).
 func participantCluster(name, user string) compute.CreateCluster {
 	return compute.CreateCluster{
 		ApplyPolicyDefaultValues: true,

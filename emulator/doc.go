@@ -3,8 +3,8 @@
 // databricks-sdk-go (v0.175.0) works against it unchanged over plain http (PAT auth).
 // It is as strict as a real Azure workspace by default; flags relax it for
 // rehearsals (see "Strict by default").
-// Behaviour follows /work/shared/reference/databricks-api.md; points marked [Est]
-// there are configurable or documented below.
+// Behaviour follows docs/databricks-api.md and docs/real-workspace.md; points
+// marked [Est] there are configurable or documented below.
 //
 // # Running
 //

@@ -40,7 +40,7 @@ type latencyRange struct {
 	Max     float64 `json:"max_ms"`
 }
 
-// realisticLatency holds the [Est] figures of the reference note §3.2.
+// realisticLatency holds the [Est] figures of docs/databricks-api.md §3.2.
 var realisticLatency = map[string]latencyRange{
 	"scim.users.create":         {300, 500, 1000},
 	"scim.users.list":           {300, 500, 1000},

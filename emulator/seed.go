@@ -125,7 +125,7 @@ const (
 )
 
 // personalComputeDefinition is Azure's personal-vm family as shipped
-// (real-workspace.md §3): single node, dedicated (single user) access,
+// (docs/real-workspace.md §3): single node, dedicated (single user) access,
 // all-purpose, no pools, a node type allowlist, autotermination unlimited
 // with a 72 h default.
 const personalComputeDefinition = `{

@@ -12,7 +12,7 @@ import (
 
 // offboardParticipant closes a participant's environment at the end of the
 // event, as a run of their participant workflow (mode offboard), in the
-// order Databricks needs (real-workspace.md §6):
+// order Databricks needs (docs/real-workspace.md §6):
 //
 //	prior runs ──> remove assignment ──> remove clusters ──> revoke grants ──> drop schema ──> remove user
 //	                                                                          (--drop-schemas)
