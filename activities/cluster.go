@@ -26,9 +26,11 @@ const clusterListPageSize = 100
 
 // CreateCluster is step create_cluster: the participant's personal
 // single-node cluster under the policy, adopted when one carrying the
-// participant's tag exists. It heartbeats while it pages through the
-// clusters under the policy (a retried attempt looks there, as does one for a
-// user who existed before this run).
+// participant's tag exists. The cluster Cohort recorded (KnownClusterID) is
+// read by id first, one clusters/get; only without it, or when it is gone or
+// no longer the participant's, does the step page through the clusters under
+// the policy (a retried attempt looks there, as does one for a user who
+// existed before this run), heartbeating meanwhile.
 func (a *Activities) CreateCluster(ctx context.Context, in wire.CreateClusterInput) (wire.CreateClusterResult, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Participant.Email))
 	if email == "" {
@@ -37,7 +39,7 @@ func (a *Activities) CreateCluster(ctx context.Context, in wire.CreateClusterInp
 	lookup := in.Lookup || attempt(ctx) > 1
 	ctx, earlier, stop := withPulse(ctx) // until a heartbeat says more, it repeats the last attempt's details
 	defer stop()
-	c, created, err := a.ensureCluster(ctx, email, strings.ToLower(cmp.Or(in.UserName, email)), in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID)
+	c, created, err := a.ensureCluster(ctx, email, strings.ToLower(cmp.Or(in.UserName, email)), in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID, in.KnownClusterID)
 	if err != nil {
 		return wire.CreateClusterResult{}, err
 	}
@@ -77,13 +79,15 @@ func (a *Activities) clusterURL(id string) string {
 }
 
 // ensureCluster returns the participant's cluster: the one a previous
-// attempt of this activity recorded in its heartbeat, else (when lookup says
-// one may exist) the oldest cluster under the policy tagged with the
-// participant's email, else a new one. After ANY create error it lists again before deciding, because the
+// attempt of this activity recorded in its heartbeat, else the one Cohort
+// recorded for the participant (knownID), each read by id and adopted only
+// if it still carries the participant's tag, else (when lookup says one may
+// exist, as it does when a recorded one is gone) the oldest cluster under
+// the policy tagged with the participant's email, else a new one. After ANY create error it lists again before deciding, because the
 // create may have been applied before the error (503, connection reset);
 // the idempotency_token also makes the SDK's own retry of such a create
 // return the same cluster.
-func (a *Activities) ensureCluster(ctx context.Context, email, userName, name string, spec wire.ClusterSpec, lookup bool, earlierID string) (*compute.ClusterDetails, bool, error) {
+func (a *Activities) ensureCluster(ctx context.Context, email, userName, name string, spec wire.ClusterSpec, lookup bool, earlierID, knownID string) (*compute.ClusterDetails, bool, error) {
 	if spec.PolicyID == "" || spec.SparkVersion == "" || spec.NodeType == "" {
 		return nil, false, invalid(wire.StepCreateCluster, "create cluster for %s: incomplete cluster spec %+v (run batch setup first)", email, spec)
 	}
@@ -92,6 +96,12 @@ func (a *Activities) ensureCluster(ctx context.Context, email, userName, name st
 	}
 	if c := a.resumeCluster(ctx, email, earlierID); c != nil {
 		return c, false, nil
+	}
+	if knownID != "" && knownID != earlierID {
+		if c := a.resumeCluster(ctx, email, knownID); c != nil {
+			return c, false, nil
+		}
+		lookup = true // gone or not theirs: another tagged one may exist
 	}
 	if lookup {
 		c, err := a.findCluster(ctx, email, spec.PolicyID)
@@ -226,8 +236,10 @@ func createBody(req compute.CreateCluster, token string) (map[string]json.RawMes
 	return m, nil
 }
 
-// resumeCluster returns the cluster a previous attempt recorded in its last
-// heartbeat (id), if it still exists and still carries the participant's tag.
+// resumeCluster returns the cluster of id (a previous attempt's heartbeat,
+// or the one Cohort recorded), if it still exists and still carries the
+// participant's tag: one clusters/get. Any error (gone, purged, refused)
+// reads as nil, and the caller falls back to the tag lookup.
 func (a *Activities) resumeCluster(ctx context.Context, email, id string) *compute.ClusterDetails {
 	if id == "" {
 		return nil
@@ -236,8 +248,14 @@ func (a *Activities) resumeCluster(ctx context.Context, email, id string) *compu
 		return nil
 	}
 	c, err := a.Workspace.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: id})
-	if err != nil || c == nil || !strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
+	if err != nil || c == nil {
 		return nil // fall back to the tag lookup
+	}
+	if !strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
+		if l := logger(ctx); l != nil {
+			l.Warn("cluster is not tagged for the participant; not adopting it", "participant", email, "cluster_id", id)
+		}
+		return nil
 	}
 	return c
 }

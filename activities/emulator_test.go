@@ -787,3 +787,127 @@ func TestEmulator_purgedClusterIsGone(t *testing.T) {
 	}
 	e.checkState(p, u.UserID, again.ClusterID)
 }
+
+// createClusterKnown runs step create_cluster as a reconcile does: looking,
+// with the cluster id Cohort recorded for the participant.
+func (e *emuEnv) createClusterKnown(p roster.Participant, known string) (wire.CreateClusterResult, error) {
+	return run[wire.CreateClusterInput, wire.CreateClusterResult](e.t, e.acts, func(a *Activities) any { return a.CreateCluster },
+		wire.CreateClusterInput{Participant: p, Spec: e.spec, BatchID: "b1", Lookup: true, KnownClusterID: known})
+}
+
+// clusterCalls counts the clusters get, list and create requests since
+// the last call (every status), and starts counting again.
+func (e *emuEnv) clusterCalls() (get, list, create int64) {
+	e.t.Helper()
+	st := e.emu.Stats()
+	sum := func(k string) (n int64) {
+		for _, c := range st.Requests[k] {
+			n += c
+		}
+		return n
+	}
+	e.control("POST", "/emulator/v1/stats/reset", nil, nil)
+	return sum("clusters.get"), sum("clusters.list"), sum("clusters.create")
+}
+
+// A reconcile's cluster step finds the participant's cluster by the id
+// Cohort recorded: one clusters/get, no listing, nothing created.
+func TestEmulator_knownClusterIsOneGet(t *testing.T) {
+	e := setup(t, setupOpts{})
+	p := participant("ivo@example.com")
+	// Others' clusters under the policy: a listing would page through them.
+	for i := range 3 {
+		e.provision(participant(fmt.Sprintf("other%d@example.com", i)))
+	}
+	u, _, c := e.provision(p)
+	e.clusterCalls()
+	got, err := e.createClusterKnown(p, c.ClusterID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ClusterID != c.ClusterID || got.Created {
+		t.Errorf("cluster step = %+v, want %s adopted", got, c.ClusterID)
+	}
+	if get, list, create := e.clusterCalls(); get != 1 || list != 0 || create != 0 {
+		t.Errorf("cluster step sent %d get, %d list, %d create; want 1 get and nothing else", get, list, create)
+	}
+	e.checkState(p, u.UserID, c.ClusterID)
+}
+
+// A recorded cluster that is gone (purged after the retention, or
+// permanently deleted) sends the step to the listing, then a create.
+func TestEmulator_knownClusterGoneIsRecreated(t *testing.T) {
+	clock := emulator.NewManualClock()
+	e := setup(t, setupOpts{emulator: emulator.Options{Now: clock.Now, ClusterRetention: time.Hour}})
+	purged, deleted := participant("pia@example.com"), participant("dan@example.com")
+	pu, _, pc := e.provision(purged)
+	du, _, dc := e.provision(deleted)
+	if err := e.w.Clusters.PermanentDelete(context.Background(), compute.PermanentDeleteCluster{ClusterId: dc.ClusterID}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Hour)
+	for _, tc := range []struct {
+		p      roster.Participant
+		userID string
+		old    string
+	}{{purged, pu.UserID, pc.ClusterID}, {deleted, du.UserID, dc.ClusterID}} {
+		e.clusterCalls()
+		got, err := e.createClusterKnown(tc.p, tc.old)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.p.Email, err)
+		}
+		if !got.Created || got.ClusterID == tc.old {
+			t.Errorf("%s: cluster step = %+v, want a new cluster for the gone %s", tc.p.Email, got, tc.old)
+		}
+		if get, list, create := e.clusterCalls(); get != 1 || list != 1 || create != 1 {
+			t.Errorf("%s: cluster step sent %d get, %d list, %d create; want 1 each", tc.p.Email, get, list, create)
+		}
+		if _, err := run[wire.SetPermissionInput, wire.SetPermissionResult](t, e.acts, func(a *Activities) any { return a.SetPermission },
+			wire.SetPermissionInput{Principal: tc.p.Email, ClusterID: got.ClusterID}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run[wire.StopClusterInput, wire.StopClusterResult](t, e.acts, func(a *Activities) any { return a.StopCluster },
+			wire.StopClusterInput{ClusterID: got.ClusterID, State: got.State}); err != nil {
+			t.Fatal(err)
+		}
+		e.checkState(tc.p, tc.userID, got.ClusterID)
+	}
+}
+
+// A recorded id naming a cluster tagged for someone else is not adopted:
+// the participant gets their own (found by the listing, or created).
+func TestEmulator_knownClusterOfAnotherIsNotAdopted(t *testing.T) {
+	e := setup(t, setupOpts{})
+	owner, withOwn, without := participant("ola@example.com"), participant("eli@example.com"), participant("rui@example.com")
+	_, _, oc := e.provision(owner)
+	_, _, wc := e.provision(withOwn)
+	e.clusterCalls()
+	got, err := e.createClusterKnown(withOwn, oc.ClusterID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ClusterID != wc.ClusterID || got.Created {
+		t.Errorf("%s: cluster step = %+v, want their own %s, not %s's %s", withOwn.Email, got, wc.ClusterID, owner.Email, oc.ClusterID)
+	}
+	if get, list, create := e.clusterCalls(); get != 1 || list != 1 || create != 0 {
+		t.Errorf("%s: cluster step sent %d get, %d list, %d create; want 1 get, 1 list", withOwn.Email, get, list, create)
+	}
+
+	if _, err := e.provisionUser(without); err != nil {
+		t.Fatal(err)
+	}
+	got, err = e.createClusterKnown(without, oc.ClusterID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Created || got.ClusterID == oc.ClusterID {
+		t.Errorf("%s: cluster step = %+v, want a new cluster, not %s's %s", without.Email, got, owner.Email, oc.ClusterID)
+	}
+	c, err := e.w.Clusters.GetByClusterId(context.Background(), oc.ClusterID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CustomTags[fxTag] != owner.Email {
+		t.Errorf("%s's cluster is tagged %q now", owner.Email, c.CustomTags[fxTag])
+	}
+}

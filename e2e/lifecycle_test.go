@@ -100,9 +100,15 @@ func TestReconcile(t *testing.T) {
 		}
 	}
 
+	calls := s.emu.stats(t)
 	r := s.starter(5*time.Minute, "reconcile", "--wait", batch)
 	if r.code != 0 {
 		t.Fatalf("reconcile: %s", r)
+	}
+	// Each cluster is read by the id Cohort recorded: only a participant
+	// whose recorded cluster is gone (the purged ones) costs a listing.
+	if lists := s.emu.stats(t).total("clusters.list") - calls.total("clusters.list"); lists > lifecycleSize-1 {
+		t.Errorf("reconcile sent %d clusters/list pages, want at most %d (one per purged cluster, none for the running one)", lists, lifecycleSize-1)
 	}
 	if n := strings.Count(r.stdout, "re-created as"); n != lifecycleSize-1 {
 		t.Errorf("reconcile lists %d re-created clusters, want %d:\n%s", n, lifecycleSize-1, r.stdout)

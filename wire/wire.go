@@ -313,6 +313,12 @@ type CreateClusterInput struct {
 	// UserName is the cluster's single user (the user's userName); empty
 	// means the participant's email.
 	UserName string `json:"user_name,omitempty"`
+	// KnownClusterID is the cluster Cohort recorded for the participant (an
+	// earlier run's result). The step reads it with one clusters/get and
+	// adopts it when it still exists and carries the participant's tag;
+	// only when it is gone (or not theirs) does it list the clusters under
+	// the policy, so a participant whose cluster is known costs no listing.
+	KnownClusterID string `json:"known_cluster_id,omitempty"`
 }
 
 // CreateClusterResult identifies the participant's cluster.

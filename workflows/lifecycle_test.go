@@ -23,17 +23,18 @@ func runTaroMode(env *testsuite.TestWorkflowEnvironment, mode string, opts wire.
 		Mode:    mode, Offboard: opts})
 }
 
-// A reconcile looks the cluster up; one it finds (running, say) is never
+// A reconcile looks the cluster up, by the id recorded first; one it finds (running, say) is never
 // stopped, and nothing is recorded as changed.
 func TestParticipantWorkflow_reconcileLeavesFoundClusterAlone(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(wire.PriorRunsName, mock.Anything, mock.Anything).Return(wire.PriorRunsResult{UserCreated: true, ClusterID: taroClusterID}, nil)
 	var lookup bool
+	var known string
 	mockSteps(env, 0, map[string]any{
 		wire.CreateUserName:   wire.CreateUserResult{UserID: taroUserID},
 		wire.CreateSchemaName: wire.CreateSchemaResult{FullName: "cohort.taro_1a2b3c4d"},
 		wire.CreateClusterName: func(_ context.Context, in wire.CreateClusterInput) (wire.CreateClusterResult, error) {
-			lookup = in.Lookup
+			lookup, known = in.Lookup, in.KnownClusterID
 			return wire.CreateClusterResult{ClusterID: taroClusterID, URL: taroURL, State: "RUNNING"}, nil
 		},
 	})
@@ -47,6 +48,9 @@ func TestParticipantWorkflow_reconcileLeavesFoundClusterAlone(t *testing.T) {
 	}
 	if !lookup {
 		t.Error("reconcile's cluster step did not look up the tagged cluster")
+	}
+	if known != taroClusterID {
+		t.Errorf("reconcile's cluster step got known cluster id %q, want the recorded %s", known, taroClusterID)
 	}
 	env.AssertActivityNotCalled(t, wire.StopClusterName, mock.Anything, mock.Anything)
 	if got.Mode != wire.ModeReconcile || len(got.Changes) != 0 || !got.UserCreated || got.ClusterID != taroClusterID {

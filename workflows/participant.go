@@ -216,10 +216,24 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 	// A user created by this run cannot have a cluster yet: only one that
 	// existed before is worth the lookup.
 	lookup := !user.Created || rec != nil
+	// The cluster Cohort recorded is read by id (one clusters/get) before
+	// any listing: a reconcile knows it from the earlier runs, as does a
+	// provisioning run whose read of them has already answered.
+	var known string
+	switch {
+	case rec != nil:
+		known = rec.prior.ClusterID
+	case priorF != nil && priorF.IsReady():
+		var prior wire.PriorRunsResult
+		if priorF.Get(ctx, &prior) == nil {
+			known = prior.ClusterID
+		}
+	}
 	for runs := 1; ; runs++ {
 		var cluster wire.CreateClusterResult
 		err := run(createClusterOptions(st, p), wire.CreateClusterName,
-			wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup, UserName: user.UserName}).Get(ctx, &cluster)
+			wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup, UserName: user.UserName,
+				KnownClusterID: known}).Get(ctx, &cluster)
 		if err != nil {
 			return res, stepFailed(p, wire.StepCreateCluster, wire.CreateClusterName, err)
 		}
@@ -240,7 +254,7 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 		}
 		if (isType(permErr, wire.ErrClusterGone) || isType(stopErr, wire.ErrClusterGone)) && runs < maxClusterRuns {
 			// Deleted between its creation and these steps: make another.
-			lookup = true
+			lookup, known = true, ""
 			continue
 		}
 		if permErr != nil {

@@ -304,6 +304,29 @@ func TestParticipantWorkflow_clusterLookupOnlyForExistingUsers(t *testing.T) {
 	}
 }
 
+// A user that existed before may have the cluster an earlier run recorded:
+// once the read of the earlier runs has answered, the cluster step gets its
+// id, to read it before any listing.
+func TestParticipantWorkflow_clusterStepGetsRecordedID(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(wire.PriorRunsName, mock.Anything, mock.Anything).Return(wire.PriorRunsResult{UserCreated: true, ClusterID: "recorded"}, nil)
+	var got wire.CreateClusterInput
+	mockSteps(env, time.Minute, map[string]any{ // the read answers while the steps before the cluster's run
+		wire.CreateUserName: wire.CreateUserResult{UserID: "42"},
+		wire.CreateClusterName: func(_ context.Context, in wire.CreateClusterInput) (wire.CreateClusterResult, error) {
+			got = in
+			return wire.CreateClusterResult{ClusterID: "recorded"}, nil
+		},
+	})
+	runTaro(env, 0)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Lookup || got.KnownClusterID != "recorded" {
+		t.Errorf("cluster step input lookup %v, known cluster id %q; want a lookup with the recorded id", got.Lookup, got.KnownClusterID)
+	}
+}
+
 // A cluster deleted between its creation and the permission or stop step is
 // replaced once: the cluster step runs again, looking, and the steps after it
 // work on the new cluster.
