@@ -227,34 +227,6 @@ func (a *Activities) readRun(ctx context.Context, workflowID, runID string) (pri
 	return r, nil
 }
 
-// lookupUser finds the account user of an email (by userName or email, as
-// CreateUser adopts it) with one SCIM list request; nil if there is none.
-func (a *Activities) lookupUser(ctx context.Context, step, email string) (*iam.User, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	if email == "" {
-		return nil, invalid(step, "find user: participant has no email")
-	}
-	if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
-		return nil, classify(step, fmt.Errorf("find user %s: %w", email, err))
-	}
-	it := a.Account.Users.List(ctx, userLookup(email))
-	var byName *iam.User
-	for n := 0; n < 2 && it.HasNext(ctx); n++ {
-		u, err := it.Next(ctx)
-		if err != nil {
-			return nil, classify(step, fmt.Errorf("find user %s: %w", email, err))
-		}
-		if slices.ContainsFunc(u.Emails, func(e iam.ComplexValue) bool { return strings.EqualFold(e.Value, email) }) {
-			return &u, nil
-		}
-		if !strings.EqualFold(u.UserName, email) {
-			break
-		}
-		byName = &u
-	}
-	return byName, nil
-}
-
 // principal is the user's userName (the principal of grants), else the email.
 func principal(u *iam.User, email string) string {
 	if u != nil && u.UserName != "" {

@@ -91,40 +91,56 @@ func (a *Activities) ensureUser(ctx context.Context, email, displayName string) 
 	}
 }
 
-// findUser looks the user up by userName or email with exactly one SCIM
-// list request: the conflict is on the email, and the existing user's
-// userName may differ (users synced from Entra). The iterator fetches the
-// first page on HasNext and only asks for another page once that one is used
-// up (ListAll always costs a second, empty page): it is asked for a second
-// user only when the first one matched by userName alone.
+// findUser is lookupUser for a create that conflicted: the user must be
+// there, and not finding it yet means the SCIM list lags the create.
 func (a *Activities) findUser(ctx context.Context, email string) (iam.User, error) {
+	u, err := a.lookupUser(ctx, wire.StepCreateUser, email)
+	if err != nil {
+		return iam.User{}, err
+	}
+	if u == nil {
+		return iam.User{}, inconsistent(wire.StepCreateUser, wire.ErrUnavailable,
+			"create user %s: already exists but not found by userName or email yet", email)
+	}
+	return *u, nil
+}
+
+// lookupUser finds the account user of an email by userName or email with
+// exactly one SCIM list request (nil if there is none): a create conflicts
+// on the email, and the existing user's userName may differ (users synced
+// from Entra). The iterator fetches the first page on HasNext and only asks
+// for another page once that one is used up (ListAll always costs a second,
+// empty page): it is asked for a second user only when the first one
+// matched by userName alone. Offboarding compares the id it finds with the
+// one Cohort created, so an id that is not a SCIM int64 is an inconsistent
+// answer, retried.
+func (a *Activities) lookupUser(ctx context.Context, step, email string) (*iam.User, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" {
+		return nil, invalid(step, "find user: participant has no email")
+	}
 	if err := a.Limits.Wait(ctx, ClassSCIMList); err != nil {
-		return iam.User{}, classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+		return nil, classify(step, fmt.Errorf("find user %s: %w", email, err))
 	}
 	it := a.Account.Users.List(ctx, userLookup(email))
 	var byName *iam.User
 	for n := 0; n < 2 && it.HasNext(ctx); n++ { // HasNext is true on an error, which Next then returns
 		u, err := it.Next(ctx)
 		if err != nil {
-			return iam.User{}, classify(wire.StepCreateUser, fmt.Errorf("find user %s: %w", email, err))
+			return nil, classify(step, fmt.Errorf("find user %s: %w", email, err))
 		}
 		if _, perr := strconv.ParseInt(u.Id, 10, 64); perr != nil {
-			return iam.User{}, inconsistent(wire.StepCreateUser, wire.ErrUnavailable, "find user %s: unexpected user id %q", email, u.Id)
+			return nil, inconsistent(step, wire.ErrUnavailable, "find user %s: unexpected user id %q", email, u.Id)
 		}
 		if slices.ContainsFunc(u.Emails, func(e iam.ComplexValue) bool { return strings.EqualFold(e.Value, email) }) {
-			return u, nil // the email is what conflicts
+			return &u, nil // the email is what conflicts
 		}
 		if !strings.EqualFold(u.UserName, email) {
 			break // neither: not the participant
 		}
 		byName = &u
 	}
-	if byName != nil {
-		return *byName, nil
-	}
-	// Conflict but not listed yet: the SCIM list lags the create.
-	return iam.User{}, inconsistent(wire.StepCreateUser, wire.ErrUnavailable,
-		"create user %s: already exists but not found by userName or email yet", email)
+	return byName, nil
 }
 
 // userLookup is the SCIM list request for the user of an email: by
