@@ -2,7 +2,8 @@
 // Cohort writes for people (the starter's report) goes through it.
 //
 // A spreadsheet evaluates a cell that begins with = + - or @ as a formula,
-// and some also one that begins with a tab or a carriage return, so a display
+// and some also one that begins with a tab or a carriage return (or, in
+// Japanese Excel, the full-width ＝ ＋ － ＠), so a display
 // name such as =HYPERLINK("http://evil.example","click") would run in the
 // organizer's Excel. Following OWASP's advice on CSV injection, such a cell
 // gets a leading apostrophe: the spreadsheet shows it as text, and a reader
@@ -12,6 +13,7 @@ package csvout
 import (
 	"encoding/csv"
 	"io"
+	"strings"
 )
 
 // Cell returns s neutralised: with a leading ' when a spreadsheet would
@@ -23,6 +25,13 @@ func Cell(s string) string {
 	switch s[0] {
 	case '=', '+', '-', '@', '\t', '\r':
 		return "'" + s
+	}
+	// The full-width forms: a Japanese Excel's input converts a typed ＝
+	// into =, and a roster from Japan may well hold them.
+	for _, p := range []string{"＝", "＋", "－", "＠"} {
+		if strings.HasPrefix(s, p) {
+			return "'" + s
+		}
 	}
 	return s
 }

@@ -20,6 +20,10 @@ func TestCell(t *testing.T) {
 		{" =1", " =1"}, // a leading space is text already
 		{"'=1", "'=1"}, // already neutralised: one apostrophe is enough
 		{"山田 =1", "山田 =1"},
+		{"＝HYPERLINK(\"x\")", "'＝HYPERLINK(\"x\")"},
+		{"＠SUM(A1)", "'＠SUM(A1)"},
+		{"－1", "'－1"},
+		{"＋1", "'＋1"},
 	}
 	for _, tt := range tests {
 		if got := Cell(tt.in); got != tt.want {
