@@ -260,7 +260,7 @@ case $submit_status in
   2) die "$ROSTER was rejected (exit 2): fix the file as the message above says; nothing was started" ;;
   *) die "starter submit exited with status $submit_status" ;;
 esac
-batch=$(sed -n 's/.*-> batch \([^[:space:]]*\).*/\1/p' data/submit.out | head -n 1)
+batch=$(sed -n 's/.*-> batch \([^[:space:]]*\).*/\1/p;T;q' data/submit.out)
 [ -n "$batch" ] || die "could not read the batch id from the submit output (data/submit.out)"
 
 report=data/report-$(tr -c 'A-Za-z0-9._-' '_' <<<"$batch" | sed 's/_$//').csv
