@@ -26,6 +26,13 @@ const DefaultAssignmentWait = 30 * time.Second
 func (a *Activities) CreateUser(ctx context.Context, in wire.CreateUserInput) (wire.CreateUserResult, error) {
 	ctx, _, stop := withPulse(ctx) // it may wait its turn at the SCIM rate
 	defer stop()
+	if k := in.Inactive; k != nil && k.ID != "" {
+		// A repeat of a PATCH that was applied sets active=true again: a no-op.
+		if err := a.activate(ctx, in.Participant.Email, k.ID); err != nil {
+			return wire.CreateUserResult{}, err
+		}
+		return wire.CreateUserResult{UserID: k.ID, UserName: cmp.Or(k.UserName, strings.ToLower(in.Participant.Email)), Reactivated: true}, nil
+	}
 	u, err := a.ensureUser(ctx, in.Participant.Email, in.Participant.DisplayName)
 	if err != nil {
 		return wire.CreateUserResult{}, err

@@ -221,6 +221,17 @@ type Provisioned struct {
 // CreateUserInput: step create_user.
 type CreateUserInput struct {
 	Participant roster.Participant `json:"participant"`
+	// Inactive, set by a reconcile's repair, is the deactivated account
+	// user the survey found (its id and userName): it is reactivated with
+	// one PATCH, without the create (answered 409) and lookup that find it
+	// otherwise.
+	Inactive *KnownUser `json:"inactive,omitempty"`
+}
+
+// KnownUser is an account user a read found.
+type KnownUser struct {
+	ID       string `json:"id"`
+	UserName string `json:"user_name"`
 }
 
 // CreateUserResult carries the account user id (SCIM id, int64 as a string).

@@ -175,7 +175,11 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 	sv := rec.surveyed()
 	var userF, schemaF workflow.Future
 	if sv.needs(wire.DriftUserMissing, wire.DriftUserInactive) {
-		userF = run(createUserOptions(st, p.Email), wire.CreateUserName, wire.CreateUserInput{Participant: p})
+		userIn := wire.CreateUserInput{Participant: p}
+		if sv.repair() && !sv.Has(wire.DriftUserMissing) {
+			userIn.Inactive = &wire.KnownUser{ID: sv.UserID, UserName: sv.UserName}
+		}
+		userF = run(createUserOptions(st, p.Email), wire.CreateUserName, userIn)
 	} else {
 		userF = ready(ctx, wire.CreateUserResult{UserID: sv.UserID, UserName: sv.UserName})
 	}
