@@ -311,6 +311,9 @@ func TestJudgeDryRun(t *testing.T) {
 			t.Errorf("exit %d %q: unsupported %q verdict %q", tc.code, tc.stderr, ph.Unsupported, ph.Verdict)
 		}
 	}
+	if got := mentions("a@x.org: schema re-created\nc@x.org: ok", []string{"a@x.org", "b@x.org", "c@x.org"}); !slices.Equal(got, []string{"a@x.org", "c@x.org"}) {
+		t.Errorf("mentions = %v", got)
+	}
 	if m := batchIDPattern.FindStringSubmatch("validated 300 participants (300 new) -> batch 2026-12-07-3f9c\n"); m == nil || m[1] != "2026-12-07-3f9c" {
 		t.Errorf("batch id from submit output: %v", m)
 	}

@@ -320,6 +320,27 @@ func listCalls(st EmuStats) int64 {
 	return n
 }
 
+// kindCounts renders finding counts as ": kind n, kind n" ("" for none).
+func kindCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	return ": " + counts(m)
+}
+
+// mentions says how many of the emails a command's output names, and
+// which, so a dry run's or a reconcile's listing can be compared with the
+// drift made.
+func mentions(out string, emails []string) []string {
+	var named []string
+	for _, e := range emails {
+		if strings.Contains(out, e) {
+			named = append(named, e)
+		}
+	}
+	return named
+}
+
 // findingSummary counts participants per finding kind, and those with any.
 func findingSummary(m map[string][]drift.Finding) (map[string]int, int) {
 	byKind := map[string]int{}
@@ -428,6 +449,9 @@ func printReconcileDetail(r *reconcileResult) {
 		fmt.Printf("- Temporal runs started in this phase: %d (%s); by status: %s; still open: %d; history events %d = %s; child workflows started %d\n",
 			h.Runs, counts(h.RunsByType), counts(h.ByStatus), h.StillOpen, h.Events, strings.Join(ev, " + "), childRuns(h))
 		fmt.Printf("- worker CPU %.1fs, Temporal server CPU %.1fs\n", ph.Run.WorkerCPU.Seconds(), ph.Run.ServerCPU.Seconds())
+		if strings.HasPrefix(ph.Name, "drifted") {
+			printMentions(r, ph)
+		}
 		if strings.HasPrefix(ph.Name, "unchanged") {
 			printTargets(r, ph)
 		}
@@ -435,7 +459,7 @@ func printReconcileDetail(r *reconcileResult) {
 
 	fmt.Printf("\n#### drift and held-out checks\n\n")
 	byKind, with := findingSummary(r.Before)
-	fmt.Printf("- after provisioning: %d of %d participants with findings %v\n", with, len(r.Before), byKind)
+	fmt.Printf("- held-out check after provisioning: %d of %d participants with findings%s\n", with, len(r.Before), kindCounts(byKind))
 	kinds := map[drift.Kind][]string{}
 	for _, d := range r.Drift {
 		kinds[d.Target.Kind] = append(kinds[d.Target.Kind], d.Email)
@@ -503,6 +527,42 @@ func printReconcileDetail(r *reconcileResult) {
 	fmt.Printf("- held-out checks took %s (not measured in any phase)\n", strings.Join(took, ", "))
 	for _, n := range r.Notes {
 		fmt.Printf("- note: %s\n", n)
+	}
+	fmt.Println()
+}
+
+// printMentions compares the participants a drifted phase's output names
+// with those drifted: a dry run (and a reconcile's list of changes) should
+// name each defect and nobody else.
+func printMentions(r *reconcileResult, ph reconcilePhase) {
+	var defects, others []string
+	var running string
+	drifted := map[string]bool{}
+	for _, d := range r.Drift {
+		drifted[d.Email] = true
+		if d.Target.Kind == drift.Running {
+			running = d.Email
+		} else {
+			defects = append(defects, d.Email)
+		}
+	}
+	for email := range r.Before {
+		if !drifted[email] {
+			others = append(others, email)
+		}
+	}
+	out := ph.Run.Stdout + ph.Run.Stderr
+	named := mentions(out, defects)
+	fmt.Printf("- its output names %d of the %d participants with a defect, the running one: %v, and %d of the %d not drifted",
+		len(named), len(defects), running != "" && strings.Contains(out, running), len(mentions(out, others)), len(others))
+	if missed := len(defects) - len(named); missed > 0 {
+		var not []string
+		for _, d := range r.Drift {
+			if d.Target.Kind != drift.Running && !slices.Contains(named, d.Email) {
+				not = append(not, fmt.Sprintf("%s (%s)", d.Email, d.Target.Kind))
+			}
+		}
+		fmt.Printf("; not named: %s", strings.Join(first(not, 9), ", "))
 	}
 	fmt.Println()
 }
