@@ -113,27 +113,7 @@ func (a *Activities) ensureCluster(ctx context.Context, email, userName, name st
 	if name == "" {
 		return nil, false, invalid(wire.StepCreateCluster, "create cluster for %s: no cluster name (the roster derives one)", email)
 	}
-	req := compute.CreateCluster{
-		ClusterName:  name,
-		SparkVersion: spec.SparkVersion,
-		NodeTypeId:   spec.NodeType,
-		PolicyId:     spec.PolicyID,
-		NumWorkers:   0,
-		SparkConf: map[string]string{
-			"spark.databricks.cluster.profile": "singleNode",
-			"spark.master":                     "local[*]",
-		},
-		CustomTags: map[string]string{
-			"ResourceClass":   "SingleNode",
-			a.Settings.TagKey: email,
-		},
-		DataSecurityMode:         compute.DataSecurityModeSingleUser,
-		SingleUserName:           userName,
-		AutoterminationMinutes:   a.Settings.Autotermination,
-		ApplyPolicyDefaultValues: true,
-		ForceSendFields:          []string{"NumWorkers"},
-	}
-	applyPolicySpec(&req, spec)
+	req := a.clusterRequest(email, userName, name, spec)
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
 		return nil, false, classify(wire.StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, err))
 	}
@@ -156,6 +136,33 @@ func (a *Activities) ensureCluster(ctx context.Context, email, userName, name st
 		return nil, false, inconsistent(wire.StepCreateCluster, wire.ErrClusterLaunchFailed, "create cluster for %s: %v", email, cerr)
 	}
 	return nil, false, classify(wire.StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, cerr))
+}
+
+// clusterRequest is the create request of a participant's cluster: single
+// node, single user, tagged with their email, adapted to the policy.
+func (a *Activities) clusterRequest(email, userName, name string, spec wire.ClusterSpec) compute.CreateCluster {
+	req := compute.CreateCluster{
+		ClusterName:  name,
+		SparkVersion: spec.SparkVersion,
+		NodeTypeId:   spec.NodeType,
+		PolicyId:     spec.PolicyID,
+		NumWorkers:   0,
+		SparkConf: map[string]string{
+			"spark.databricks.cluster.profile": "singleNode",
+			"spark.master":                     "local[*]",
+		},
+		CustomTags: map[string]string{
+			"ResourceClass":   "SingleNode",
+			a.Settings.TagKey: email,
+		},
+		DataSecurityMode:         compute.DataSecurityModeSingleUser,
+		SingleUserName:           userName,
+		AutoterminationMinutes:   a.Settings.Autotermination,
+		ApplyPolicyDefaultValues: true,
+		ForceSendFields:          []string{"NumWorkers"},
+	}
+	applyPolicySpec(&req, spec)
+	return req
 }
 
 var errNoClusterID = errors.New("no cluster id in the answer")

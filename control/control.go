@@ -359,8 +359,8 @@ func (c *Client) RetryFailed(ctx context.Context, batchID string) (int, error) {
 	}
 	next := in
 	next.Retries = append(append([]roster.Ref(nil), in.Retries...), ref)
-	next.NextChunk, next.Done, next.Setup = 0, workflows.Counts{}, nil
-	if next.ParticipantTimeout == 0 { // a batch submitted before there was one
+	next.NextChunk, next.Done, next.Setup, next.Read = 0, workflows.Counts{}, nil, nil // a retry reads the event afresh
+	if next.ParticipantTimeout == 0 {                                                  // a batch submitted before there was one
 		next.ParticipantTimeout = c.Batch.ParticipantTimeoutOrDefault()
 	}
 	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

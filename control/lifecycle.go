@@ -57,8 +57,8 @@ func (c *Client) TargetOfRoster(ps []roster.Participant) (Target, error) {
 // and report, and never the id of a submit.
 func LifecycleBatchID(mode string, opts wire.OffboardOptions, source string, at time.Time) string {
 	kind := mode
-	if mode == wire.ModeOffboard && opts.DryRun {
-		kind = "offboard-plan"
+	if opts.DryRun {
+		kind = mode + "-plan"
 	}
 	return kind + "-" + source + "-" + at.UTC().Format("20060102T150405Z")
 }
@@ -87,15 +87,22 @@ func (c *Client) StartLifecycle(ctx context.Context, t Target, mode string, opts
 
 func kindOf(mode string, opts wire.OffboardOptions) string {
 	switch {
-	case mode == wire.ModeOffboard && opts.DryRun:
-		return "offboard dry run"
+	case opts.DryRun:
+		return mode + " dry run"
 	case mode == "":
 		return "provisioning"
 	}
 	return mode
 }
 
+// lifecycleInput is the batch input of a reconcile or offboard; opts.DryRun
+// makes either read only (a reconcile's is BatchInput.DryRun).
 func (c *Client) lifecycleInput(batchID string, t Target, mode string, opts wire.OffboardOptions) workflows.BatchInput {
+	if mode == wire.ModeReconcile {
+		in := c.lifecycleInput(batchID, t, wire.ModeProvision, wire.OffboardOptions{})
+		in.Mode, in.DryRun = mode, opts.DryRun
+		return in
+	}
 	return workflows.BatchInput{
 		BatchID: batchID, Roster: t.Roster,
 		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
@@ -112,7 +119,7 @@ func ReconcileScheduleID(source string) string { return "cohort-reconcile/" + so
 // the next is due is not doubled). Each run is a batch whose id is
 // "reconcile-SOURCE-" and the scheduled time (see workflows.BatchWorkflow).
 // It reports whether the schedule existed.
-func (c *Client) ScheduleReconcile(ctx context.Context, t Target, every time.Duration) (existed bool, err error) {
+func (c *Client) ScheduleReconcile(ctx context.Context, t Target, every time.Duration, dryRun bool) (existed bool, err error) {
 	id := ReconcileScheduleID(t.Source)
 	// A run's batch id is "reconcile-SOURCE-" and the scheduled time
 	// (2026-01-15T08:00:00Z): it must stay a valid batch id.
@@ -124,14 +131,14 @@ func (c *Client) ScheduleReconcile(ctx context.Context, t Target, every time.Dur
 	action := &client.ScheduleWorkflowAction{
 		ID:        workflows.BatchWorkflowID("reconcile-" + t.Source),
 		Workflow:  workflows.BatchWorkflowName,
-		Args:      []any{c.lifecycleInput("", t, wire.ModeReconcile, wire.OffboardOptions{})},
+		Args:      []any{c.lifecycleInput("", t, wire.ModeReconcile, wire.OffboardOptions{DryRun: dryRun})},
 		TaskQueue: workflows.TaskQueue,
 	}
 	sc := c.Temporal.ScheduleClient()
 	_, err = sc.Create(ctx, client.ScheduleOptions{
 		ID: id, Spec: spec, Action: action,
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Note:    fmt.Sprintf("reconcile %s (%d participants) every %s", t.Source, t.Roster.Count, every),
+		Note:    fmt.Sprintf("reconcile%s %s (%d participants) every %s", map[bool]string{true: " (dry run: report only)"}[dryRun], t.Source, t.Roster.Count, every),
 	})
 	if err == nil {
 		return false, nil

@@ -280,3 +280,53 @@ func restrict(path string) error {
 	}
 	return os.Chmod(path, fileMode)
 }
+
+// MaxBlobSize bounds a blob LoadBlob reads: a snapshot of an event of
+// 100,000 participants is about 30 MB.
+const MaxBlobSize = 256 << 20
+
+// PutBlob stores b (a JSON document the worker hands between activities,
+// such as a reconcile's read of the event, too large for a workflow input)
+// as DIR/KEY.blob, 0600, and returns KEY, the hex sha256 of b. Putting equal
+// content again rewrites nothing.
+func (s Store) PutBlob(b []byte) (string, error) {
+	sum := sha256.Sum256(b)
+	key := hex.EncodeToString(sum[:])
+	if err := os.MkdirAll(s.Dir, dirMode); err != nil {
+		return "", fmt.Errorf("put blob: %w", err)
+	}
+	path := s.blobPath(key)
+	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(b)) {
+		return key, restrict(path)
+	}
+	if err := writeAtomic(path, b); err != nil {
+		return "", fmt.Errorf("put blob %s: %w", key, err)
+	}
+	return key, nil
+}
+
+// LoadBlob reads the blob PutBlob stored under key, and checks its content
+// against the key.
+func (s Store) LoadBlob(key string) ([]byte, error) {
+	if !validKey(key) {
+		return nil, fmt.Errorf("load blob: key %q: expected 64 hex digits", key)
+	}
+	f, err := os.Open(s.blobPath(key))
+	if err != nil {
+		return nil, fmt.Errorf("load blob %s: %w (is roster_dir the same directory for every worker?)", key, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxBlobSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("load blob %s: %w", key, err)
+	}
+	if len(b) > MaxBlobSize {
+		return nil, fmt.Errorf("load blob %s: over %d bytes", key, MaxBlobSize)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != key {
+		return nil, fmt.Errorf("load blob %s: content does not match its key (changed on disk?)", key)
+	}
+	return b, nil
+}
+
+func (s Store) blobPath(key string) string { return filepath.Join(s.Dir, key+".blob") }

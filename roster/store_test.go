@@ -292,3 +292,32 @@ func TestStore_notWorldReadable(t *testing.T) {
 	}
 	checkFiles(existing.Dir)
 }
+
+func TestStore_blob(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "store")}
+	key, err := s.PutBlob([]byte(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.PutBlob([]byte(`{"a":1}`))
+	if err != nil || again != key {
+		t.Fatalf("second put: %q, %v; want %q", again, err, key)
+	}
+	b, err := s.LoadBlob(key)
+	if err != nil || string(b) != `{"a":1}` {
+		t.Fatalf("load: %q, %v", b, err)
+	}
+	fi, err := os.Stat(s.blobPath(key))
+	if err != nil || fi.Mode().Perm() != fileMode {
+		t.Fatalf("mode: %v, %v; want %v", fi.Mode().Perm(), err, fileMode)
+	}
+	if err := os.WriteFile(s.blobPath(key), []byte(`{"a":2}`), fileMode); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoadBlob(key); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("changed blob: %v; want a mismatch error", err)
+	}
+	if _, err := s.LoadBlob("../x"); err == nil {
+		t.Fatal("a key that is no hash was accepted")
+	}
+}

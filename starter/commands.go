@@ -265,6 +265,9 @@ func (m *Main) summary(cl *control.Client, p control.Progress) error {
 		return errSomeFailed
 	}
 	fmt.Fprintf(m.Stdout, "done: %d ok, %d failed", p.Counts.OK, p.Counts.Failed)
+	if p.Counts.Unchanged > 0 || p.Counts.Drifted > 0 {
+		fmt.Fprintf(m.Stdout, " (%d unchanged, %d drifted)", p.Counts.Unchanged, p.Counts.Drifted)
+	}
 	if p.Counts.Reused > 0 {
 		fmt.Fprintf(m.Stdout, " (%d of the ok were provisioned before)", p.Counts.Reused)
 	}
@@ -316,8 +319,14 @@ func (m *Main) status(ctx context.Context, args []string) error {
 	var failed []workflows.Outcome
 	for _, o := range outcomes {
 		total.Total++
+		if len(o.Drift) > 0 {
+			total.Drifted++
+		}
 		if o.Status == workflows.StatusOK {
 			total.OK++
+			if o.Unchanged {
+				total.Unchanged++
+			}
 			continue
 		}
 		total.Failed++
@@ -326,6 +335,9 @@ func (m *Main) status(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "batch %s: %d participants, %d ok, %d failed (after %d retries)\n",
 		id, total.Total, total.OK, total.Failed, p.Attempt)
+	if total.Unchanged > 0 || total.Drifted > 0 {
+		fmt.Fprintf(m.Stdout, "reconcile: %d unchanged (nothing written), %d drifted\n", total.Unchanged, total.Drifted)
+	}
 	if steps := control.FailedBySteps(total); len(steps) > 0 {
 		fmt.Fprintf(m.Stdout, "failed by step: %s\n", strings.Join(steps, ", "))
 	}
@@ -382,6 +394,8 @@ type reportRow struct {
 	Mode        string `csv:"mode" json:"mode,omitempty"`
 	UserCreated bool   `csv:"user_created" json:"user_created"`
 	Changes     string `csv:"changes" json:"changes,omitempty"`
+	// Drift is what a reconcile found drifted (wire.DriftKinds).
+	Drift string `csv:"drift" json:"drift,omitempty"`
 }
 
 func (m *Main) report(ctx context.Context, args []string) error {
@@ -414,7 +428,10 @@ func writeReport(w io.Writer, format string, outcomes []workflows.Outcome) error
 	for i, o := range outcomes {
 		rows[i] = reportRow{Email: o.Email, DisplayName: o.DisplayName, UserID: o.UserID, Schema: o.Schema,
 			ClusterID: o.ClusterID, ClusterURL: o.ClusterURL, Status: o.Status, FailedStep: o.Step, LastError: o.Error,
-			Mode: o.Mode, UserCreated: o.UserCreated, Changes: strings.Join(o.Changes, "; ")}
+			Mode: o.Mode, UserCreated: o.UserCreated, Changes: strings.Join(o.Changes, "; "), Drift: strings.Join(o.Drift, " ")}
+		if o.Unchanged && rows[i].Changes == "" {
+			rows[i].Changes = "unchanged"
+		}
 	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
@@ -585,6 +602,7 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 	c.register(fs)
 	wait := fs.Bool("wait", false, "follow the reconcile with a progress bar until it ends, then list what it changed")
 	every := fs.String("every", "", "instead of running now, create or update a Temporal Schedule that reconciles every `DURATION` (e.g. 24h); off removes it")
+	dryRun := fs.Bool("dry-run", false, "read only: list, per participant, what drifted and write nothing; exit 0 when nothing drifted, 1 when something did (implies --wait; with --every, every scheduled run only reports)")
 	pos, err := parse(fs, args, 1, "one roster FILE.csv or BATCH id")
 	if err != nil {
 		return err
@@ -620,7 +638,7 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stdout, "removed schedule %s (runs it started finish)\n", id)
 		return nil
 	case *every != "":
-		existed, err := cl.ScheduleReconcile(ctx, t, interval)
+		existed, err := cl.ScheduleReconcile(ctx, t, interval, *dryRun)
 		if err != nil {
 			return err
 		}
@@ -628,13 +646,21 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 		if existed {
 			verb = "updated"
 		}
-		fmt.Fprintf(m.Stdout, "%s schedule %s: reconcile %d participants every %s; each run is a batch reconcile-%s-<time>\nWeb UI: %s\n",
-			verb, id, t.Roster.Count, interval, t.Source, cl.ScheduleURL(id))
+		what := "reconcile"
+		if *dryRun {
+			what = "list the drift (dry run: no writes) of"
+		}
+		fmt.Fprintf(m.Stdout, "%s schedule %s: %s %d participants every %s; each run is a batch reconcile-%s-<time>\nWeb UI: %s\n",
+			verb, id, what, t.Roster.Count, interval, t.Source, cl.ScheduleURL(id))
 		return nil
 	}
-	batch, err := cl.StartLifecycle(ctx, t, wire.ModeReconcile, wire.OffboardOptions{})
+	batch, err := cl.StartLifecycle(ctx, t, wire.ModeReconcile, wire.OffboardOptions{DryRun: *dryRun})
 	if err != nil {
 		return err
+	}
+	if *dryRun {
+		fmt.Fprintf(m.Stdout, "dry run: reading what %d participants of %s have (no writes) -> batch %s\n", t.Roster.Count, t.Source, batch)
+		return m.followAndDrift(ctx, cl, batch)
 	}
 	fmt.Fprintf(m.Stdout, "reconciling %d participants of %s -> batch %s\n", t.Roster.Count, t.Source, batch)
 	if !*wait {
@@ -642,6 +668,67 @@ func (m *Main) reconcile(ctx context.Context, args []string) error {
 		return nil
 	}
 	return m.followAndList(ctx, cl, batch)
+}
+
+// errDrifted ends a reconcile dry run that found drift (exit 1).
+var errDrifted = fmt.Errorf("drift found: %w", errSomeFailed)
+
+// followAndDrift follows a reconcile dry run, then lists the drift per
+// participant and kind, and a summary. It returns errDrifted when anything
+// drifted, errSomeFailed when a participant could not be read.
+func (m *Main) followAndDrift(ctx context.Context, cl *control.Client, batch string) error {
+	ferr := m.follow(ctx, cl, batch)
+	if ferr != nil && !errors.Is(ferr, errSomeFailed) {
+		return ferr
+	}
+	outcomes, err := cl.Outcomes(ctx, batch)
+	if err != nil {
+		return err
+	}
+	if drifted := printDrift(m.Stdout, outcomes); drifted > 0 && ferr == nil {
+		return errDrifted
+	}
+	return ferr
+}
+
+// printDrift lists each drifted participant with the kinds and what was
+// found, then a summary by kind; it returns how many drifted.
+func printDrift(w io.Writer, outcomes []workflows.Outcome) int {
+	byKind := map[string]int{}
+	var unchanged, offboarded, failed, drifted int
+	for _, o := range outcomes {
+		switch {
+		case o.Status != workflows.StatusOK:
+			failed++
+		case o.Offboarded:
+			offboarded++
+		case o.Unchanged:
+			unchanged++
+		}
+		if len(o.Drift) == 0 {
+			continue
+		}
+		if drifted == 0 {
+			fmt.Fprintln(w, "drift:")
+		}
+		drifted++
+		for _, k := range o.Drift {
+			byKind[k]++
+		}
+		fmt.Fprintf(w, "  %s [%s]: %s\n", o.Email, strings.Join(o.Drift, ", "), strings.Join(o.Changes, "; "))
+	}
+	var kinds []string
+	for _, k := range wire.DriftKinds {
+		if byKind[k] > 0 {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, byKind[k]))
+		}
+	}
+	fmt.Fprintf(w, "%d participants: %d unchanged, %d drifted", len(outcomes), unchanged, drifted)
+	if len(kinds) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(kinds, ", "))
+	}
+	fmt.Fprintf(w, ", %d offboarded (left alone), %d could not be read\n", offboarded, failed)
+	return drifted
 }
 
 // followAndList follows a lifecycle batch, then lists what it changed.

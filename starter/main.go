@@ -4,7 +4,7 @@
 //
 //	starter submit [--wait] [--batch ID] [--skip-invalid] FILE.csv
 //	starter plan [--skip-invalid] FILE.csv
-//	starter reconcile [--wait] [--every DURATION|off] FILE.csv|BATCH
+//	starter reconcile [--wait] [--dry-run] [--every DURATION|off] FILE.csv|BATCH
 //	starter offboard [--wait] [--dry-run] [--delete-users] [--drop-schemas] FILE.csv|BATCH
 //	starter status BATCH
 //	starter retry-failed [--wait] BATCH
@@ -81,8 +81,8 @@ var commands = []struct{ name, args, summary string }{
 	{"status", "BATCH", "counts, failures by step, and the failed participants"},
 	{"retry-failed", "[--wait] BATCH", "re-run exactly the failed participants of a finished batch"},
 	{"report", "BATCH [--format csv|json]", "one row per participant: the list to send to participants"},
-	{"reconcile", "[--wait] [--every DURATION|off] FILE.csv|BATCH",
-		"re-assert every participant's environment (purged clusters re-created and\nstopped, running ones left alone); --every keeps a Temporal Schedule doing it"},
+	{"reconcile", "[--wait] [--dry-run] [--every DURATION|off] FILE.csv|BATCH",
+		"read the event once and repair only what drifted (purged clusters re-created\nand stopped, running ones left alone); --dry-run only lists the drift (exit 1\nif any); --every keeps a Temporal Schedule doing it"},
 	{"offboard", "[--wait] [--dry-run] [--delete-users] [--drop-schemas] FILE.csv|BATCH",
 		"close the event: remove assignments, clusters, grants (schemas), then deactivate\n(or delete) the users Cohort created; --dry-run only lists it"},
 	{"version", "", "Cohort's version and the Temporal and Databricks SDK versions it was built with"},

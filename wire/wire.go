@@ -213,6 +213,9 @@ type Provisioned struct {
 	// and was fixed; for an offboard, what was removed and what was kept;
 	// for an offboard dry run, what would be.
 	Changes []string `json:"changes,omitempty"`
+	// Drift lists the kinds of drift (DriftKinds) a reconcile found; with
+	// a dry run, what it would repair.
+	Drift []string `json:"drift,omitempty"`
 }
 
 // CreateUserInput: step create_user.

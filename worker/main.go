@@ -259,6 +259,8 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.PlanWorkspace, wire.PlanWorkspaceName)
 	register(main, acts.PriorRuns, wire.PriorRunsName)
 	register(main, acts.PlanOffboard, wire.PlanOffboardName)
+	register(main, acts.ReadEvent, wire.ReadEventName)
+	register(main, acts.SurveyChunk, wire.SurveyChunkName)
 
 	ao := accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers)
 	ao.Identity = identity

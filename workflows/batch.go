@@ -41,11 +41,16 @@ type BatchInput struct {
 	// Offboard's choices). An offboard needs no setup: it is skipped.
 	Mode     string               `json:"mode,omitempty"`
 	Offboard wire.OffboardOptions `json:"offboard,omitempty"`
+	// DryRun, in a reconcile, reads only: the outcomes list the drift and
+	// no participant run is started (an offboard's is Offboard.DryRun).
+	DryRun bool `json:"dry_run,omitempty"`
 
 	// Carried across continue-as-new.
 	NextChunk int                    `json:"next_chunk,omitempty"`
 	Done      Counts                 `json:"done"`
 	Setup     *wire.SetupBatchResult `json:"setup,omitempty"`
+	// Read is a reconcile's read of the event (ReadEvent), done once.
+	Read *wire.ReadEventResult `json:"read,omitempty"`
 }
 
 // BatchResult sums every chunk. Per-participant outcomes stay in the chunk
@@ -67,7 +72,13 @@ type BatchProgress struct {
 	Done    Counts                 `json:"done"`
 	Active  []string               `json:"active"` // workflow IDs of running chunks
 	Setup   *wire.SetupBatchResult `json:"setup,omitempty"`
+	Read    *wire.ReadEventResult  `json:"read,omitempty"`
 }
+
+// readOnce is the change that has a reconcile read the event once (ReadEvent)
+// and run only the participants with drift. Reconciles started before it
+// run every participant's steps, as they did.
+const readOnce = "reconcile-read-once"
 
 // Attempt is the number of the attempt this input runs: 0 for the submitted
 // roster, n for the n-th retry.
@@ -131,6 +142,17 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		in.Setup = &setup
 		progress.Setup = &setup
 	}
+	if in.Mode == wire.ModeReconcile && in.Read == nil && workflow.GetVersion(ctx, readOnce, workflow.DefaultVersion, 1) == 1 {
+		progress.Phase = "reading"
+		actx := workflow.WithActivityOptions(ctx, stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, in.StepTimeout,
+			"read the event's users, assignments, schemas, grants and clusters (list calls)"))
+		var read wire.ReadEventResult
+		if err := workflow.ExecuteActivity(actx, wire.ReadEventName, wire.ReadEventInput{BatchID: in.BatchID,
+			Catalog: in.Setup.Catalog, PolicyID: in.Setup.Cluster.PolicyID}).Get(ctx, &read); err != nil {
+			return BatchResult{}, err
+		}
+		in.Read, progress.Read = &read, &read
+	}
 	progress.Phase = phaseOf(in)
 
 	window := max(in.MaxInFlight/in.ParallelChunks, 1)
@@ -171,11 +193,15 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 		TypedSearchAttributes: temporal.NewSearchAttributes(BatchAttr.ValueSet(in.BatchID)),
 		StaticSummary:         fmt.Sprintf("chunk %d of %d (participants %d-%d) of batch %s", index+1, in.Chunks(), offset+1, offset+limit, in.BatchID),
 	})
-	f := workflow.ExecuteChildWorkflow(cctx, ChunkWorkflowName, ChunkInput{
+	cin := ChunkInput{
 		BatchID: in.BatchID, Index: index, Roster: in.Current(), Offset: offset, Limit: limit,
 		Window: window, Setup: *in.Setup, StepTimeout: in.StepTimeout, ParticipantTimeout: in.ParticipantTimeout, Recheck: in.Recheck,
-		Mode: in.Mode, Offboard: in.Offboard,
-	})
+		Mode: in.Mode, Offboard: in.Offboard, DryRun: in.DryRun,
+	}
+	if in.Read != nil {
+		cin.Snapshot = in.Read.Snapshot
+	}
+	f := workflow.ExecuteChildWorkflow(cctx, ChunkWorkflowName, cin)
 	progress.Active = append(progress.Active, id)
 	sel.AddFuture(f, func(f workflow.Future) {
 		var r ChunkResult
@@ -193,6 +219,8 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 // phaseOf names the working phase of a batch of in's mode.
 func phaseOf(in BatchInput) string {
 	switch {
+	case in.Mode == wire.ModeReconcile && in.DryRun:
+		return "planning"
 	case in.Mode == wire.ModeReconcile:
 		return "reconciling"
 	case in.Mode == wire.ModeOffboard && in.Offboard.DryRun:

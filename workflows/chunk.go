@@ -39,6 +39,12 @@ type ChunkInput struct {
 	// participant run but PlanOffboard for each.
 	Mode     string               `json:"mode,omitempty"`
 	Offboard wire.OffboardOptions `json:"offboard,omitempty"`
+	// Snapshot, in a reconcile, is the batch's read of the event
+	// (wire.ReadEventResult): the chunk surveys its participants against it
+	// and runs only those with drift. DryRun runs none: the outcomes list
+	// the drift. Empty in reconciles started before the read existed.
+	Snapshot string `json:"snapshot,omitempty"`
+	DryRun   bool   `json:"dry_run,omitempty"`
 }
 
 // Outcome is the end of one participant in a batch: a row of the report.
@@ -47,9 +53,11 @@ type Outcome struct {
 	Status string `json:"status"` // StatusOK or StatusFailed
 	// Reused says the participant had been provisioned before this batch (or
 	// by another batch running at the same time) and was not started again.
-	Reused bool   `json:"reused,omitempty"`
-	Step   string `json:"step,omitempty"`  // where it failed
-	Error  string `json:"error,omitempty"` // why it failed
+	Reused bool `json:"reused,omitempty"`
+	// Unchanged says a reconcile found nothing drifted: no run, no write.
+	Unchanged bool   `json:"unchanged,omitempty"`
+	Step      string `json:"step,omitempty"`  // where it failed
+	Error     string `json:"error,omitempty"` // why it failed
 }
 
 // ChunkResult holds an outcome for every participant of the chunk, in roster order.
@@ -121,6 +129,22 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: time.Minute},
 	})
 
+	surveys, err := surveyChunk(ctx, in, ps)
+	if err != nil {
+		// The read failed (after its retries): every participant of the
+		// chunk fails by name, at step survey, with the reason.
+		o := failedOutcome(err)
+		o.Step = wire.StepSurvey
+		for i := range ps {
+			counts.Running++
+			res.Outcomes[i] = Outcome{ParticipantResult: ParticipantResult{Email: ps[i].Email, DisplayName: ps[i].DisplayName,
+				Mode: wire.ModeReconcile}, Status: StatusFailed, Step: o.Step, Error: ClipError(o.Error)}
+			counts.record(res.Outcomes[i])
+		}
+		res.Counts = counts
+		return res, nil
+	}
+
 	sel := workflow.NewSelector(ctx)
 	inFlight := 0
 	finish := func(i int, o Outcome) {
@@ -139,6 +163,17 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 			inFlight++
 			counts.Running++
 			return
+		}
+		var survey *wire.Survey
+		if surveys != nil {
+			s := surveys[i]
+			if o, done := surveyedOutcome(s, in.DryRun); done {
+				inFlight++
+				counts.Running++
+				finish(i, o)
+				return
+			}
+			survey = &s
 		}
 		if n := len(ParticipantWorkflowID(p.Email)); n > maxWorkflowIDLen && !again {
 			inFlight++
@@ -166,7 +201,7 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		})
 		child := workflow.ExecuteChildWorkflow(cctx, ParticipantWorkflowName, ParticipantInput{
 			BatchID: in.BatchID, Participant: p, Catalog: in.Setup.Catalog, Cluster: in.Setup.Cluster,
-			StepTimeout: in.StepTimeout, Mode: in.Mode, Offboard: in.Offboard,
+			StepTimeout: in.StepTimeout, Mode: in.Mode, Offboard: in.Offboard, Survey: survey,
 		})
 		if !again {
 			inFlight++
@@ -216,7 +251,9 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 			start(next, false)
 			next++
 		}
-		sel.Select(ctx)
+		if inFlight > 0 { // participants that need no run end at once
+			sel.Select(ctx)
+		}
 	}
 	res.Counts = counts
 	return res, nil

@@ -10,7 +10,12 @@ type Counts struct {
 	Running int `json:"running"`
 	OK      int `json:"ok"`
 	Reused  int `json:"reused"` // included in OK
-	Failed  int `json:"failed"`
+	// Unchanged (included in OK): a reconcile found nothing drifted and
+	// started no run. Drifted: it found drift (repaired, or with a dry
+	// run, listed).
+	Unchanged int `json:"unchanged,omitempty"`
+	Drifted   int `json:"drifted,omitempty"`
+	Failed    int `json:"failed"`
 	// FailedByStep is sorted by step.
 	FailedByStep []StepCount `json:"failed_by_step,omitempty"`
 }
@@ -27,7 +32,7 @@ func (c Counts) Done() int { return c.OK + c.Failed }
 // Add returns the sum of two counts.
 func (c Counts) Add(o Counts) Counts {
 	sum := Counts{Total: c.Total + o.Total, Running: c.Running + o.Running, OK: c.OK + o.OK,
-		Reused: c.Reused + o.Reused, Failed: c.Failed + o.Failed}
+		Reused: c.Reused + o.Reused, Failed: c.Failed + o.Failed, Unchanged: c.Unchanged + o.Unchanged, Drifted: c.Drifted + o.Drifted}
 	for _, sc := range c.FailedByStep {
 		sum.AddFailed(sc.Step, sc.N)
 	}
@@ -58,7 +63,13 @@ func (c *Counts) AddFailed(step string, n int) {
 // record counts one participant's outcome.
 func (c *Counts) record(o Outcome) {
 	c.Running--
+	if len(o.Drift) > 0 {
+		c.Drifted++
+	}
 	if o.Status == StatusOK {
+		if o.Unchanged {
+			c.Unchanged++
+		}
 		c.OK++
 		if o.Reused {
 			c.Reused++

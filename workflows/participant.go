@@ -28,6 +28,10 @@ type ParticipantInput struct {
 	// wire.ModeOffboard (offboard.go, with Offboard's choices).
 	Mode     string               `json:"mode,omitempty"`
 	Offboard wire.OffboardOptions `json:"offboard,omitempty"`
+	// Survey, in a reconcile, is the drift the batch's read found for this
+	// participant: the run repairs only that. Nil in reconciles started
+	// before the read existed, which re-assert every step.
+	Survey *wire.Survey `json:"survey,omitempty"`
 }
 
 // ParticipantResult is what an organizer sends to the participant. It is
@@ -165,12 +169,25 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), name, input)
 	}
 
-	userF := run(createUserOptions(st, p.Email), wire.CreateUserName, wire.CreateUserInput{Participant: p})
-	schemaIn := wire.CreateSchemaInput{Participant: p, Catalog: in.Catalog}
-	if rec != nil {
-		schemaIn.Recorded = rec.prior.Schema // the participant keeps the name they have
+	// A repair (rec.survey set) runs only the steps whose drift the survey
+	// found, and what they depend on; skipped steps answer with what the
+	// survey found in place.
+	sv := rec.surveyed()
+	var userF, schemaF workflow.Future
+	if sv.needs(wire.DriftUserMissing, wire.DriftUserInactive) {
+		userF = run(createUserOptions(st, p.Email), wire.CreateUserName, wire.CreateUserInput{Participant: p})
+	} else {
+		userF = ready(ctx, wire.CreateUserResult{UserID: sv.UserID, UserName: sv.UserName})
 	}
-	schemaF := run(createSchemaOptions(st, p, in.Catalog), wire.CreateSchemaName, schemaIn)
+	if sv.needs(wire.DriftSchemaMissing) {
+		schemaIn := wire.CreateSchemaInput{Participant: p, Catalog: in.Catalog}
+		if rec != nil {
+			schemaIn.Recorded = rec.prior.Schema // the participant keeps the name they have
+		}
+		schemaF = run(createSchemaOptions(st, p, in.Catalog), wire.CreateSchemaName, schemaIn)
+	} else {
+		schemaF = ready(ctx, wire.CreateSchemaResult{FullName: sv.Schema})
+	}
 
 	var user wire.CreateUserResult
 	if err := userF.Get(ctx, &user); err != nil {
@@ -194,10 +211,15 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 	case !user.Created && workflow.GetVersion(ctx, userOrigin, workflow.DefaultVersion, 1) == 1:
 		priorF = run(priorRunsOptions(st), wire.PriorRunsName, priorRunsInput(ctx))
 	}
-	err := run(assignWorkspaceOptions(st, p.Email), wire.AssignWorkspaceName,
-		wire.AssignWorkspaceInput{Email: p.Email, UserID: user.UserID}).Get(ctx, nil)
-	if err != nil {
-		return res, stepFailed(p, wire.StepAssignWorkspace, wire.AssignWorkspaceName, err)
+	if user.Created || sv.needs(wire.DriftNotAssigned) {
+		err := run(assignWorkspaceOptions(st, p.Email), wire.AssignWorkspaceName,
+			wire.AssignWorkspaceInput{Email: p.Email, UserID: user.UserID}).Get(ctx, nil)
+		if err != nil {
+			return res, stepFailed(p, wire.StepAssignWorkspace, wire.AssignWorkspaceName, err)
+		}
+		if sv.repair() && !user.Created {
+			rec.change("workspace assignment restored")
+		}
 	}
 	var schema wire.CreateSchemaResult
 	if err := schemaF.Get(ctx, &schema); err != nil {
@@ -211,8 +233,13 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 		rec.change("schema %s re-created (empty)", schema.FullName)
 	}
 
-	grantF := run(grantOptions(st, principal, schema.FullName), wire.GrantName,
-		wire.GrantInput{Principal: principal, Catalog: in.Catalog, Schema: schema.FullName, PrincipalCreated: principalCreated})
+	var grantF workflow.Future
+	if user.Created || schema.Created || sv.needs(wire.DriftGrantMissing) {
+		grantF = run(grantOptions(st, principal, schema.FullName), wire.GrantName,
+			wire.GrantInput{Principal: principal, Catalog: in.Catalog, Schema: schema.FullName, PrincipalCreated: principalCreated})
+	} else {
+		grantF = ready(ctx, wire.GrantResult{Recorded: rec.prior.GrantsRecorded})
+	}
 	// A user created by this run cannot have a cluster yet: only one that
 	// existed before is worth the lookup.
 	lookup := !user.Created || rec != nil
@@ -221,6 +248,10 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 	// provisioning run whose read of them has already answered.
 	var known string
 	switch {
+	case sv.repair():
+		// The survey's listing found no cluster tagged for them: create one
+		// (a create that fails lists again before it decides).
+		lookup = false
 	case rec != nil:
 		known = rec.prior.ClusterID
 	case priorF != nil && priorF.IsReady():
@@ -231,15 +262,25 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 	}
 	for runs := 1; ; runs++ {
 		var cluster wire.CreateClusterResult
-		err := run(createClusterOptions(st, p), wire.CreateClusterName,
-			wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup, UserName: user.UserName,
-				KnownClusterID: known}).Get(ctx, &cluster)
-		if err != nil {
-			return res, stepFailed(p, wire.StepCreateCluster, wire.CreateClusterName, err)
+		if runs > 1 || sv.needs(wire.DriftClusterGone) {
+			err := run(createClusterOptions(st, p), wire.CreateClusterName,
+				wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup, UserName: user.UserName,
+					KnownClusterID: known}).Get(ctx, &cluster)
+			if err != nil {
+				return res, stepFailed(p, wire.StepCreateCluster, wire.CreateClusterName, err)
+			}
+		} else {
+			cluster = wire.CreateClusterResult{ClusterID: sv.ClusterID, URL: sv.ClusterURL}
 		}
 		res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
-		permF := run(setPermissionOptions(st, principal, cluster.ClusterID), wire.SetPermissionName,
-			wire.SetPermissionInput{Principal: principal, ClusterID: cluster.ClusterID})
+		permF := ready(ctx, nil)
+		if runs > 1 || cluster.Created || user.Created || sv.needs(wire.DriftPermissionMissing) {
+			permF = run(setPermissionOptions(st, principal, cluster.ClusterID), wire.SetPermissionName,
+				wire.SetPermissionInput{Principal: principal, ClusterID: cluster.ClusterID})
+			if sv.repair() && !cluster.Created {
+				rec.change("CAN_RESTART restored on cluster %s", cluster.ClusterID)
+			}
+		}
 		var stopF workflow.Future
 		if rec == nil || cluster.Created {
 			// A reconcile stops only the cluster it created: one it found may
@@ -287,8 +328,17 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 		earlierGrants = prior.Grants
 	}
 	res.Grants, res.GrantsRecorded = wire.MergeGrants(earlierGrants, granted.Added), granted.Recorded
+	if sv.repair() && len(granted.Added) > 0 && !user.Created && !schema.Created {
+		rec.change("grants restored: %s", describeGrants(granted.Added))
+	}
 	if rec != nil {
 		res.Mode, res.Changes = wire.ModeReconcile, append(res.Changes, rec.changes...)
+		if sv.repair() {
+			res.Drift, res.Changes = sv.Drift, append(res.Changes, sv.Notes...)
+			if len(sv.ExtraClusters) > 0 {
+				res.Changes = append(res.Changes, wire.ExtraClustersNote(sv.ExtraClusters))
+			}
+		}
 	}
 	return res, nil
 }

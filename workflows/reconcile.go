@@ -1,19 +1,62 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/cohort-dev/cohort/roster"
 	"github.com/cohort-dev/cohort/wire"
 )
 
 // reconciling is a reconcile run's state: what the earlier runs said, and
 // the changes it made so far.
 type reconciling struct {
-	prior   wire.PriorRunsResult
+	prior wire.PriorRunsResult
+	// survey, when set, is what the batch's read found (ReadEvent,
+	// SurveyChunk): the run repairs only that drift.
+	survey  *wire.Survey
 	changes []string
+}
+
+// surveyed is a participant run's survey, nil when it has none (provision,
+// or a reconcile of a batch started before the read).
+type surveyed struct{ *wire.Survey }
+
+func (r *reconciling) surveyed() surveyed {
+	if r == nil {
+		return surveyed{}
+	}
+	return surveyed{r.survey}
+}
+
+// repair says the run repairs a survey's drift only.
+func (s surveyed) repair() bool { return s.Survey != nil }
+
+// needs says whether a step runs: always without a survey; with one, when
+// any of kinds drifted.
+func (s surveyed) needs(kinds ...string) bool { return s.Survey == nil || s.Has(kinds...) }
+
+// ready is a future that is already resolved to v: the answer of a step a
+// repair does not need to run.
+func ready(ctx workflow.Context, v any) workflow.Future {
+	f, set := workflow.NewFuture(ctx)
+	set.SetValue(v)
+	return f
+}
+
+// describeGrants writes grants as "USE_SCHEMA on schema c.s; ...".
+func describeGrants(gs []wire.SecurableGrant) string {
+	parts := make([]string, 0, len(gs))
+	for _, g := range gs {
+		parts = append(parts, strings.Join(g.Privileges, ",")+" on "+g.Type+" "+g.Name)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (r *reconciling) change(format string, a ...any) {
@@ -31,7 +74,7 @@ func (r *reconciling) userStep(u wire.CreateUserResult) {
 	case u.Reactivated:
 		r.change("user %s was inactive: reactivated", u.UserID)
 	}
-	if !u.Created && r.prior.CreatedUserID != "" && r.prior.CreatedUserID != u.UserID {
+	if r.survey == nil && !u.Created && r.prior.CreatedUserID != "" && r.prior.CreatedUserID != u.UserID {
 		r.change("account user %s is not the one Cohort created (%s; re-created by someone since?): an offboard keeps it", u.UserID, r.prior.CreatedUserID)
 	}
 }
@@ -59,6 +102,11 @@ func (r *reconciling) clusterStep(c wire.CreateClusterResult) {
 // offboarded since is left alone (a submit onboards them again).
 func reconcileParticipant(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
 	p := in.Participant
+	if in.Survey != nil {
+		// The batch's read found drift: repair only that (the survey carries
+		// the earlier runs' record).
+		return provisionSteps(ctx, in, &reconciling{prior: in.Survey.Prior, survey: in.Survey})
+	}
 	var prior wire.PriorRunsResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, priorRunsOptions(in.StepTimeout)),
 		wire.PriorRunsName, priorRunsInput(ctx)).Get(ctx, &prior)
@@ -84,4 +132,66 @@ func priorRunsOptions(st time.Duration) workflow.ActivityOptions {
 func priorRunsInput(ctx workflow.Context) wire.PriorRunsInput {
 	info := workflow.GetInfo(ctx)
 	return wire.PriorRunsInput{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+}
+
+// surveyChunkOptions: reads only, paced per class; it heartbeats.
+func surveyChunkOptions(st time.Duration) workflow.ActivityOptions {
+	return stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, st, "read what the chunk's participants have, against the batch's read of the event")
+}
+
+// surveyChunk, in a reconcile that read the event (in.Snapshot), compares
+// the chunk's participants with that read: one survey each, in roster
+// order. Nil for every other chunk.
+func surveyChunk(ctx workflow.Context, in ChunkInput, ps []roster.Participant) ([]wire.Survey, error) {
+	if in.Mode != wire.ModeReconcile || in.Snapshot == "" {
+		return nil, nil
+	}
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = ParticipantWorkflowID(p.Email)
+	}
+	var r wire.SurveyChunkResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, surveyChunkOptions(cmp.Or(in.StepTimeout, 30*time.Minute))),
+		wire.SurveyChunkName, wire.SurveyChunkInput{Snapshot: in.Snapshot, Roster: in.Roster, Offset: in.Offset, Limit: in.Limit,
+			Catalog: in.Setup.Catalog, WorkflowIDs: ids}).Get(ctx, &r)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Surveys) != len(ps) {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("survey answered for %d of %d participants", len(r.Surveys), len(ps)), wire.ErrInvalidInput, nil)
+	}
+	return r.Surveys, nil
+}
+
+// surveyedOutcome is the outcome of a surveyed participant who needs no
+// run (done): unchanged, offboarded (left alone), drift a write cannot
+// repair (extra clusters), or any drift in a dry run, which lists it.
+func surveyedOutcome(s wire.Survey, dryRun bool) (o Outcome, done bool) {
+	r := ParticipantResult{Mode: wire.ModeReconcile, UserID: s.UserID, Schema: s.Schema, ClusterID: s.ClusterID, ClusterURL: s.ClusterURL,
+		CreatedUserID: s.Prior.CreatedUserID, UserCreated: s.Prior.CreatedUserID != "" && s.Prior.CreatedUserID == s.UserID,
+		Grants: s.Prior.Grants, GrantsRecorded: s.Prior.GrantsRecorded, Drift: s.Drift}
+	switch {
+	case s.Offboarded:
+		r.Offboarded = true
+		r.Changes = []string{"left alone: offboarded (submit onboards them again)"}
+		return Outcome{ParticipantResult: r, Status: StatusOK}, true
+	case s.Unchanged():
+		r.Changes = s.Notes
+		return Outcome{ParticipantResult: r, Status: StatusOK, Unchanged: true}, true
+	case dryRun:
+		extra := wire.ExtraClustersNote(s.ExtraClusters)
+		for _, d := range s.Details {
+			if d != extra {
+				d = "would repair: " + d
+			}
+			r.Changes = append(r.Changes, d)
+		}
+		r.Changes = append(r.Changes, s.Notes...)
+		return Outcome{ParticipantResult: r, Status: StatusOK}, true
+	case !s.Repairs():
+		r.Changes = append(slices.Clone(s.Notes), wire.ExtraClustersNote(s.ExtraClusters))
+		return Outcome{ParticipantResult: r, Status: StatusOK}, true
+	}
+	return Outcome{}, false
 }

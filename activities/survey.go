@@ -1,0 +1,439 @@
+package activities
+
+// The reconcile's read (issue 18): ReadEvent lists the event's state once
+// per batch, in pages, and stores it; SurveyChunk compares each participant
+// of a chunk with it. Together they cost, per participant, one grants read
+// (their schema's: no list answers it) and one permissions read (their
+// cluster's), plus the pages of the lists, and write nothing.
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/databricks/databricks-sdk-go/service/catalog"
+	"github.com/databricks/databricks-sdk-go/service/compute"
+	"github.com/databricks/databricks-sdk-go/service/iam"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
+)
+
+// surveyConcurrency bounds a chunk's reads in flight: enough to keep the
+// scarcest class (Unity Catalog) at its rate at Azure latencies; the
+// limiter paces them.
+const surveyConcurrency = 16
+
+// eventSnapshot is what ReadEvent stores: the event's state from the list
+// calls, keyed for SurveyChunk's lookups.
+type eventSnapshot struct {
+	Catalog string `json:"catalog"`
+	// Users by lower-cased userName and e-mail address.
+	Users map[string]snapUser `json:"users"`
+	// Assigned are the ids of the principals holding a workspace assignment.
+	Assigned map[string]bool `json:"assigned"`
+	// Schemas of the catalog by full name (lower case): their owner mark.
+	Schemas map[string]string `json:"schemas"`
+	// Held is, per securable ("catalog:name", "schema:name") read whole (the
+	// catalog and the shared grants), what each principal (lower case)
+	// holds on it directly.
+	Held map[string]map[string][]string `json:"held"`
+	// Clusters under the policy, by the participant tag's value (lower case).
+	Clusters map[string][]snapCluster `json:"clusters"`
+}
+
+type snapUser struct {
+	ID       string `json:"id"`
+	UserName string `json:"user_name"`
+	Active   bool   `json:"active"`
+}
+
+type snapCluster struct {
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	StartTime int64  `json:"start_time"`
+}
+
+func securableKey(typ, name string) string { return strings.ToLower(typ) + ":" + strings.ToLower(name) }
+
+// ReadEvent is the reconcile's bulk read: the account's users (SCIM list,
+// pages of 1,000), the workspace's assignments, the catalog's schemas, the
+// catalog's and the shared securables' grants, and the clusters under the
+// policy (pages of 100), each paced at its class. It stores the snapshot in
+// the roster store (it is far over Temporal's payload limit at 10,000
+// participants) and returns its key. It writes nothing to Databricks.
+func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wire.ReadEventResult, error) {
+	const step = wire.StepReadEvent
+	ctx, _, stop := withPulse(ctx)
+	defer stop()
+	cat := strings.ToLower(cmp.Or(in.Catalog, a.Settings.Catalog))
+	snap := eventSnapshot{Catalog: cat, Users: map[string]snapUser{}, Assigned: map[string]bool{},
+		Schemas: map[string]string{}, Held: map[string]map[string][]string{}, Clusters: map[string][]snapCluster{}}
+	var out wire.ReadEventResult
+
+	users, err := a.listAccountUsers(ctx)
+	if err != nil {
+		return out, classify(step, fmt.Errorf("list account users: %w", err))
+	}
+	out.Reads += len(users)/scimPageSize + 1
+	for _, u := range users {
+		su := snapUser{ID: u.Id, UserName: u.UserName, Active: u.Active}
+		snap.Users[strings.ToLower(u.UserName)] = su
+		for _, e := range u.Emails {
+			if k := strings.ToLower(e.Value); k != "" {
+				if _, taken := snap.Users[k]; !taken {
+					snap.Users[k] = su
+				}
+			}
+		}
+	}
+	out.Users = len(users)
+
+	if err := a.readAssigned(ctx, &snap); err != nil {
+		return out, err
+	}
+	out.Reads++
+	out.Assigned = len(snap.Assigned)
+
+	pages, err := a.readSchemas(ctx, &snap)
+	if err != nil {
+		return out, err
+	}
+	out.Reads += pages
+	out.Schemas = len(snap.Schemas)
+
+	for _, g := range a.desiredGrants(cat, "") {
+		if g.Type == "schema" && g.Name == "" {
+			continue // the participant's own: read per participant
+		}
+		held, err := a.allPrivileges(ctx, g.Type, g.Name)
+		if err != nil {
+			return out, classify(step, err)
+		}
+		out.Reads++
+		snap.Held[securableKey(g.Type, g.Name)] = held
+	}
+
+	pages, n, err := a.readClusters(ctx, in.PolicyID, &snap)
+	if err != nil {
+		return out, err
+	}
+	out.Reads += pages
+	out.Clusters = n
+
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return out, classify(step, fmt.Errorf("encode the event's snapshot: %w", err))
+	}
+	if out.Snapshot, err = a.Roster.PutBlob(b); err != nil {
+		return out, classify(step, err)
+	}
+	return out, nil
+}
+
+// readAssigned lists the workspace's permission assignments (one request).
+func (a *Activities) readAssigned(ctx context.Context, snap *eventSnapshot) error {
+	const step = wire.StepReadEvent
+	if a.Settings.WorkspaceID == 0 {
+		return invalid(step, "list workspace assignments: no workspace id configured")
+	}
+	wrap := func(err error) error {
+		return classify(step, fmt.Errorf("list assignments of workspace %d: %w", a.Settings.WorkspaceID, err))
+	}
+	if err := a.Limits.Wait(ctx, ClassAssignments); err != nil {
+		return wrap(err)
+	}
+	it := a.Account.Assignments.List(ctx, iam.ListWorkspaceAssignmentRequest{WorkspaceId: a.Settings.WorkspaceID})
+	for it.HasNext(ctx) {
+		as, err := it.Next(ctx)
+		if err != nil {
+			return wrap(err)
+		}
+		if as.Principal != nil && len(as.Permissions) > 0 {
+			snap.Assigned[fmt.Sprint(as.Principal.PrincipalId)] = true
+		}
+	}
+	return nil
+}
+
+// readSchemas lists the catalog's schemas (pages of 1,000) with their
+// owner marks, and returns the pages read.
+func (a *Activities) readSchemas(ctx context.Context, snap *eventSnapshot) (int, error) {
+	const step = wire.StepReadEvent
+	wrap := func(err error) error {
+		return classify(step, fmt.Errorf("list schemas of catalog %s: %w", snap.Catalog, err))
+	}
+	const pageSize = 1000
+	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+		return 0, wrap(err)
+	}
+	it := a.Workspace.SchemaList.List(ctx, catalog.ListSchemasRequest{CatalogName: snap.Catalog, MaxResults: pageSize})
+	n := 0
+	for ; it.HasNext(ctx); n++ {
+		sc, err := it.Next(ctx)
+		if err != nil {
+			return 0, wrap(err)
+		}
+		full := strings.ToLower(cmp.Or(sc.FullName, snap.Catalog+"."+sc.Name))
+		snap.Schemas[full] = sc.Properties[wire.SchemaOwnerProperty]
+		if (n+1)%pageSize == 0 {
+			if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+				return 0, wrap(err)
+			}
+		}
+	}
+	return n/pageSize + 1, nil
+}
+
+// allPrivileges reads what every principal holds directly on a securable
+// (one Grants.Get with no principal).
+func (a *Activities) allPrivileges(ctx context.Context, typ, name string) (map[string][]string, error) {
+	what := fmt.Sprintf("read grants on %s %s", typ, name)
+	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	resp, err := a.Workspace.Grants.Get(ctx, catalog.GetGrantRequest{SecurableType: typ, FullName: name})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	held := map[string][]string{}
+	for _, pa := range resp.PrivilegeAssignments {
+		k := strings.ToLower(pa.Principal)
+		held[k] = append(held[k], privilegeNames(pa.Privileges)...)
+	}
+	return held, nil
+}
+
+// readClusters lists the clusters under the policy (pages of 100, every
+// state) and keeps those tagged for a participant. It returns the pages
+// read and the clusters kept.
+func (a *Activities) readClusters(ctx context.Context, policyID string, snap *eventSnapshot) (pages, kept int, err error) {
+	const step = wire.StepReadEvent
+	if a.Settings.TagKey == "" {
+		return 0, 0, invalid(step, "list clusters: no participant tag key configured")
+	}
+	if policyID == "" {
+		return 0, 0, invalid(step, "list clusters: the batch's setup resolved no cluster policy")
+	}
+	wrap := func(err error) error {
+		return classify(step, fmt.Errorf("list clusters under policy %s: %w", policyID, err))
+	}
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return 0, 0, wrap(err)
+	}
+	it := a.Workspace.Clusters.List(ctx, compute.ListClustersRequest{
+		FilterBy: &compute.ListClustersFilterBy{PolicyId: policyID}, PageSize: clusterListPageSize})
+	n := 0
+	for ; it.HasNext(ctx); n++ {
+		c, err := it.Next(ctx)
+		if err != nil {
+			return 0, 0, wrap(err)
+		}
+		if tag := strings.ToLower(c.CustomTags[a.Settings.TagKey]); tag != "" {
+			snap.Clusters[tag] = append(snap.Clusters[tag], snapCluster{ID: c.ClusterId, State: string(c.State), StartTime: c.StartTime})
+			kept++
+		}
+		if (n+1)%clusterListPageSize == 0 {
+			if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+				return 0, 0, wrap(err)
+			}
+		}
+	}
+	return n/clusterListPageSize + 1, kept, nil
+}
+
+// SurveyChunk compares each participant of a chunk with the snapshot
+// ReadEvent stored, after reading what their earlier runs recorded
+// (Temporal) and the two things no list answers: the grants on their
+// schema and the permissions of their cluster. It writes nothing.
+func (a *Activities) SurveyChunk(ctx context.Context, in wire.SurveyChunkInput) (wire.SurveyChunkResult, error) {
+	const step = wire.StepSurvey
+	ctx, _, stop := withPulse(ctx)
+	defer stop()
+	b, err := a.Roster.LoadBlob(in.Snapshot)
+	if err != nil {
+		return wire.SurveyChunkResult{}, temporal.NewNonRetryableApplicationError(err.Error(), wire.ErrNotFound, err)
+	}
+	snap, err := decodeSnapshot(b)
+	if err != nil {
+		return wire.SurveyChunkResult{}, invalid(step, "the event's snapshot %s: %v", in.Snapshot, err)
+	}
+	ps, err := a.Roster.Load(in.Roster, in.Offset, in.Limit)
+	if err != nil {
+		return wire.SurveyChunkResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("load roster %s: %v", in.Roster.Key, err), wire.ErrNotFound, err)
+	}
+	if len(in.WorkflowIDs) != len(ps) {
+		return wire.SurveyChunkResult{}, invalid(step, "%d workflow ids for %d participants", len(in.WorkflowIDs), len(ps))
+	}
+	cat := strings.ToLower(cmp.Or(in.Catalog, snap.Catalog))
+	out := wire.SurveyChunkResult{Surveys: make([]wire.Survey, len(ps))}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(surveyConcurrency)
+	for i, p := range ps {
+		g.Go(func() error {
+			prior, err := a.PriorRuns(gctx, wire.PriorRunsInput{WorkflowID: in.WorkflowIDs[i]})
+			if err != nil {
+				return err
+			}
+			s, reads, err := a.survey(gctx, snap, cat, p, prior)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out.Surveys[i], out.Reads = s, out.Reads+reads
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return wire.SurveyChunkResult{}, err
+	}
+	return out, nil
+}
+
+// survey is one participant's comparison: what they should have (their user
+// active and theirs, assigned, their schema, Cohort's grants, one cluster
+// with CAN_RESTART) against what the snapshot and two reads show.
+func (a *Activities) survey(ctx context.Context, snap *eventSnapshot, cat string, p roster.Participant, prior wire.PriorRunsResult) (wire.Survey, int, error) {
+	const step = wire.StepSurvey
+	email := strings.ToLower(strings.TrimSpace(p.Email))
+	s := wire.Survey{Prior: prior}
+	if prior.Offboarded {
+		s.Offboarded = true
+		return s, 0, nil
+	}
+	reads := 0
+
+	u, found := snap.Users[email]
+	principal := email
+	switch {
+	case !found:
+		s.Add(wire.DriftUserMissing, "no account user "+email)
+	case !u.Active:
+		s.Add(wire.DriftUserInactive, fmt.Sprintf("account user %s is deactivated", u.ID))
+	}
+	if found {
+		s.UserID, s.UserName, principal = u.ID, u.UserName, cmp.Or(u.UserName, email)
+		if !snap.Assigned[u.ID] {
+			s.Add(wire.DriftNotAssigned, "not assigned to the workspace")
+		}
+		if prior.CreatedUserID != "" && prior.CreatedUserID != u.ID {
+			s.Notes = append(s.Notes, fmt.Sprintf("account user %s is not the one Cohort created (%s; re-created by someone since?): an offboard keeps it",
+				u.ID, prior.CreatedUserID))
+		}
+	}
+
+	full := strings.ToLower(cmp.Or(prior.Schema, cat+"."+p.Schema))
+	mark, exists := snap.Schemas[full]
+	switch {
+	case !exists:
+		s.Add(wire.DriftSchemaMissing, "schema "+full+" is gone")
+	case mark != ownerMark(email) && !(mark == "" && full == strings.ToLower(prior.Schema)):
+		s.Add(wire.DriftSchemaMissing, "schema "+full+" is not theirs (another participant's, or not created by Cohort for them)")
+	default:
+		s.Schema = full
+	}
+
+	if found {
+		for _, g := range a.desiredGrants(cat, s.Schema) {
+			var held []string
+			if h, ok := snap.Held[securableKey(g.Type, g.Name)]; ok {
+				held = h[strings.ToLower(principal)]
+			} else if g.Type == "schema" && g.Name == s.Schema && s.Schema != "" {
+				privs, err := a.directPrivileges(ctx, principal, g)
+				if err != nil {
+					return s, reads, classify(step, err)
+				}
+				reads++
+				held = privilegeNames(privs)
+			} else {
+				continue // a securable the snapshot has no read of (its schema is gone)
+			}
+			if missing := missingNames(held, g.Privileges); len(missing) > 0 {
+				s.Add(wire.DriftGrantMissing, fmt.Sprintf("lacks %s on %s %s", strings.Join(missing, ","), g.Type, g.Name))
+			}
+		}
+	}
+
+	cs := slices.Clone(snap.Clusters[email])
+	slices.SortFunc(cs, func(x, y snapCluster) int {
+		return cmp.Or(cmp.Compare(x.StartTime, y.StartTime), cmp.Compare(x.ID, y.ID))
+	})
+	if i := slices.IndexFunc(cs, func(c snapCluster) bool { return c.ID == prior.ClusterID }); i > 0 {
+		cs[0], cs[i] = cs[i], cs[0] // the recorded one is theirs
+	}
+	switch {
+	case len(cs) == 0 && prior.ClusterID != "":
+		s.Add(wire.DriftClusterGone, "cluster "+prior.ClusterID+" is gone (purged or deleted)")
+	case len(cs) == 0:
+		s.Add(wire.DriftClusterGone, "no cluster tagged for them")
+	default:
+		s.ClusterID, s.ClusterURL = cs[0].ID, a.clusterURL(cs[0].ID)
+		if prior.ClusterID != "" && prior.ClusterID != cs[0].ID {
+			s.Notes = append(s.Notes, fmt.Sprintf("cluster %s is gone; %s is tagged for them", prior.ClusterID, cs[0].ID))
+		}
+		if len(cs) > 1 {
+			for _, c := range cs[1:] {
+				s.ExtraClusters = append(s.ExtraClusters, c.ID)
+			}
+			s.Add(wire.DriftExtraClusters, wire.ExtraClustersNote(s.ExtraClusters))
+		}
+	}
+	if found && s.ClusterID != "" {
+		ok, err := a.canRestart(ctx, s.ClusterID, principal)
+		if err != nil {
+			return s, reads, err
+		}
+		reads++
+		if !ok {
+			s.Add(wire.DriftPermissionMissing, "no CAN_RESTART on cluster "+s.ClusterID)
+		}
+	}
+	return s, reads, nil
+}
+
+// canRestart reads the cluster's permissions (one GET) and reports whether
+// the user holds CAN_RESTART directly.
+func (a *Activities) canRestart(ctx context.Context, id, user string) (bool, error) {
+	const step = wire.StepSurvey
+	what := "read permissions of cluster " + id
+	if err := a.Limits.Wait(ctx, ClassPermissionsRead); err != nil {
+		return false, classify(step, fmt.Errorf("%s: %w", what, err))
+	}
+	perms, err := a.Workspace.Clusters.GetPermissions(ctx, compute.GetClusterPermissionsRequest{ClusterId: id})
+	if err != nil {
+		return false, classify(step, fmt.Errorf("%s: %w", what, err))
+	}
+	return slices.Contains(directLevels(perms, user), compute.ClusterPermissionLevelCanRestart), nil
+}
+
+// missingNames is missingPrivileges for names: the wanted privileges not in
+// held (ALL_PRIVILEGES covers everything).
+func missingNames(held []string, want []catalog.Privilege) []string {
+	if slices.Contains(held, string(catalog.PrivilegeAllPrivileges)) {
+		return nil
+	}
+	var missing []string
+	for _, p := range want {
+		if !slices.Contains(held, string(p)) {
+			missing = append(missing, string(p))
+		}
+	}
+	return missing
+}
+
+// decodeSnapshot reads what ReadEvent stored.
+func decodeSnapshot(b []byte) (*eventSnapshot, error) {
+	var snap eventSnapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return nil, err
+	}
+	return &snap, nil
+}

@@ -1,0 +1,284 @@
+package workflows
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/wire"
+)
+
+func newSurveyEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	env := newEnv(t)
+	env.RegisterActivityWithOptions(stub[wire.ReadEventInput, wire.ReadEventResult], activity.RegisterOptions{Name: wire.ReadEventName})
+	env.RegisterActivityWithOptions(stub[wire.SurveyChunkInput, wire.SurveyChunkResult], activity.RegisterOptions{Name: wire.SurveyChunkName})
+	return env
+}
+
+// surveysOf5 is a chunk of five: unchanged, drifted (permission), offboarded,
+// drifted (cluster gone), extra clusters only.
+func surveysOf5() []wire.Survey {
+	drift := func(kinds ...string) wire.Survey {
+		s := wire.Survey{UserID: "u", Schema: "cohort.s", ClusterID: "c"}
+		for _, k := range kinds {
+			s.Add(k, k+" found")
+		}
+		return s
+	}
+	extra := drift()
+	extra.ExtraClusters = []string{"c2"}
+	extra.Add(wire.DriftExtraClusters, wire.ExtraClustersNote(extra.ExtraClusters))
+	return []wire.Survey{drift(), drift(wire.DriftPermissionMissing), {Offboarded: true}, drift(wire.DriftClusterGone), extra}
+}
+
+// A reconcile chunk with the batch's read surveys its participants and runs
+// only those whose drift a write repairs, each with its survey; the others
+// end without a run: unchanged, left alone, or (extra clusters) reported.
+func TestChunkWorkflow_reconcileRunsOnlyDrifted(t *testing.T) {
+	for _, dry := range []bool{false, true} {
+		t.Run(map[bool]string{false: "repair", true: "dry run"}[dry], func(t *testing.T) {
+			env := newSurveyEnv(t)
+			ps := people(5)
+			env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(wire.LoadChunkResult{Participants: ps}, nil)
+			var surveyIn wire.SurveyChunkInput
+			env.OnActivity(wire.SurveyChunkName, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in wire.SurveyChunkInput) (wire.SurveyChunkResult, error) {
+					surveyIn = in
+					return wire.SurveyChunkResult{Surveys: surveysOf5()}, nil
+				})
+			var mu sync.Mutex
+			ran := map[string][]string{}
+			env.OnWorkflow(ParticipantWorkflowName, mock.Anything, mock.Anything).Return(
+				func(_ workflow.Context, in ParticipantInput) (ParticipantResult, error) {
+					mu.Lock()
+					defer mu.Unlock()
+					if in.Survey == nil {
+						ran[in.Participant.Email] = nil
+					} else {
+						ran[in.Participant.Email] = in.Survey.Drift
+					}
+					return ParticipantResult{Email: in.Participant.Email, Mode: wire.ModeReconcile, Drift: in.Survey.Drift}, nil
+				}).Maybe()
+			env.ExecuteWorkflow(ChunkWorkflowName, ChunkInput{BatchID: "b1", Roster: roster.Ref{Key: "k", Count: 5}, Limit: 5, Window: 2,
+				Setup: setup, Mode: wire.ModeReconcile, Snapshot: "snap", DryRun: dry})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			var got ChunkResult
+			if err := env.GetWorkflowResult(&got); err != nil {
+				t.Fatal(err)
+			}
+			if surveyIn.Snapshot != "snap" || surveyIn.Catalog != "cohort" || len(surveyIn.WorkflowIDs) != 5 ||
+				surveyIn.WorkflowIDs[1] != ParticipantWorkflowID(ps[1].Email) {
+				t.Errorf("survey input = %+v, want the snapshot, the catalog and the five workflow ids", surveyIn)
+			}
+			want := map[string][]string{ps[1].Email: {wire.DriftPermissionMissing}, ps[3].Email: {wire.DriftClusterGone}}
+			if dry {
+				want = map[string][]string{}
+			}
+			if !reflect.DeepEqual(ran, want) {
+				t.Errorf("participant runs = %v, want %v", ran, want)
+			}
+			c := got.Counts
+			if c.Total != 5 || c.OK != 5 || c.Unchanged != 1 || c.Drifted != 3 || c.Running != 0 {
+				t.Errorf("counts = %+v, want 5 ok, 1 unchanged, 3 drifted", c)
+			}
+			if !got.Outcomes[0].Unchanged || got.Outcomes[0].ClusterID != "c" || got.Outcomes[0].Email != ps[0].Email {
+				t.Errorf("unchanged outcome = %+v, want unchanged with what the survey found", got.Outcomes[0])
+			}
+			if !got.Outcomes[2].Offboarded || got.Outcomes[2].Unchanged {
+				t.Errorf("offboarded outcome = %+v, want left alone", got.Outcomes[2])
+			}
+			if o := got.Outcomes[4]; o.Unchanged || !slices.Contains(o.Changes, wire.ExtraClustersNote([]string{"c2"})) {
+				t.Errorf("extra clusters outcome = %+v, want the clusters reported, no run", o)
+			}
+			if dry {
+				if o := got.Outcomes[1]; !reflect.DeepEqual(o.Changes, []string{"would repair: permission_missing found"}) {
+					t.Errorf("dry-run outcome changes = %q, want the drift as would-repair", o.Changes)
+				}
+			}
+		})
+	}
+}
+
+// A survey that fails fails the chunk's participants by name at step survey;
+// none is run.
+func TestChunkWorkflow_surveyFailsByName(t *testing.T) {
+	env := newSurveyEnv(t)
+	ps := people(3)
+	env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(wire.LoadChunkResult{Participants: ps}, nil)
+	env.OnActivity(wire.SurveyChunkName, mock.Anything, mock.Anything).Return(wire.SurveyChunkResult{},
+		appErr(wire.ErrNotFound, wire.StepSurvey, true))
+	env.ExecuteWorkflow(ChunkWorkflowName, ChunkInput{BatchID: "b1", Roster: roster.Ref{Key: "k", Count: 3}, Limit: 3, Window: 2,
+		Setup: setup, Mode: wire.ModeReconcile, Snapshot: "snap"})
+	var got ChunkResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Counts.Failed != 3 || got.Counts.Running != 0 {
+		t.Errorf("counts = %+v, want all 3 failed", got.Counts)
+	}
+	for i, o := range got.Outcomes {
+		if o.Email != ps[i].Email || o.Step != wire.StepSurvey || o.Error != "databricks said no" {
+			t.Errorf("outcome %d = %+v, want %s failed at survey with the reason", i, o, ps[i].Email)
+		}
+	}
+}
+
+// A repair runs only the steps its drift needs, and what they depend on:
+// a missing permission is one SetPermission; a missing grant one Grant; a
+// purged cluster a create, a permission and a stop. The result carries
+// the record forward.
+func TestParticipantWorkflow_repairRunsOnlyDriftedSteps(t *testing.T) {
+	prior := wire.PriorRunsResult{Runs: 1, CreatedUserID: taroUserID, UserCreated: true, Schema: "cohort.taro_1a2b3c4d",
+		ClusterID: taroClusterID, GrantsRecorded: true,
+		Grants: []wire.SecurableGrant{{Type: "catalog", Name: "cohort", Privileges: []string{"USE_CATALOG"}}}}
+	for _, tt := range []struct {
+		kind string
+		want []string
+	}{
+		{wire.DriftPermissionMissing, []string{wire.SetPermissionName}},
+		{wire.DriftGrantMissing, []string{wire.GrantName}},
+		{wire.DriftNotAssigned, []string{wire.AssignWorkspaceName}},
+		{wire.DriftSchemaMissing, []string{wire.CreateSchemaName, wire.GrantName}},
+		{wire.DriftClusterGone, []string{wire.CreateClusterName, wire.SetPermissionName, wire.StopClusterName}},
+		{wire.DriftUserInactive, []string{wire.CreateUserName}},
+		{wire.DriftUserMissing, []string{wire.CreateUserName, wire.AssignWorkspaceName, wire.GrantName, wire.SetPermissionName}},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			env := newEnv(t)
+			var mu sync.Mutex
+			var called []string
+			var clusterIn wire.CreateClusterInput
+			record := func(name string) { mu.Lock(); called = append(called, name); mu.Unlock() }
+			results := map[string]any{
+				wire.CreateUserName: func(context.Context, wire.CreateUserInput) (wire.CreateUserResult, error) {
+					record(wire.CreateUserName)
+					if tt.kind == wire.DriftUserMissing {
+						return wire.CreateUserResult{UserID: "new-user", Created: true}, nil
+					}
+					return wire.CreateUserResult{UserID: taroUserID, Reactivated: true}, nil
+				},
+				wire.AssignWorkspaceName: func(context.Context, wire.AssignWorkspaceInput) (wire.AssignWorkspaceResult, error) {
+					record(wire.AssignWorkspaceName)
+					return wire.AssignWorkspaceResult{}, nil
+				},
+				wire.CreateSchemaName: func(context.Context, wire.CreateSchemaInput) (wire.CreateSchemaResult, error) {
+					record(wire.CreateSchemaName)
+					return wire.CreateSchemaResult{FullName: "cohort.taro_1a2b3c4d", Created: true}, nil
+				},
+				wire.GrantName: func(context.Context, wire.GrantInput) (wire.GrantResult, error) {
+					record(wire.GrantName)
+					return wire.GrantResult{Recorded: true, Added: []wire.SecurableGrant{{Type: "schema", Name: "cohort.taro_1a2b3c4d", Privileges: []string{"USE_SCHEMA"}}}}, nil
+				},
+				wire.CreateClusterName: func(_ context.Context, in wire.CreateClusterInput) (wire.CreateClusterResult, error) {
+					record(wire.CreateClusterName)
+					clusterIn = in
+					return wire.CreateClusterResult{ClusterID: "new-cluster", URL: "https://adb/new", Created: true}, nil
+				},
+				wire.SetPermissionName: func(context.Context, wire.SetPermissionInput) (wire.SetPermissionResult, error) {
+					record(wire.SetPermissionName)
+					return wire.SetPermissionResult{}, nil
+				},
+				wire.StopClusterName: func(context.Context, wire.StopClusterInput) (wire.StopClusterResult, error) {
+					record(wire.StopClusterName)
+					return wire.StopClusterResult{}, nil
+				},
+			}
+			mockSteps(env, 0, results)
+			sv := wire.Survey{UserID: taroUserID, UserName: taro.Email, Schema: "cohort.taro_1a2b3c4d", ClusterID: taroClusterID,
+				ClusterURL: taroURL, Prior: prior}
+			switch tt.kind {
+			case wire.DriftUserMissing:
+				sv.UserID, sv.UserName = "", ""
+			case wire.DriftSchemaMissing:
+				sv.Schema = ""
+			case wire.DriftClusterGone:
+				sv.ClusterID, sv.ClusterURL = "", ""
+			}
+			sv.Add(tt.kind, "found")
+			env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort",
+				Cluster: wire.ClusterSpec{PolicyID: "pc"}, Mode: wire.ModeReconcile, Survey: &sv})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			var got ParticipantResult
+			if err := env.GetWorkflowResult(&got); err != nil {
+				t.Fatal(err)
+			}
+			env.AssertActivityNotCalled(t, wire.PriorRunsName, mock.Anything, mock.Anything)
+			slices.Sort(called)
+			want := slices.Sorted(slices.Values(tt.want))
+			if !reflect.DeepEqual(called, want) {
+				t.Errorf("activities run = %v, want only %v", called, want)
+			}
+			if got.Mode != wire.ModeReconcile || !reflect.DeepEqual(got.Drift, []string{tt.kind}) || len(got.Changes) == 0 {
+				t.Errorf("result = %+v, want mode reconcile, drift %s, the repair listed", got, tt.kind)
+			}
+			if tt.kind == wire.DriftClusterGone && (clusterIn.Lookup || clusterIn.KnownClusterID != "") {
+				t.Errorf("cluster create input = %+v, want no lookup (the survey's listing found none)", clusterIn)
+			}
+			switch tt.kind {
+			case wire.DriftUserMissing:
+				if got.CreatedUserID != "new-user" || !got.UserCreated {
+					t.Errorf("result = %+v, want the new user recorded as Cohort's", got)
+				}
+			default:
+				if got.CreatedUserID != taroUserID || !got.UserCreated || got.ClusterID == "" || got.Schema == "" || !got.GrantsRecorded ||
+					!slices.ContainsFunc(got.Grants, func(g wire.SecurableGrant) bool { return g.Type == "catalog" }) {
+					t.Errorf("result = %+v, want the record carried forward", got)
+				}
+			}
+		})
+	}
+}
+
+// A reconcile batch reads the event once, after setup, and hands every
+// chunk the snapshot; a dry run is handed down too.
+func TestBatchWorkflow_reconcileReadsOnce(t *testing.T) {
+	env := newSurveyEnv(t)
+	env.OnActivity(wire.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil)
+	var reads int
+	env.OnActivity(wire.ReadEventName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.ReadEventInput) (wire.ReadEventResult, error) {
+			reads++
+			if in.Catalog != "cohort" || in.PolicyID != "pc" {
+				t.Errorf("read input = %+v, want setup's catalog and policy", in)
+			}
+			return wire.ReadEventResult{Snapshot: "snap"}, nil
+		})
+	var mu sync.Mutex
+	var chunks []ChunkInput
+	env.OnWorkflow(ChunkWorkflowName, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in ChunkInput) (ChunkResult, error) {
+			mu.Lock()
+			chunks = append(chunks, in)
+			mu.Unlock()
+			return ChunkResult{Index: in.Index, Counts: Counts{Total: in.Limit, OK: in.Limit, Unchanged: in.Limit}}, nil
+		})
+	env.ExecuteWorkflow(BatchWorkflowName, BatchInput{BatchID: "reconcile-x", Roster: roster.Ref{Key: "k", Count: 5}, ChunkSize: 2,
+		MaxInFlight: 4, ParallelChunks: 2, ChunksPerRun: 10, StepTimeout: 3600e9, Mode: wire.ModeReconcile, DryRun: true})
+	var got BatchResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if reads != 1 || len(chunks) != 3 {
+		t.Fatalf("reads = %d, chunks = %d; want 1 read for 3 chunks", reads, len(chunks))
+	}
+	for _, c := range chunks {
+		if c.Snapshot != "snap" || !c.DryRun {
+			t.Errorf("chunk %d input: snapshot %q, dry run %v; want the read's snapshot and the dry run", c.Index, c.Snapshot, c.DryRun)
+		}
+	}
+	if got.Counts.Unchanged != 5 {
+		t.Errorf("batch counts = %+v, want 5 unchanged", got.Counts)
+	}
+}
