@@ -183,10 +183,15 @@ func runReconcile(ctx context.Context, o *options, work string, n int) (*reconci
 
 	// (b) drift, then a dry run and a reconcile.
 	start := time.Now()
+	var ts []drift.Target
 	for _, t := range targets {
-		d := driftDone{Target: t, Email: ps[t.Index].Email}
-		d.Applied, d.Err = dv.Make(ctx, ps[t.Index], t.Kind)
-		if d.Err != nil {
+		ts = append(ts, drift.Target{Participant: ps[t.Index], Kind: t.Kind})
+	}
+	applied, errs := dv.MakeAll(ctx, ts)
+	for i, t := range targets {
+		d := driftDone{Target: t, Email: ps[t.Index].Email, Applied: applied[i]}
+		if errs != nil && errs[i] != nil {
+			d.Err = errs[i]
 			res.note("drift failed: %v", d.Err)
 		}
 		if t.Kind == drift.Running && d.Err == nil {

@@ -149,14 +149,19 @@ func TestMakeAndVerify(t *testing.T) {
 		t.Errorf("VerifyAll answered %d participants, want %d", len(all), len(ps))
 	}
 
-	applied := map[Kind]Applied{}
+	var targets []Target
 	for i, k := range Kinds {
-		a, err := e.Make(ctx, ps[i], k)
-		if err != nil {
-			t.Fatalf("Make(%s): %v", k, err)
-		}
+		targets = append(targets, Target{ps[i], k})
+	}
+	made, errs := e.MakeAll(ctx, targets)
+	if errs != nil {
+		t.Fatalf("MakeAll: %v", errs)
+	}
+	applied := map[Kind]Applied{}
+	for i, a := range made {
+		k := Kinds[i]
 		if a.Detail == "" || a.Kind != k || a.Email != ps[i].Email {
-			t.Errorf("Make(%s) = %+v, want the kind, the email and what was done", k, a)
+			t.Errorf("MakeAll[%s] = %+v, want the kind, the email and what was done", k, a)
 		}
 		applied[k] = a
 	}
@@ -224,6 +229,32 @@ func TestMakeAndVerify(t *testing.T) {
 		if _, err := e.Make(ctx, tc.p, tc.k); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Make(%s) on %s: error %v, want one containing %q", tc.k, tc.p.Email, err, tc.want)
 		}
+	}
+}
+
+// TestMake_one: Make alone (listing the clusters itself) makes a drift
+// Verify sees; a participant whose email is written in capitals is the same
+// participant.
+func TestMake_one(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	p := participants(t, 1)[0]
+	provision(t, e, p)
+	upper := p
+	upper.Email = strings.ToUpper(p.Email)
+	a, err := e.Make(ctx, upper, ExtraClusters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := e.Verify(ctx, upper)
+	if err != nil || !slices.Equal(FindingKinds(fs), []Kind{ExtraClusters}) || !strings.Contains(fs[0].Detail, a.ClusterID) {
+		t.Errorf("after Make(extra_clusters) = %+v: findings %v, %v, want extra_clusters naming the copy", a, fs, err)
+	}
+	if _, err := e.Make(ctx, upper, PermissionMissing); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := e.Verify(ctx, p); !slices.Equal(FindingKinds(fs), []Kind{ExtraClusters, PermissionMissing}) {
+		t.Errorf("after permission_missing on the oldest cluster: findings %v", fs)
 	}
 }
 

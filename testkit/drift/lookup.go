@@ -108,10 +108,7 @@ func (e *Env) primaryCluster(ctx context.Context, email string) (*compute.Cluste
 	if err != nil {
 		return nil, err
 	}
-	if len(cs) == 0 {
-		return nil, fmt.Errorf("%s: no cluster tagged %s=%s under policy %q: %w", email, e.Expect.TagKey, email, e.Expect.PolicyName, errNotFound)
-	}
-	return &cs[0], nil
+	return e.primaryOf(ctx, email, map[string][]compute.ClusterDetails{strings.ToLower(email): cs})
 }
 
 // hasDirect reports whether the user holds level directly (not inherited).

@@ -35,6 +35,53 @@ type Applied struct {
 // It fails, naming what it looked for, when the participant lacks what the
 // drift acts on (e.g. no account user to delete).
 func (e *Env) Make(ctx context.Context, p roster.Participant, kind Kind) (Applied, error) {
+	return e.make(ctx, p, kind, nil)
+}
+
+// Target is one drift to make.
+type Target struct {
+	Participant roster.Participant
+	Kind        Kind
+}
+
+// MakeAll makes each drift in turn, as Make does, but lists the clusters
+// under the policy once for all of them (Make lists them for each cluster
+// kind: at 10,000 participants 100 pages each). Each participant should
+// appear once: a second drift on the same one would act on the listing
+// taken before the first. It returns what each made and the errors of those
+// that failed (nil if none did).
+func (e *Env) MakeAll(ctx context.Context, ts []Target) ([]Applied, []error) {
+	out := make([]Applied, len(ts))
+	errs := make([]error, len(ts))
+	failed := false
+	var clusters map[string][]compute.ClusterDetails
+	for i, t := range ts {
+		if clusters == nil && clusterKind(t.Kind) {
+			var err error
+			if clusters, err = e.policyClusters(ctx); err != nil {
+				for j := i; j < len(ts); j++ {
+					errs[j] = fmt.Errorf("drift %s on %s: %w", ts[j].Kind, strings.ToLower(ts[j].Participant.Email), err)
+				}
+				return out, errs
+			}
+		}
+		out[i], errs[i] = e.make(ctx, t.Participant, t.Kind, clusters)
+		failed = failed || errs[i] != nil
+	}
+	if !failed {
+		return out, nil
+	}
+	return out, errs
+}
+
+// clusterKind reports whether a kind acts on the participant's cluster.
+func clusterKind(k Kind) bool {
+	return k == ClusterGone || k == PermissionMissing || k == ExtraClusters || k == Running
+}
+
+// make applies kind; clusters, when not nil, is the policy's clusters
+// listed beforehand (see MakeAll).
+func (e *Env) make(ctx context.Context, p roster.Participant, kind Kind, clusters map[string][]compute.ClusterDetails) (Applied, error) {
 	email := strings.ToLower(p.Email)
 	out := Applied{Email: email, Kind: kind}
 	var err error
@@ -49,14 +96,21 @@ func (e *Env) Make(ctx context.Context, p roster.Participant, kind Kind) (Applie
 		out.Detail, err = e.dropSchema(ctx, p)
 	case GrantMissing:
 		out.Detail, err = e.revokeOne(ctx, p)
-	case ClusterGone:
-		out.ClusterID, out.Detail, err = e.purgeCluster(ctx, email)
-	case PermissionMissing:
-		out.ClusterID, out.Detail, err = e.dropPermission(ctx, email)
-	case ExtraClusters:
-		out.ClusterID, out.Detail, err = e.copyCluster(ctx, email)
-	case Running:
-		out.ClusterID, out.Detail, err = e.startCluster(ctx, email)
+	case ClusterGone, PermissionMissing, ExtraClusters, Running:
+		var c *compute.ClusterDetails
+		if c, err = e.primaryOf(ctx, email, clusters); err != nil {
+			break
+		}
+		switch kind {
+		case ClusterGone:
+			out.ClusterID, out.Detail, err = e.purgeCluster(ctx, c)
+		case PermissionMissing:
+			out.ClusterID, out.Detail, err = e.dropPermission(ctx, email, c)
+		case ExtraClusters:
+			out.ClusterID, out.Detail, err = e.copyCluster(ctx, email, c)
+		default:
+			out.ClusterID, out.Detail, err = e.startCluster(ctx, c)
+		}
 	default:
 		_, err = ParseKind(string(kind))
 	}
@@ -180,11 +234,20 @@ func (e *Env) revokeOne(ctx context.Context, p roster.Participant) (string, erro
 	return fmt.Sprintf("revoked %s on schema %s", priv, full), nil
 }
 
-func (e *Env) purgeCluster(ctx context.Context, email string) (string, string, error) {
-	c, err := e.primaryCluster(ctx, email)
-	if err != nil {
-		return "", "", err
+// primaryOf is the participant's oldest tagged cluster, from clusters when
+// listed beforehand, else listed now.
+func (e *Env) primaryOf(ctx context.Context, email string, clusters map[string][]compute.ClusterDetails) (*compute.ClusterDetails, error) {
+	if clusters == nil {
+		return e.primaryCluster(ctx, email)
 	}
+	cs := clusters[strings.ToLower(email)]
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("%s: no cluster tagged %s=%s under policy %q: %w", email, e.Expect.TagKey, email, e.Expect.PolicyName, errNotFound)
+	}
+	return &cs[0], nil
+}
+
+func (e *Env) purgeCluster(ctx context.Context, c *compute.ClusterDetails) (string, string, error) {
 	if err := e.Workspace.Clusters.PermanentDelete(ctx, compute.PermanentDeleteCluster{ClusterId: c.ClusterId}); err != nil {
 		return c.ClusterId, "", fmt.Errorf("permanently delete cluster %s: %w", c.ClusterId, err)
 	}
@@ -194,11 +257,7 @@ func (e *Env) purgeCluster(ctx context.Context, email string) (string, string, e
 // dropPermission replaces the cluster's direct permissions by the same
 // entries without the participant's: a PUT, as an admin editing the
 // permissions page would send.
-func (e *Env) dropPermission(ctx context.Context, email string) (string, string, error) {
-	c, err := e.primaryCluster(ctx, email)
-	if err != nil {
-		return "", "", err
-	}
+func (e *Env) dropPermission(ctx context.Context, email string, c *compute.ClusterDetails) (string, string, error) {
 	perms, err := e.Workspace.Clusters.GetPermissions(ctx, compute.GetClusterPermissionsRequest{ClusterId: c.ClusterId})
 	if err != nil {
 		return c.ClusterId, "", fmt.Errorf("read permissions of cluster %s: %w", c.ClusterId, err)
@@ -238,11 +297,7 @@ func directLevel(ps []compute.ClusterPermission) compute.ClusterPermissionLevel 
 // copyCluster creates a second cluster like the participant's (same policy,
 // runtime, node type, single user, tags, so also their tag), as an admin
 // copying it would, and terminates it.
-func (e *Env) copyCluster(ctx context.Context, email string) (string, string, error) {
-	c, err := e.primaryCluster(ctx, email)
-	if err != nil {
-		return "", "", err
-	}
+func (e *Env) copyCluster(ctx context.Context, email string, c *compute.ClusterDetails) (string, string, error) {
 	tags := map[string]string{}
 	for k, v := range c.CustomTags {
 		tags[k] = v
@@ -271,11 +326,7 @@ func (e *Env) copyCluster(ctx context.Context, email string) (string, string, er
 // (clusters/start refuses a TERMINATING one) and waits until it is RUNNING;
 // on the emulator its control API brings it there at once and keeps it
 // there (no auto-termination) until someone terminates it.
-func (e *Env) startCluster(ctx context.Context, email string) (string, string, error) {
-	c, err := e.primaryCluster(ctx, email)
-	if err != nil {
-		return "", "", err
-	}
+func (e *Env) startCluster(ctx context.Context, c *compute.ClusterDetails) (string, string, error) {
 	id := c.ClusterId
 	for {
 		cur, err := e.Workspace.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: id})
