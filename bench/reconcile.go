@@ -434,7 +434,11 @@ func printReconcileDetail(r *reconcileResult) {
 			}
 			writes = append(writes, fmt.Sprintf("%s %d", e, n))
 		}
-		fmt.Printf("- writes (mutating requests): %d: %s\n", ph.Stats.WriteCount(), strings.Join(writes, ", "))
+		if len(writes) > 0 {
+			fmt.Printf("- writes (mutating requests): %d: %s\n", ph.Stats.WriteCount(), strings.Join(writes, ", "))
+		} else {
+			fmt.Printf("- writes (mutating requests): none\n")
+		}
 		var errs []string
 		for _, e := range sortedKeys(ph.Stats.Requests) {
 			for st, n := range ph.Stats.Requests[e] {
