@@ -2,8 +2,13 @@ package main
 
 import (
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cohort-dev/cohort/emulator"
+	"github.com/cohort-dev/cohort/testkit/drift"
 )
 
 // azureConfig is GET /emulator/v1/config trimmed to what the bound reads
@@ -197,5 +202,119 @@ func TestIdealSchedule(t *testing.T) {
 	}
 	if again := IdealSchedule(cfg, b, 200, 1); again != b.IdealSec {
 		t.Errorf("IdealSchedule not deterministic: %.3f then %.3f", b.IdealSec, again)
+	}
+}
+
+// azureEmulatorConfig is the real emulator's GET /emulator/v1/config with
+// realistic latencies and Azure's limits.
+func azureEmulatorConfig(t *testing.T, scale float64) EmuConfig {
+	t.Helper()
+	s, err := emulator.New(emulator.Options{Token: "t", Latency: "realistic", RateLimits: "azure", TimeScale: scale})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.EffectiveConfig()
+}
+
+func TestLowerReadBound(t *testing.T) {
+	tests := []struct {
+		n                     int
+		scale                 float64
+		wantRate, wantTotal   float64
+		wantChain             string
+		wantPages, wantCalls1 int
+	}{
+		// Unity Catalog binds: N schema grants + the catalog's grants + the
+		// schema listing at 25/s; then one read (300 ms). Pages: SCIM 1,
+		// assignments 1, schemas 1, clusters N/100.
+		{300, 1, 302.0 / 25, 302.0/25 + 0.3, "clusters.list x3", 6, 6 + 1 + 600},
+		{1000, 1, 1002.0 / 25, 1002.0/25 + 0.3, "clusters.list x10", 13, 13 + 1 + 2000},
+		{10000, 10, 10002.0 / 250, 10002.0/250 + 0.03, "clusters.list x100", 112, 112 + 1 + 20000},
+	}
+	for _, tt := range tests {
+		b := LowerReadBound(azureEmulatorConfig(t, tt.scale), tt.n, 0)
+		if b.Class != "unity_catalog" || !near(b.RateSec, tt.wantRate) || !near(b.TotalSec, tt.wantTotal) {
+			t.Errorf("N=%d: bound %s %.3f total %.3f, want unity_catalog %.3f total %.3f", tt.n, b.Class, b.RateSec, b.TotalSec, tt.wantRate, tt.wantTotal)
+		}
+		if b.Chain != tt.wantChain || b.Pages != tt.wantPages || b.Calls1 != tt.wantCalls1 || len(b.Unmodelled) != 0 {
+			t.Errorf("N=%d: chain %q pages %d calls %d unmodelled %v, want %q %d %d none", tt.n, b.Chain, b.Pages, b.Calls1, b.Unmodelled, tt.wantChain, tt.wantPages, tt.wantCalls1)
+		}
+		if got := b.PerClass["permissions_read"]; !near(got, float64(tt.n)/(100*tt.scale)) {
+			t.Errorf("N=%d: permissions_read %.3f s, want N/100/scale", tt.n, got)
+		}
+	}
+	// Shared grants add one catalog-class read each.
+	if b := LowerReadBound(azureEmulatorConfig(t, 1), 300, 2); b.Calls != 304 {
+		t.Errorf("with 2 shared grants: %d unity_catalog reads, want 304", b.Calls)
+	}
+	// A slow listing binds when its pages take longer than the rate term.
+	cfg := azureEmulatorConfig(t, 1)
+	info := cfg.Endpoints["clusters.list"]
+	info.TypicalMS = 10000
+	cfg.Endpoints["clusters.list"] = info
+	if b := LowerReadBound(cfg, 300, 0); !near(b.TotalSec, 30+0.3) {
+		t.Errorf("10 s pages: total %.2f, want the 3 pages' 30 s + 0.3 s", b.TotalSec)
+	}
+}
+
+func TestPlanDrift(t *testing.T) {
+	for _, n := range []int{9, 300, 1000, 10000} {
+		plan, err := planDrift(n, 0.01, 7)
+		if err != nil {
+			t.Fatalf("N=%d: %v", n, err)
+		}
+		if want := max((n+99)/100, 9); len(plan) != want {
+			t.Errorf("N=%d: %d drifted, want %d", n, len(plan), want)
+		}
+		per := map[drift.Kind]int{}
+		seen := map[int]bool{}
+		for _, d := range plan {
+			per[d.Kind]++
+			if seen[d.Index] || d.Index < 0 || d.Index >= n {
+				t.Errorf("N=%d: index %d twice or out of range", n, d.Index)
+			}
+			seen[d.Index] = true
+		}
+		for _, k := range drift.Kinds {
+			if per[k] == 0 {
+				t.Errorf("N=%d: no participant with %s", n, k)
+			}
+		}
+		if per[drift.Running] != 1 {
+			t.Errorf("N=%d: %d running, want exactly 1", n, per[drift.Running])
+		}
+		again, _ := planDrift(n, 0.01, 7)
+		if !slices.Equal(plan, again) {
+			t.Errorf("N=%d: plan not reproducible", n)
+		}
+	}
+	if _, err := planDrift(8, 0.01, 7); err == nil {
+		t.Error("planDrift(8): want an error (9 kinds)")
+	}
+}
+
+func TestJudgeDryRun(t *testing.T) {
+	for _, tc := range []struct {
+		code        int
+		stderr      string
+		unsupported bool
+		verdict     string
+	}{
+		{2, "starter: reconcile: flag provided but not defined: -dry-run; valid flags: --address, ...", true, ""},
+		{2, "starter: reconcile: expected one roster FILE.csv or BATCH id, got 0 arguments", false, "exit 2"},
+		{1, "", false, "drift found"},
+		{0, "", false, "NO drift found"},
+	} {
+		ph := reconcilePhase{Run: starterRun{ExitCode: tc.code, Stderr: tc.stderr}}
+		judgeDryRun(&ph)
+		if (ph.Unsupported != "") != tc.unsupported || !strings.Contains(ph.Verdict, tc.verdict) {
+			t.Errorf("exit %d %q: unsupported %q verdict %q", tc.code, tc.stderr, ph.Unsupported, ph.Verdict)
+		}
+	}
+	if got := mentions("a@x.org: schema re-created\nc@x.org: ok", []string{"a@x.org", "b@x.org", "c@x.org"}); !slices.Equal(got, []string{"a@x.org", "c@x.org"}) {
+		t.Errorf("mentions = %v", got)
+	}
+	if m := batchIDPattern.FindStringSubmatch("validated 300 participants (300 new) -> batch 2026-12-07-3f9c\n"); m == nil || m[1] != "2026-12-07-3f9c" {
+		t.Errorf("batch id from submit output: %v", m)
 	}
 }

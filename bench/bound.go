@@ -170,7 +170,10 @@ func (b Bound) String() string {
 
 // EmuStats is GET /emulator/v1/stats.
 type EmuStats struct {
-	Requests  map[string]map[string]int64 `json:"requests"`
+	Requests map[string]map[string]int64 `json:"requests"`
+	// Writes is the part of Requests to mutating endpoints (the emulator's
+	// routes say which), whatever the answer.
+	Writes    map[string]map[string]int64 `json:"writes"`
 	Throttled map[string]int64            `json:"throttled"`
 	Faults    map[string]int64            `json:"faults"`
 	Objects   map[string]any              `json:"objects"`
@@ -203,6 +206,17 @@ func (s EmuStats) Status(status string) int64 {
 	return n
 }
 
+// WriteCount is the number of requests to mutating endpoints.
+func (s EmuStats) WriteCount() int64 {
+	var n int64
+	for _, m := range s.Writes {
+		for _, c := range m {
+			n += c
+		}
+	}
+	return n
+}
+
 // Sum counts every answer.
 func (s EmuStats) Sum() int64 {
 	var n int64
@@ -214,20 +228,26 @@ func (s EmuStats) Sum() int64 {
 
 // Sub returns s minus an earlier snapshot (for per-phase counts).
 func (s EmuStats) Sub(before EmuStats) EmuStats {
-	out := EmuStats{Requests: map[string]map[string]int64{}, Throttled: map[string]int64{}}
-	for e, m := range s.Requests {
-		for st, n := range m {
-			if d := n - before.Requests[e][st]; d != 0 {
-				if out.Requests[e] == nil {
-					out.Requests[e] = map[string]int64{}
-				}
-				out.Requests[e][st] = d
-			}
-		}
-	}
+	out := EmuStats{Requests: subCounts(s.Requests, before.Requests), Writes: subCounts(s.Writes, before.Writes), Throttled: map[string]int64{}}
 	for e, n := range s.Throttled {
 		if d := n - before.Throttled[e]; d != 0 {
 			out.Throttled[e] = d
+		}
+	}
+	return out
+}
+
+// subCounts is a minus b, per endpoint and status, leaving out zeros.
+func subCounts(a, b map[string]map[string]int64) map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for e, m := range a {
+		for st, n := range m {
+			if d := n - b[e][st]; d != 0 {
+				if out[e] == nil {
+					out[e] = map[string]int64{}
+				}
+				out[e][st] = d
+			}
 		}
 	}
 	return out

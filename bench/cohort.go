@@ -194,56 +194,76 @@ type historyStats struct {
 	DescribeCalls int
 }
 
-// runCohort runs one batch end to end on fresh processes and returns its figures.
-func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, dynamic []string) (cohortResult, *emuProc, error) {
-	var res cohortResult
-	if err := os.MkdirAll(filepath.Join(dir, "rosters"), 0o755); err != nil {
-		return res, nil, err
-	}
-	emu, err := startEmulator(ctx, o, dir, "cohort")
-	if err != nil {
-		return res, nil, err
-	}
-	ts, err := startTemporal(ctx, o, dir, dynamic)
-	if err != nil {
-		return res, emu, err
-	}
-	defer ts.p.stop(20 * time.Second)
+// cohortEnv is Cohort running on fresh processes: an emulator, a Temporal
+// server and one worker (ready: it logged "worker started"), with the
+// config files the worker and every starter command read.
+type cohortEnv struct {
+	o       *options
+	dir     string
+	emu     *emuProc
+	ts      *temporalServer
+	worker  *proc
+	tc      client.Client
+	cfg     config.Config // the merged config, as the starter reads it
+	configs []string      // the files, in order
+	cfgArgs []string      // --config FILE for each
+	stopLog func()
+}
 
+// startCohortEnv starts the emulator, the Temporal server and the worker.
+// On error what was started is stopped, but for the emulator, which is
+// returned when it runs (its stats say what happened before the error).
+func startCohortEnv(ctx context.Context, o *options, dir string, dynamic []string) (*cohortEnv, error) {
+	e := &cohortEnv{o: o, dir: dir}
+	if err := os.MkdirAll(filepath.Join(dir, "rosters"), 0o755); err != nil {
+		return nil, err
+	}
+	var err error
+	if e.emu, err = startEmulator(ctx, o, dir, "cohort"); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*cohortEnv, error) {
+		e.stopCohort()
+		return e, err
+	}
+	if e.ts, err = startTemporal(ctx, o, dir, dynamic); err != nil {
+		return fail(err)
+	}
 	base, err := config.Load(o.baseConfig)
 	if err != nil {
-		return res, emu, fmt.Errorf("load %s: %w", o.baseConfig, err)
+		return fail(fmt.Errorf("load %s: %w", o.baseConfig, err))
 	}
 	bench, err := benchConfig(o, dir, base)
 	if err != nil {
-		return res, emu, err
+		return fail(err)
 	}
-	res.Config = append([]string{o.baseConfig, emu.configFile, bench}, o.extraConfig...)
-	var cfgArgs []string
-	for _, c := range res.Config {
-		cfgArgs = append(cfgArgs, "--config", c)
+	e.configs = append([]string{o.baseConfig, e.emu.configFile, bench}, o.extraConfig...)
+	for _, c := range e.configs {
+		e.cfgArgs = append(e.cfgArgs, "--config", c)
+	}
+	if e.cfg, err = config.Load(e.configs...); err != nil {
+		return fail(fmt.Errorf("load %s: %w", strings.Join(e.configs, ", "), err))
 	}
 
 	// The worker, ready when it logs "worker started".
 	wlog, err := os.Create(filepath.Join(dir, "worker.log"))
 	if err != nil {
-		return res, emu, err
+		return fail(err)
 	}
-	defer wlog.Close()
 	ready := make(chan struct{})
 	var once sync.Once
-	wargs := append(slices.Clip(cfgArgs), "--address", ts.address)
+	wargs := append(slices.Clip(e.cfgArgs), "--address", e.ts.address)
 	if o.debugAddr != "" {
 		wargs = append(wargs, "--debug-addr", o.debugAddr)
 	}
 	wcmd := exec.Command(o.bin("worker"), wargs...)
-	wcmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+emu.token)
+	wcmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+e.emu.token)
 	// The worker logs on stderr, which startProc sends to pw: copied to
 	// wlog while watching for the start line.
 	pr, pw := io.Pipe()
-	w, err := startProc("worker", wcmd, pw, nil)
-	if err != nil {
-		return res, emu, err
+	e.stopLog = func() { pw.Close(); wlog.Close() }
+	if e.worker, err = startProc("worker", wcmd, pw, nil); err != nil {
+		return fail(err)
 	}
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -256,56 +276,102 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 		}
 		_, _ = io.Copy(wlog, pr) // past an over-long line: never block the worker
 	}()
-	defer func() { w.stop(30 * time.Second); pw.Close() }()
 	select {
 	case <-ready:
-	case <-w.done:
-		return res, emu, fmt.Errorf("worker exited before starting (see %s)", wlog.Name())
+	case <-e.worker.done:
+		return fail(fmt.Errorf("worker exited before starting (see %s)", wlog.Name()))
 	case <-time.After(60 * time.Second):
-		return res, emu, fmt.Errorf("worker not started after 60s (see %s)", wlog.Name())
+		return fail(fmt.Errorf("worker not started after 60s (see %s)", wlog.Name()))
 	case <-ctx.Done():
-		return res, emu, ctx.Err()
+		return fail(ctx.Err())
 	}
-	if err := emu.resetStats(ctx); err != nil {
-		return res, emu, err
+	if e.tc, err = client.DialContext(ctx, client.Options{HostPort: e.ts.address, Logger: quietLogger{}}); err != nil {
+		return fail(err)
 	}
-	w0, err := readUsage(w.pid())
-	if err != nil {
-		return res, emu, err
-	}
-	s0, _ := ts.usage()
+	return e, nil
+}
 
-	file := filepath.Join(dir, "roster.csv")
-	if err := os.WriteFile(file, csv, 0o644); err != nil {
-		return res, emu, err
+// stopCohort stops the worker and the Temporal server (not the emulator:
+// its stats are read afterwards; emu.stop ends it).
+func (e *cohortEnv) stopCohort() {
+	if e.tc != nil {
+		e.tc.Close()
+		e.tc = nil
 	}
-	slog, err := os.Create(filepath.Join(dir, "starter.log"))
+	if e.worker != nil {
+		e.worker.stop(30 * time.Second)
+	}
+	if e.stopLog != nil {
+		e.stopLog()
+		e.stopLog = nil
+	}
+	if e.ts != nil {
+		e.ts.p.stop(20 * time.Second)
+	}
+}
+
+// starterRun is one measured starter command.
+type starterRun struct {
+	Args         []string
+	Start        time.Time
+	Wall         time.Duration
+	ExitCode     int
+	Stdout       string
+	Stderr       string
+	WorkerCPU    time.Duration
+	WorkerHWM    int64
+	WorkerRSSMax int64
+	ServerCPU    time.Duration
+	ServerHWM    int64
+	Timeline     []timelinePoint // with sampleEmu: the emulator's counters every ~2 s
+}
+
+// Tail is the last line the command printed (stdout, else stderr).
+func (r starterRun) Tail() string {
+	if strings.TrimSpace(r.Stdout) != "" {
+		return lastLine(r.Stdout)
+	}
+	return lastLine(r.Stderr)
+}
+
+// runStarter runs `starter ARGS --config ... --address ...` (the flags go
+// after the subcommand), timed from process start to exit, with the
+// worker's and the server's CPU over that time. name names its log file.
+func (e *cohortEnv) runStarter(ctx context.Context, name string, sampleEmu bool, args ...string) (starterRun, error) {
+	r := starterRun{Args: args}
+	full := append(append(append([]string{args[0]}, e.cfgArgs...), "--address", e.ts.address), args[1:]...)
+	slog, err := os.Create(filepath.Join(e.dir, "starter-"+name+".log"))
 	if err != nil {
-		return res, emu, err
+		return r, err
 	}
 	defer slog.Close()
-	var tail bytes.Buffer
-	scmd := exec.CommandContext(ctx, o.bin("starter"), append(append([]string{"submit", "--wait"}, cfgArgs...), "--address", ts.address, file)...)
-	scmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+emu.token)
-	scmd.Stdout = io.MultiWriter(slog, &tail)
-	scmd.Stderr = slog
+	var stdout, stderr bytes.Buffer
+	scmd := exec.CommandContext(ctx, e.o.bin("starter"), full...)
+	scmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+e.emu.token)
+	scmd.Stdout = io.MultiWriter(slog, &stdout)
+	scmd.Stderr = io.MultiWriter(slog, &stderr)
 
-	// Sample the worker's memory and the emulator's counters while it runs.
+	w0, err := readUsage(e.worker.pid())
+	if err != nil {
+		return r, err
+	}
+	s0, _ := e.ts.usage()
+	// Sample the worker's memory (and the emulator's counters) while it runs.
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
-	start := time.Now()
+	r.Start = time.Now()
 	go func() {
 		defer close(sampled)
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for i := 0; ; i++ {
-			if u, err := readUsage(w.pid()); err == nil && u.RSS > res.WorkerRSSMax {
-				res.WorkerRSSMax = u.RSS
+			if u, err := readUsage(e.worker.pid()); err == nil && u.RSS > r.WorkerRSSMax {
+				r.WorkerRSSMax = u.RSS
 			}
-			if i%2 == 0 {
+			if sampleEmu && i%2 == 0 {
 				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				if st, err := emu.stats(sctx); err == nil {
-					res.Timeline = append(res.Timeline, timelinePoint{At: time.Since(start),
+				if st, err := e.emu.stats(sctx); err == nil {
+					r.Timeline = append(r.Timeline, timelinePoint{At: time.Since(r.Start),
 						Creates:   st.Requests["scim.users.create"]["201"] + st.Requests["scim.users.create"]["200"],
 						Terminate: st.Total("clusters.delete"), Throttled: st.Status("429")})
 				}
@@ -319,33 +385,62 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 		}
 	}()
 	err = scmd.Run()
-	res.Wall = time.Since(start)
+	r.Wall = time.Since(r.Start)
 	close(stopSampling)
 	<-sampled
+	r.Stdout, r.Stderr = stdout.String(), stderr.String()
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &exitErr):
-		res.ExitCode = exitErr.ExitCode()
+		r.ExitCode = exitErr.ExitCode()
 	default:
-		return res, emu, fmt.Errorf("starter: %w", err)
+		return r, fmt.Errorf("starter %s: %w", strings.Join(args, " "), err)
 	}
-	res.StarterTail = lastLine(tail.String())
-	if w1, err := readUsage(w.pid()); err == nil {
-		res.WorkerCPU, res.WorkerHWM = w1.CPU-w0.CPU, w1.HWM
-		res.WorkerRSSMax = max(res.WorkerRSSMax, w1.RSS)
+	if w1, err := readUsage(e.worker.pid()); err == nil {
+		r.WorkerCPU, r.WorkerHWM = w1.CPU-w0.CPU, w1.HWM
+		r.WorkerRSSMax = max(r.WorkerRSSMax, w1.RSS)
 	}
-	if s1, err := ts.usage(); err == nil && s0.Valid {
-		res.ServerCPU, res.ServerHWM = s1.CPU-s0.CPU, s1.HWM
+	if s1, err := e.ts.usage(); err == nil && s0.Valid {
+		r.ServerCPU, r.ServerHWM = s1.CPU-s0.CPU, s1.HWM
 	}
+	return r, nil
+}
 
-	tc, err := client.DialContext(ctx, client.Options{HostPort: ts.address, Logger: quietLogger{}})
-	if err != nil {
-		return res, emu, err
+// runCohort runs one batch end to end on fresh processes and returns its figures.
+func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, dynamic []string) (cohortResult, *emuProc, error) {
+	var res cohortResult
+	env, err := startCohortEnv(ctx, o, dir, dynamic)
+	if env == nil {
+		return res, nil, err
 	}
-	defer tc.Close()
-	res.Hist, err = collectHistory(ctx, tc, n)
-	return res, emu, err
+	defer env.stopCohort()
+	if err != nil {
+		return res, env.emu, err
+	}
+	res.Config = env.configs
+	if err := env.emu.resetStats(ctx); err != nil {
+		return res, env.emu, err
+	}
+	file := filepath.Join(dir, "roster.csv")
+	if err := os.WriteFile(file, csv, 0o644); err != nil {
+		return res, env.emu, err
+	}
+	run, err := env.runStarter(ctx, "submit", true, "submit", "--wait", file)
+	res.fromRun(run)
+	if err != nil {
+		return res, env.emu, err
+	}
+	res.Hist, err = collectHistory(ctx, env.tc, time.Time{})
+	return res, env.emu, err
+}
+
+// fromRun copies a starter run's figures.
+func (res *cohortResult) fromRun(r starterRun) {
+	res.Wall, res.ExitCode, res.StarterTail = r.Wall, r.ExitCode, r.Tail()
+	res.WorkerCPU, res.WorkerHWM, res.WorkerRSSMax = r.WorkerCPU, r.WorkerHWM, r.WorkerRSSMax
+	res.ServerCPU, res.ServerHWM = r.ServerCPU, r.ServerHWM
+	res.Timeline = r.Timeline
 }
 
 func lastLine(s string) string {
@@ -353,12 +448,13 @@ func lastLine(s string) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
-// collectHistory lists every run in the namespace (the dev server is fresh,
-// so they are all this batch's: batch runs including continued-as-new ones,
-// chunks, participants), waiting for visibility to show them closed, and sums
-// their history lengths. Runs whose visibility record lacks a length are
+// collectHistory lists every run in the namespace started at or after since
+// (zero: all; the dev server is fresh, so with zero they are all the
+// batch's: batch runs including continued-as-new ones, chunks,
+// participants), waiting for visibility to show them closed, and sums their
+// history lengths. Runs whose visibility record lacks a length are
 // described.
-func collectHistory(ctx context.Context, tc client.Client, n int) (historyStats, error) {
+func collectHistory(ctx context.Context, tc client.Client, since time.Time) (historyStats, error) {
 	h := historyStats{ByType: map[string]int64{}, RunsByType: map[string]int{}, ByStatus: map[string]int{}, MaxByType: map[string]int64{}}
 	var infos []*workflowInfo
 	deadline := time.Now().Add(60 * time.Second)
@@ -368,6 +464,7 @@ func collectHistory(ctx context.Context, tc client.Client, n int) (historyStats,
 		if err != nil {
 			return h, err
 		}
+		infos = slices.DeleteFunc(infos, func(i *workflowInfo) bool { return i.start.Before(since) })
 		open := 0
 		for _, i := range infos {
 			if i.status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -433,6 +530,7 @@ type workflowInfo struct {
 	id, runID, typ string
 	status         enumspb.WorkflowExecutionStatus
 	length         int64
+	start          time.Time
 }
 
 func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
@@ -446,7 +544,7 @@ func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
 		}
 		for _, e := range resp.GetExecutions() {
 			out = append(out, &workflowInfo{id: e.GetExecution().GetWorkflowId(), runID: e.GetExecution().GetRunId(),
-				typ: e.GetType().GetName(), status: e.GetStatus(), length: e.GetHistoryLength()})
+				typ: e.GetType().GetName(), status: e.GetStatus(), length: e.GetHistoryLength(), start: e.GetStartTime().AsTime()})
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {

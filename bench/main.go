@@ -5,6 +5,7 @@
 //	go run ./bench -n 100,1000 -time-scale 1 -ways cohort,sequential,parallel10
 //	go run ./bench -n 10000 -time-scale 10 -ways cohort
 //	go run ./bench -limits-proof -n 5000 -time-scale 20
+//	go run ./bench -reconcile -n 300 -time-scale 1
 //
 // For each N, each way runs on a FRESH emulator (--latency realistic
 // --rate-limits azure --time-scale X) with a fresh participant domain:
@@ -22,6 +23,11 @@
 //
 // Baselines run at the same time as Cohort (-concurrent, default), each on
 // its own emulator: they are latency-bound and use little CPU.
+//
+// -reconcile (issue 18, reconcile.go) instead provisions N participants with
+// Cohort, then measures `starter reconcile` on the unchanged event and, after
+// drifting 1 % of them (testkit/drift: every kind, one running cluster), a
+// dry run and a reconcile, with held-out REST checks of everyone.
 //
 // Binaries (worker, starter, emulator) are built afresh into a temporary
 // directory at every invocation, so a run measures the current code.
@@ -70,6 +76,11 @@ type options struct {
 	keep          bool
 	timeout       time.Duration
 	debugAddr     string
+
+	// The reconcile mode (see reconcile.go).
+	reconcile      bool
+	driftShare     float64
+	verifyParallel int
 
 	batchOverrides map[string]int
 	binDir         string
@@ -123,6 +134,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, SQLite file, configs)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Hour, "give up on the whole invocation after this long")
 	fs.StringVar(&o.debugAddr, "worker-debug-addr", "", "start the worker with --debug-addr `host:port` (pprof, to profile it during a run)")
+	fs.BoolVar(&o.reconcile, "reconcile", false, "Cohort only: provision N participants, then measure reconcile on the unchanged event and with -drift-share of them drifted (issue 18)")
+	fs.Float64Var(&o.driftShare, "drift-share", 0.01, "with -reconcile: share of participants drifted (at least one per kind of drift)")
+	fs.IntVar(&o.verifyParallel, "verify-parallel", 8, "with -reconcile: per-participant reads of the held-out check at once (8 keeps Azure's 25 UC reads/s at realistic latencies)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -154,6 +168,15 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("-temporal: %q is neither dev nor postgres", o.temporalKind)
 	}
 	o.dynamic, o.extraConfig = dyn, extra
+	if o.reconcile {
+		if o.limitsProof {
+			return nil, errors.New("-reconcile and -limits-proof are separate runs: give one")
+		}
+		if o.driftShare < 0 || o.driftShare > 1 {
+			return nil, fmt.Errorf("-drift-share: %g is not a share between 0 and 1", o.driftShare)
+		}
+		o.ways = []string{"cohort"}
+	}
 	if o.limitsProof {
 		o.ways = []string{"cohort"}
 		o.dynamic = append(o.dynamic, "limit.numPendingChildExecutions.error=50", "limit.historyCount.error=3000")
@@ -214,6 +237,19 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	printHeader(o, args)
+	if o.reconcile {
+		var rs []*reconcileResult
+		for _, n := range o.ns {
+			r, err := runReconcile(ctx, o, work, n)
+			rs = append(rs, r)
+			if err != nil {
+				printReconcile(rs)
+				return fmt.Errorf("reconcile N=%d: %w", n, err)
+			}
+		}
+		printReconcile(rs)
+		return nil
+	}
 	var rows []row
 	for _, n := range o.ns {
 		nrows, err := runN(ctx, o, work, n)

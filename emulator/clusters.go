@@ -49,7 +49,11 @@ type cluster struct {
 	ACL               map[string]string `json:"acl"` // "user_name:x" -> level
 	Pinned            bool              `json:"pinned,omitempty"`
 	UnpinnedAt        int64             `json:"unpinned_at,omitempty"` // unix ms of the last unpin
-	Seq               int64             `json:"seq"`
+	// KeepRunning is set by the control API (POST /emulator/v1/clusters/keep-running):
+	// the cluster is in use, so it is not auto-terminated while RUNNING. A
+	// terminate clears it.
+	KeepRunning bool  `json:"keep_running,omitempty"`
+	Seq         int64 `json:"seq"`
 }
 
 // purgeAt is when a terminated, unpinned cluster is permanently deleted (0:
@@ -97,7 +101,7 @@ func (s *Server) advance(cl *cluster, now time.Time) {
 			cl.State, cl.StateMessage = stateRunning, ""
 			cl.NextState, cl.NextAt = "", 0
 			cl.LastRestartedTime = at
-			if m := intAttr(cl.Spec, "autotermination_minutes"); m > 0 {
+			if m := intAttr(cl.Spec, "autotermination_minutes"); m > 0 && !cl.KeepRunning {
 				cl.NextState = stateTerminating
 				cl.NextAt = at + s.scaled(time.Duration(m)*time.Minute).Milliseconds()
 			}
@@ -734,6 +738,7 @@ func (s *Server) terminateCluster(c *call) {
 		return
 	}
 	now := s.now().UnixMilli()
+	cl.KeepRunning = false
 	cl.State = stateTerminating
 	cl.StateMessage = "Terminating the cluster"
 	cl.TerminationReason = map[string]any{"code": "USER_REQUEST", "type": "SUCCESS", "parameters": map[string]string{"username": c.caller.name}}
@@ -783,6 +788,42 @@ func (s *Server) startCluster(c *call) {
 	cl.NextState, cl.NextAt = stateRunning, now+cl.StartDelayMs
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{})
+}
+
+// keepRunning is the control API's POST /clusters/keep-running: a cluster
+// that is starting (PENDING, e.g. right after clusters/start) reaches RUNNING
+// now instead of after its start delay, and a RUNNING one loses its
+// auto-termination deadline; either then stays RUNNING until someone
+// terminates it, as a cluster with a notebook in use does. A benchmark or
+// test can so have a participant "running their cluster" at once (the start
+// takes 3-8 minutes otherwise) and for as long as it needs. A stopped or
+// stopping cluster is refused: start it first. It answers the status and
+// body to send.
+func (s *Server) keepRunning(id string) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	cl, ok := s.st.Clusters[id]
+	if ok && s.expire(cl, now) {
+		ok = false
+	}
+	if !ok {
+		return http.StatusBadRequest, apiError{ErrorCode: "INVALID_PARAMETER_VALUE",
+			Message: fmt.Sprintf("want {\"cluster_id\": \"<id>\"} naming an existing cluster (got %q)", id)}
+	}
+	switch cl.State {
+	case statePending:
+		cl.State, cl.StateMessage = stateRunning, ""
+		cl.LastRestartedTime = now.UnixMilli()
+	case stateRunning:
+	default:
+		return http.StatusBadRequest, apiError{ErrorCode: "INVALID_STATE",
+			Message: fmt.Sprintf("cluster %s is %s: start it first (clusters/start), then keep it running", id, cl.State)}
+	}
+	cl.NextState, cl.NextAt = "", 0
+	cl.KeepRunning = true
+	s.put(kindCluster, cl.ID, cl)
+	return http.StatusOK, map[string]any{"cluster_id": cl.ID, "state": cl.State}
 }
 
 func titleCase(s string) string {

@@ -416,3 +416,59 @@ func TestClusterPermissions_participantNeedsCanRestart(t *testing.T) {
 	_, err = e.w.Clusters.GetPermissionsByClusterId(ctx, "0000-000000-nope")
 	wantErr(t, err, "does not exist", []error{apierr.ErrNotFound})
 }
+
+// TestClusters_keepRunning: the control API brings a started cluster to
+// RUNNING at once and keeps it there past its auto-termination, until a
+// terminate; a stopped cluster must be started first.
+func TestClusters_keepRunning(t *testing.T) {
+	clock := NewManualClock()
+	e := setup(t, Options{Now: clock.Now, ClusterStartDelay: time.Hour})
+	ctx := context.Background()
+	u := e.participant("keeper@event.org")
+	wait, err := e.w.Clusters.Create(ctx, participantCluster("evt-keeper", u.UserName)) // auto-terminates after 30 min
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	id := wait.ClusterId
+	state := func() compute.State {
+		t.Helper()
+		c, err := e.w.Clusters.GetByClusterId(ctx, id)
+		if err != nil {
+			t.Fatalf("get %s: %v", id, err)
+		}
+		return c.State
+	}
+	var out map[string]any
+	if st := e.control("POST", "/emulator/v1/clusters/keep-running", map[string]string{"cluster_id": id}, &out); st != 200 || out["state"] != "RUNNING" {
+		t.Fatalf("keep-running of a PENDING cluster = %d %v, want 200 RUNNING", st, out)
+	}
+	if got := state(); got != compute.StateRunning {
+		t.Fatalf("after keep-running state = %s, want RUNNING (not after the hour's start delay)", got)
+	}
+	clock.Advance(24 * time.Hour) // far past autotermination_minutes 30
+	if got := state(); got != compute.StateRunning {
+		t.Errorf("a day later state = %s, want RUNNING (in use: no auto-termination)", got)
+	}
+	if _, err := e.w.Clusters.Delete(ctx, compute.DeleteCluster{ClusterId: id}); err != nil {
+		t.Fatalf("terminate: %v", err)
+	}
+	if got := state(); got != compute.StateTerminating {
+		t.Errorf("after terminate state = %s, want TERMINATING", got)
+	}
+	if st := e.control("POST", "/emulator/v1/clusters/keep-running", map[string]string{"cluster_id": id}, nil); st != 400 {
+		t.Errorf("keep-running of a TERMINATING cluster = %d, want 400 (start it first)", st)
+	}
+	clock.Advance(time.Minute)
+	// Started again without keep-running: the terminate cleared it, so the
+	// cluster auto-terminates 30 minutes after it runs.
+	if _, err := e.w.Clusters.Start(ctx, compute.StartCluster{ClusterId: id}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	clock.Advance(time.Hour + 31*time.Minute)
+	if got := state(); got != compute.StateTerminating && got != compute.StateTerminated {
+		t.Errorf("started again, 31 min after running state = %s, want auto-terminated", got)
+	}
+	if st := e.control("POST", "/emulator/v1/clusters/keep-running", map[string]string{"cluster_id": "0000-000000-nope"}, nil); st != 400 {
+		t.Errorf("keep-running of an unknown cluster = %d, want 400", st)
+	}
+}

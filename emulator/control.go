@@ -247,6 +247,16 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) int {
 			return bad(fmt.Sprintf("want {\"schema\": \"<catalog>.<schema>\", \"name\": \"<table>\"} naming an existing schema (got %q)", req.Schema))
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"schema": sc.fullName(), "tables": sc.Tables})
+	case "POST /clusters/keep-running":
+		var req struct {
+			ClusterID string `json:"cluster_id"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return bad("Could not parse request object: " + err.Error())
+		}
+		status, out := s.keepRunning(req.ClusterID)
+		writeJSON(w, status, out)
+		return status
 	default:
 		writeJSON(w, http.StatusNotFound, apiError{ErrorCode: "ENDPOINT_NOT_FOUND", Message: fmt.Sprintf("No emulator control API for '%s %s'", r.Method, r.URL.Path)})
 		return http.StatusNotFound

@@ -64,6 +64,9 @@
 //	POST /emulator/v1/users         {"user_name","email","display_name","inactive","assigned"} -> {"id",...}: a user
 //	                                that existed before the event (userName may differ from email; inactive)
 //	POST /emulator/v1/tables        {"schema":"cat.sch","name":"t"}: a table, so the schema is not empty
+//	POST /emulator/v1/clusters/keep-running {"cluster_id":"..."}: a PENDING cluster (just started) is RUNNING
+//	                                now, a RUNNING one stays so: no auto-termination until someone terminates
+//	                                it (a notebook in use); TERMINATING/TERMINATED: 400 INVALID_STATE, start it first
 //
 // # State
 //
