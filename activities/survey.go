@@ -120,7 +120,16 @@ func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wir
 		snap.Held[securableKey(g.Type, g.Name)] = held
 	}
 
-	pages, n, err := a.readClusters(ctx, in.PolicyID, &snap)
+	policyID := in.PolicyID
+	if policyID == "" { // read while the batch's setup runs: resolve it here
+		p, err := a.findPolicy(ctx)
+		if err != nil {
+			return out, err
+		}
+		out.Reads++
+		policyID = p.PolicyId
+	}
+	pages, n, err := a.readClusters(ctx, policyID, &snap)
 	if err != nil {
 		return out, err
 	}

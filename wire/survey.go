@@ -41,8 +41,8 @@ const (
 var DriftKinds = []string{DriftUserMissing, DriftUserInactive, DriftNotAssigned, DriftSchemaMissing,
 	DriftGrantMissing, DriftClusterGone, DriftPermissionMissing, DriftExtraClusters}
 
-// ReadEventInput: activity ReadEvent. Catalog and PolicyID come from the
-// batch's setup.
+// ReadEventInput: activity ReadEvent. Catalog and PolicyID are the batch's
+// setup's when it ran before; empty, the configured catalog and policy.
 type ReadEventInput struct {
 	BatchID  string `json:"batch_id"`
 	Catalog  string `json:"catalog"`

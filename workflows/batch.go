@@ -129,6 +129,18 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		return BatchResult{}, err
 	}
 
+	// A reconcile reads the event (ReadEvent) while the setup runs: the
+	// read resolves the catalog and the policy itself.
+	var readF workflow.Future
+	if in.Mode == wire.ModeReconcile && in.Read == nil && workflow.GetVersion(ctx, readOnce, workflow.DefaultVersion, 1) == 1 {
+		actx := workflow.WithActivityOptions(ctx, stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, in.StepTimeout,
+			"read the event's users, assignments, schemas, grants and clusters (list calls)"))
+		rin := wire.ReadEventInput{BatchID: in.BatchID}
+		if in.Setup != nil {
+			rin.Catalog, rin.PolicyID = in.Setup.Catalog, in.Setup.Cluster.PolicyID
+		}
+		readF = workflow.ExecuteActivity(actx, wire.ReadEventName, rin)
+	}
 	if in.Setup == nil {
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout:    5 * time.Minute,
@@ -142,13 +154,10 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		in.Setup = &setup
 		progress.Setup = &setup
 	}
-	if in.Mode == wire.ModeReconcile && in.Read == nil && workflow.GetVersion(ctx, readOnce, workflow.DefaultVersion, 1) == 1 {
+	if readF != nil {
 		progress.Phase = "reading"
-		actx := workflow.WithActivityOptions(ctx, stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, in.StepTimeout,
-			"read the event's users, assignments, schemas, grants and clusters (list calls)"))
 		var read wire.ReadEventResult
-		if err := workflow.ExecuteActivity(actx, wire.ReadEventName, wire.ReadEventInput{BatchID: in.BatchID,
-			Catalog: in.Setup.Catalog, PolicyID: in.Setup.Cluster.PolicyID}).Get(ctx, &read); err != nil {
+		if err := readF.Get(ctx, &read); err != nil {
 			return BatchResult{}, err
 		}
 		in.Read, progress.Read = &read, &read
