@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/databricks/databricks-sdk-go/service/catalog"
 	"github.com/databricks/databricks-sdk-go/service/compute"
-	"github.com/databricks/databricks-sdk-go/service/iam"
 	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/cohort-dev/cohort/testkit/drift"
 )
 
 // driftSize is "a few hundred": the read's pages and the survey's per-
@@ -73,7 +72,6 @@ func TestReconcile_driftOfEveryKind(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	a := s.emu.accountClient(t)
 	w := s.emu.workspaceClient(t, emuToken)
 	env := s.verifyParticipants(s.domain, want)
 	who := func(i int) string { return want[i].Email }
@@ -83,42 +81,28 @@ func TestReconcile_driftOfEveryKind(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	// The drift, each kind on its own participant.
-	drift := map[string]string{
-		who(1): "user_missing", who(2): "user_inactive", who(3): "not_assigned", who(4): "schema_missing",
-		who(5): "grant_missing", who(6): "cluster_gone", who(7): "permission_missing", who(8): "extra_clusters",
+	// The drift, each kind on its own participant, made through the SDK as
+	// an admin would (testkit/drift), and one participant at work: their
+	// cluster runs.
+	dk, err := drift.Connect(s.emu.url, emuToken, emuAccountID, emuWorkspace, drift.ExpectFromConfig(s.cfg), 30*time.Second)
+	must("connect", err)
+	dk.Emulator = &drift.Control{URL: s.emu.url, Token: emuToken}
+	kinds := []drift.Kind{drift.UserMissing, drift.UserInactive, drift.NotAssigned, drift.SchemaMissing, drift.GrantMissing,
+		drift.ClusterGone, drift.PermissionMissing, drift.ExtraClusters, drift.Running}
+	var targets []drift.Target
+	for i, k := range kinds {
+		targets = append(targets, drift.Target{Participant: want[i+1], Kind: k})
 	}
-	must("delete user", a.Users.Delete(ctx, iam.DeleteAccountUserRequest{Id: env[who(1)].UserID}))
-	must("deactivate", a.Users.Patch(ctx, iam.PartialUpdate{Id: env[who(2)].UserID,
-		Schemas:    []iam.PatchSchema{iam.PatchSchemaUrnIetfParamsScimApiMessages20PatchOp},
-		Operations: []iam.Patch{{Op: iam.PatchOpReplace, Path: "active", Value: false}}}))
-	pid, _ := strconv.ParseInt(env[who(3)].UserID, 10, 64)
-	must("unassign", a.WorkspaceAssignment.Delete(ctx, iam.DeleteWorkspaceAssignmentRequest{WorkspaceId: emuWorkspace, PrincipalId: pid}))
-	must("drop schema", w.Schemas.Delete(ctx, catalog.DeleteSchemaRequest{FullName: env[who(4)].Schema, Force: true}))
-	_, err := w.Grants.Update(ctx, catalog.UpdatePermissions{SecurableType: "schema", FullName: env[who(5)].Schema,
-		Changes: []catalog.PermissionsChange{{Principal: who(5), Remove: []catalog.Privilege{catalog.PrivilegeUseSchema}}}})
-	must("revoke", err)
-	must("purge", w.Clusters.PermanentDelete(ctx, compute.PermanentDeleteCluster{ClusterId: env[who(6)].ClusterID}))
-	_, err = w.Clusters.SetPermissions(ctx, compute.ClusterPermissionsRequest{ClusterId: env[who(7)].ClusterID,
-		AccessControlList: []compute.ClusterAccessControlRequest{}})
-	must("drop permission", err)
-	orig, err := w.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: env[who(8)].ClusterID})
-	must("read cluster", err)
-	extra, err := w.Clusters.Create(ctx, compute.CreateCluster{ClusterName: orig.ClusterName + "-copy", SparkVersion: orig.SparkVersion,
-		NodeTypeId: orig.NodeTypeId, PolicyId: orig.PolicyId, NumWorkers: 0, SparkConf: orig.SparkConf, CustomTags: orig.CustomTags,
-		DataSecurityMode: orig.DataSecurityMode, SingleUserName: orig.SingleUserName, AutoterminationMinutes: orig.AutoterminationMinutes,
-		ApplyPolicyDefaultValues: true, ForceSendFields: []string{"NumWorkers"}})
-	must("extra cluster", err)
-	// A participant at work: their cluster runs.
-	runner := who(9)
+	applied, errs := dk.MakeAll(ctx, targets)
+	for _, err := range errs {
+		must("make drift", err)
+	}
+	drifted := map[string]string{}
+	for _, a := range applied[:8] {
+		drifted[a.Email] = string(a.Kind)
+	}
+	extraID, runner := applied[7].ClusterID, who(9)
 	pw := s.emu.workspaceClient(t, s.emu.userToken(t, runner))
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		if _, err := pw.Clusters.Start(ctx, compute.StartCluster{ClusterId: env[runner].ClusterID}); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("%s starts own cluster: %v", runner, err)
-		}
-	}
 
 	// The dry run: exactly the drift, no write, exit 1.
 	before := s.emu.stats(t)
@@ -138,14 +122,14 @@ func TestReconcile_driftOfEveryKind(t *testing.T) {
 		kinds, _, _ := strings.Cut(rest, "]")
 		listed[email] = kinds
 	}
-	if fmt.Sprint(sortedMap(listed)) != fmt.Sprint(sortedMap(drift)) {
-		t.Errorf("dry run listed %v, want exactly %v\n%s", sortedMap(listed), sortedMap(drift), r.stdout)
+	if fmt.Sprint(sortedMap(listed)) != fmt.Sprint(sortedMap(drifted)) {
+		t.Errorf("dry run listed %v, want exactly %v\n%s", sortedMap(listed), sortedMap(drifted), r.stdout)
 	}
 	if !strings.Contains(r.stdout, fmt.Sprintf("%d participants: %d unchanged, 8 drifted", driftSize, driftSize-8)) {
 		t.Errorf("dry run summary missing or wrong:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stdout, extra.ClusterId) {
-		t.Errorf("dry run does not name the extra cluster %s:\n%s", extra.ClusterId, r.stdout)
+	if !strings.Contains(r.stdout, extraID) {
+		t.Errorf("dry run does not name the extra cluster %s:\n%s", extraID, r.stdout)
 	}
 
 	// The reconcile: exactly those repaired, nothing written for the rest.
@@ -192,7 +176,7 @@ func TestReconcile_driftOfEveryKind(t *testing.T) {
 		if row["changes"] == "unchanged" {
 			unchanged++
 		}
-		if kinds, drifted := drift[row["email"]]; drifted && row["drift"] != kinds {
+		if kinds, drifted := drifted[row["email"]]; drifted && row["drift"] != kinds {
 			t.Errorf("report row %s: drift %q, want %q", row["email"], row["drift"], kinds)
 		}
 	}
@@ -202,7 +186,7 @@ func TestReconcile_driftOfEveryKind(t *testing.T) {
 
 	// The organizer deletes the extra cluster by hand, the participant
 	// stops theirs: everyone has exactly their environment again.
-	must("delete extra cluster", w.Clusters.PermanentDelete(ctx, compute.PermanentDeleteCluster{ClusterId: extra.ClusterId}))
+	must("delete extra cluster", w.Clusters.PermanentDelete(ctx, compute.PermanentDeleteCluster{ClusterId: extraID}))
 	_, err = pw.Clusters.Delete(ctx, compute.DeleteCluster{ClusterId: env[runner].ClusterID})
 	must("stop running cluster", err)
 	after := s.verifyParticipants(s.domain, want)
