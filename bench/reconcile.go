@@ -66,10 +66,13 @@ var batchIDPattern = regexp.MustCompile(`-> batch ([A-Za-z0-9][A-Za-z0-9._:-]*)`
 
 // reconcilePhase is one measured starter command.
 type reconcilePhase struct {
-	Name     string
-	Run      starterRun
-	Stats    EmuStats
-	Hist     historyStats
+	Name  string
+	Run   starterRun
+	Stats EmuStats
+	Hist  historyStats
+	// Timeline: where the phase's seconds went (the batch's and chunks'
+	// runs and activities, since the starter's launch).
+	Timeline string
 	BoundSec float64 // the lower bound this phase is compared with
 	// Unsupported, when set, says why the command did not run (a starter
 	// without --dry-run); its figures are then those of a usage error.
@@ -269,6 +272,11 @@ func measurePhase(ctx context.Context, env *cohortEnv, name string, bound float6
 	if ph.Hist, err = collectHistory(ctx, env.tc, ph.Run.Start); err != nil {
 		return ph, err
 	}
+	spans, err := phaseTimeline(ctx, env.tc, ph.Run.Start)
+	if err != nil {
+		return ph, err
+	}
+	ph.Timeline = formatTimeline(spans, ph.Run.Wall)
 	fmt.Fprintf(os.Stderr, "bench: %s: exit %d in %s, %d calls, %d writes\n", name, ph.Run.ExitCode, ph.Run.Wall.Round(100*time.Millisecond), ph.Stats.Sum(), ph.Stats.WriteCount())
 	return ph, nil
 }
@@ -458,6 +466,9 @@ func printReconcileDetail(r *reconcileResult) {
 		fmt.Printf("- Temporal runs started in this phase: %d (%s); by status: %s; still open: %d; history events %d = %s; child workflows started %d\n",
 			h.Runs, counts(h.RunsByType), counts(h.ByStatus), h.StillOpen, h.Events, strings.Join(ev, " + "), childRuns(h))
 		fmt.Printf("- worker CPU %.1fs, Temporal server CPU %.1fs\n", ph.Run.WorkerCPU.Seconds(), ph.Run.ServerCPU.Seconds())
+		if ph.Timeline != "" {
+			fmt.Printf("- timeline (s since the starter's launch): %s\n", ph.Timeline)
+		}
 		if strings.HasPrefix(ph.Name, "drifted") {
 			printMentions(r, ph)
 		}
