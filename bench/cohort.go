@@ -170,6 +170,7 @@ type cohortResult struct {
 	Hist         historyStats
 	Timeline     []timelinePoint
 	Config       []string // config files the worker and starter read
+	Breakdown    breakdown
 }
 
 // timelinePoint is a sample of the emulator's counters during the run.
@@ -192,6 +193,7 @@ type historyStats struct {
 	MaxByType     map[string]int64
 	StillOpen     int
 	DescribeCalls int
+	infos         []*workflowInfo // every run, for the breakdown
 }
 
 // runCohort runs one batch end to end on fresh processes and returns its figures.
@@ -286,7 +288,8 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	defer slog.Close()
 	var tail bytes.Buffer
 	scmd := exec.CommandContext(ctx, o.bin("starter"), append(append([]string{"submit", "--wait"}, cfgArgs...), "--address", ts.address, file)...)
-	scmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+emu.token)
+	// COHORT_TRACE: the starter's timing marks, on stderr (the breakdown).
+	scmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+emu.token, "COHORT_TRACE=1")
 	scmd.Stdout = io.MultiWriter(slog, &tail)
 	scmd.Stderr = slog
 
@@ -345,6 +348,15 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	}
 	defer tc.Close()
 	res.Hist, err = collectHistory(ctx, tc, n)
+	if err != nil {
+		return res, emu, err
+	}
+	cfg, err := emu.config(ctx)
+	if err != nil {
+		return res, emu, err
+	}
+	rate := time.Duration(LowerBound(cfg, n).RateSec * float64(time.Second))
+	res.Breakdown, err = collectBreakdown(ctx, tc, start, res.Wall, rate, slog.Name(), emu.logFile, res.Hist.infos)
 	return res, emu, err
 }
 
@@ -415,6 +427,7 @@ func collectHistory(ctx context.Context, tc client.Client, n int) (historyStats,
 	if firstErr != nil {
 		return h, fmt.Errorf("describe workflow: %w", firstErr)
 	}
+	h.infos = infos
 	for _, i := range infos {
 		h.Runs++
 		h.Events += i.length
@@ -433,6 +446,7 @@ type workflowInfo struct {
 	id, runID, typ string
 	status         enumspb.WorkflowExecutionStatus
 	length         int64
+	start, close   time.Time
 }
 
 func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
@@ -446,7 +460,8 @@ func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
 		}
 		for _, e := range resp.GetExecutions() {
 			out = append(out, &workflowInfo{id: e.GetExecution().GetWorkflowId(), runID: e.GetExecution().GetRunId(),
-				typ: e.GetType().GetName(), status: e.GetStatus(), length: e.GetHistoryLength()})
+				typ: e.GetType().GetName(), status: e.GetStatus(), length: e.GetHistoryLength(),
+				start: e.GetStartTime().AsTime(), close: closeTime(e.GetCloseTime().AsTime())})
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {
@@ -454,6 +469,15 @@ func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// closeTime is a visibility record's close time, zero for an open run
+// (whose record holds the Unix epoch).
+func closeTime(t time.Time) time.Time {
+	if t.Unix() <= 0 {
+		return time.Time{}
+	}
+	return t
 }
 
 // quietLogger drops the Temporal client's logs.
