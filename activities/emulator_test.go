@@ -139,11 +139,23 @@ func setup(t *testing.T, o setupOpts) *emuEnv {
 // settings cleared). A zero retryTimeout is 5 s.
 func startEmulator(t *testing.T, eo emulator.Options, token string, retryTimeout time.Duration) (*emulator.Server, *httptest.Server, *databricks.AccountClient, *databricks.WorkspaceClient) {
 	t.Helper()
+	return startEmulatorBehind(t, eo, token, retryTimeout, nil)
+}
+
+// startEmulatorBehind is startEmulator with the emulator's handler wrapped
+// by wrap (nil: not wrapped), to watch or hold the requests it answers.
+func startEmulatorBehind(t *testing.T, eo emulator.Options, token string, retryTimeout time.Duration,
+	wrap func(http.Handler) http.Handler) (*emulator.Server, *httptest.Server, *databricks.AccountClient, *databricks.WorkspaceClient) {
+	t.Helper()
 	emu, err := emulator.New(eo)
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
 	}
-	srv := httptest.NewServer(emu)
+	var h http.Handler = emu
+	if wrap != nil {
+		h = wrap(emu)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); emu.Close() })
 	for _, k := range []string{"DATABRICKS_HOST", "DATABRICKS_ACCOUNT_ID", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
 		"ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_TENANT_ID", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"} {
