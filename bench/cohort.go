@@ -171,6 +171,9 @@ type cohortResult struct {
 	Timeline     []timelinePoint
 	Config       []string // config files the worker and starter read
 	Breakdown    breakdown
+	// LoadAt is the machine's load average (1, 5, 15 min) at the starter's
+	// launch and exit: other work on the machine shows in the figures.
+	LoadAt [2]string
 }
 
 // timelinePoint is a sample of the emulator's counters during the run.
@@ -296,6 +299,7 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	// Sample the worker's memory and the emulator's counters while it runs.
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
+	res.LoadAt[0] = loadAverage()
 	start := time.Now()
 	go func() {
 		defer close(sampled)
@@ -323,6 +327,7 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	}()
 	err = scmd.Run()
 	res.Wall = time.Since(start)
+	res.LoadAt[1] = loadAverage()
 	close(stopSampling)
 	<-sampled
 	var exitErr *exec.ExitError
@@ -358,6 +363,19 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	rate := time.Duration(LowerBound(cfg, n).RateSec * float64(time.Second))
 	res.Breakdown, err = collectBreakdown(ctx, tc, start, res.Wall, rate, slog.Name(), emu.logFile, res.Hist.infos)
 	return res, emu, err
+}
+
+// loadAverage is /proc/loadavg's first three fields.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func lastLine(s string) string {
