@@ -762,6 +762,25 @@ func TestEmulator_flakyAssignmentIsRetried(t *testing.T) {
 	}
 }
 
+// A 200 whose body carries an error did nothing: the PUT is sent again,
+// with no listing to confirm what was not done.
+func TestEmulator_assignmentErrorBodyIsRetriedWithoutListing(t *testing.T) {
+	e := setup(t, setupOpts{emulator: emulator.Options{
+		AssignmentFlakyShare: 1, AssignmentErrorBodyShare: 1, AssignmentFlakyWindow: 400 * time.Millisecond,
+	}})
+	p := participant("noa@example.com")
+	lists := e.requests("assignments.list", "200") // setup's readiness check lists them once
+	if _, err := e.provisionUser(p); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.requests("assignments.put", "200"); n < 2 {
+		t.Errorf("assignment PUTs = %d, want the refused one sent again", n)
+	}
+	if n := e.requests("assignments.list", "200") - lists; n != 0 {
+		t.Errorf("assignment lists = %d, want none: an answer with an error confirms nothing", n)
+	}
+}
+
 // The account user cap is not retried, and the failure names it.
 func TestEmulator_userCapIsNotRetried(t *testing.T) {
 	e := setup(t, setupOpts{emulator: emulator.Options{MaxAccountUsers: 1}})
