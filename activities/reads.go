@@ -18,11 +18,12 @@ import (
 // 4.6 s at Azure's latencies before the first participant could start
 // (bench/RESULTS.md, issue 18). So readiness starts them all at once and each
 // check takes its read's result where it used to make the call; the checks,
-// their order and their outcomes are as before. Two reads are made on
-// speculation (the caller's identity and the catalog's schemas are needed
-// only when the catalog exists), and the runtimes and node types are read
-// before the policy is known to exist: when those turn out not to be needed
-// their results are dropped. A read that only makes sense after another (the
+// their order and their outcomes are as before. Some reads are made on
+// speculation: the caller's identity and the catalog's schemas (needed only
+// when the catalog exists), the workspace's assignments (needed only when the
+// users could be listed), the runtimes and node types (needed only when the
+// policy exists). A result that turns out not to be needed is dropped; every
+// one of them is a read. A read that only makes sense after another (the
 // caller's effective privileges, the metastore's summary) is still made by
 // its check. Every read is paced by its class's limiter, as before; all are
 // reads, so nothing is created before the checks pass.
