@@ -139,11 +139,23 @@ func setup(t *testing.T, o setupOpts) *emuEnv {
 // settings cleared). A zero retryTimeout is 5 s.
 func startEmulator(t *testing.T, eo emulator.Options, token string, retryTimeout time.Duration) (*emulator.Server, *httptest.Server, *databricks.AccountClient, *databricks.WorkspaceClient) {
 	t.Helper()
+	return startEmulatorBehind(t, eo, token, retryTimeout, nil)
+}
+
+// startEmulatorBehind is startEmulator with the emulator's handler wrapped
+// by wrap (nil: not wrapped), to watch or hold the requests it answers.
+func startEmulatorBehind(t *testing.T, eo emulator.Options, token string, retryTimeout time.Duration,
+	wrap func(http.Handler) http.Handler) (*emulator.Server, *httptest.Server, *databricks.AccountClient, *databricks.WorkspaceClient) {
+	t.Helper()
 	emu, err := emulator.New(eo)
 	if err != nil {
 		t.Fatalf("emulator: %v", err)
 	}
-	srv := httptest.NewServer(emu)
+	var h http.Handler = emu
+	if wrap != nil {
+		h = wrap(emu)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); emu.Close() })
 	for _, k := range []string{"DATABRICKS_HOST", "DATABRICKS_ACCOUNT_ID", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
 		"ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_TENANT_ID", "DATABRICKS_CONFIG_PROFILE", "DATABRICKS_AUTH_TYPE"} {
@@ -747,6 +759,25 @@ func TestEmulator_flakyAssignmentIsRetried(t *testing.T) {
 	}
 	if n := e.requests("assignments.put", "404") + e.requests("assignments.put", "200"); n < 4 {
 		t.Errorf("assignment PUTs = %d, want the flaky answers retried", n)
+	}
+}
+
+// A 200 whose body carries an error did nothing: the PUT is sent again,
+// with no listing to confirm what was not done.
+func TestEmulator_assignmentErrorBodyIsRetriedWithoutListing(t *testing.T) {
+	e := setup(t, setupOpts{emulator: emulator.Options{
+		AssignmentFlakyShare: 1, AssignmentErrorBodyShare: 1, AssignmentFlakyWindow: 400 * time.Millisecond,
+	}})
+	p := participant("noa@example.com")
+	lists := e.requests("assignments.list", "200") // setup's readiness check lists them once
+	if _, err := e.provisionUser(p); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.requests("assignments.put", "200"); n < 2 {
+		t.Errorf("assignment PUTs = %d, want the refused one sent again", n)
+	}
+	if n := e.requests("assignments.list", "200") - lists; n != 0 {
+		t.Errorf("assignment lists = %d, want none: an answer with an error confirms nothing", n)
 	}
 }
 

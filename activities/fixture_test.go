@@ -5,11 +5,15 @@ package activities
 // pin the exact requests each step sends (method, path, query, body).
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,6 +72,11 @@ func fixtureActivities(t *testing.T, fixtures qa.HTTPFixtures, s Settings) *Acti
 	t.Cleanup(server.Close)
 	cfg.RetryTimeoutSeconds = 3
 	cfg.RateLimitPerSecond = sdkRateLimit
+	// The SDK's fixture server marks fixtures used without a lock, and the
+	// readiness checks read concurrently: one request at a time keeps the
+	// fixtures consistent.
+	serial := &serialTransport{rt: http.DefaultTransport}
+	cfg.HTTPTransport = serial
 	w, err := databricks.NewWorkspaceClient((*databricks.Config)(cfg))
 	if err != nil {
 		t.Fatalf("workspace client: %v", err)
@@ -79,12 +88,37 @@ func fixtureActivities(t *testing.T, fixtures qa.HTTPFixtures, s Settings) *Acti
 		Credentials:         config.PatCredentials{},
 		RetryTimeoutSeconds: 3,
 		RateLimitPerSecond:  sdkRateLimit,
+		HTTPTransport:       serial,
 	})
 	if err != nil {
 		t.Fatalf("account client: %v", err)
 	}
 	acc, ws := FromClients(a, w)
 	return &Activities{Account: acc, Workspace: ws, Settings: s}
+}
+
+// serialTransport sends one request at a time.
+type serialTransport struct {
+	mu sync.Mutex
+	rt http.RoundTripper
+}
+
+func (s *serialTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp, err := s.rt.RoundTrip(r)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	// The body is read after RoundTrip returns: read it here, under the
+	// lock, so the next request waits for the whole answer.
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
 
 // run executes one activity in Temporal's test activity environment (a real

@@ -148,6 +148,11 @@ func refused(err error) (string, error) {
 // transient failures; everything else is a check's outcome.
 func (a *Activities) readiness(ctx context.Context, ps []roster.Participant) (*ready, error) {
 	r := &ready{catalog: strings.ToLower(strings.TrimSpace(a.Settings.Catalog))}
+	// Every read is started now; the checks below take their results in
+	// their order, as if each made its call there.
+	rctx, cancel := context.WithCancel(ctx)
+	rd := a.startReads(rctx, r.catalog)
+	defer func() { cancel(); rd.wg.Wait() }()
 	add := func(c wire.Check) { r.checks = append(r.checks, c) }
 	skip := func(name, why string) {
 		add(wire.Check{Name: name, Detail: "not checked: " + why})
@@ -165,19 +170,16 @@ func (a *Activities) readiness(ctx context.Context, ps []roster.Participant) (*r
 	}
 
 	// Credentials and rights: account admin (SCIM, workspace assignment).
-	users, err := a.listAccountUsers(ctx)
+	users, err := rd.users.get()
 	const adminFix = "run the worker with an account admin identity (account console > User management > the identity > Roles: Account admin), or set databricks.account_profile to one"
 	adminOK := false
 	switch {
 	case err != nil:
 		fail(CheckAccountAdmin, "list account users", err, adminFix)
 	default:
-		if err := a.Limits.Wait(ctx, ClassAssignments); err != nil {
-			return nil, classify(wire.StepSetup, err)
-		}
-		it := a.Account.Assignments.List(ctx, iam.ListWorkspaceAssignmentRequest{WorkspaceId: a.Settings.WorkspaceID})
-		if it.HasNext(ctx) {
-			_, err = it.Next(ctx)
+		_, err := rd.assignments.get()
+		if werr := unpaced(err); werr != nil {
+			return nil, werr
 		}
 		if err != nil {
 			fail(CheckAccountAdmin, fmt.Sprintf("list the assignments of workspace %d", a.Settings.WorkspaceID), err, adminFix)
@@ -191,13 +193,13 @@ func (a *Activities) readiness(ctx context.Context, ps []roster.Participant) (*r
 	}
 
 	// The catalog, and the rights on it.
-	if err := a.checkCatalog(ctx, r, add, fail); err != nil {
+	if err := a.checkCatalog(ctx, r, rd, add, fail); err != nil {
 		return nil, err
 	}
 	if transient != nil {
 		return nil, transient
 	}
-	if err := a.checkSharedGrants(ctx, add, fail); err != nil {
+	if err := a.checkSharedGrants(rd, add, fail); err != nil {
 		return nil, err
 	}
 	if transient != nil {
@@ -205,7 +207,7 @@ func (a *Activities) readiness(ctx context.Context, ps []roster.Participant) (*r
 	}
 
 	// The policy, and a cluster spec it accepts.
-	policy, err := a.findPolicy(ctx)
+	policy, err := rd.policy.get()
 	switch {
 	case err != nil && errorType(err) == wire.ErrNotFound:
 		add(wire.Check{Name: CheckPolicy, Blocking: true, Detail: fmt.Sprintf("no cluster policy named %q is visible to the caller", a.Settings.PolicyName),
@@ -222,7 +224,7 @@ func (a *Activities) readiness(ctx context.Context, ps []roster.Participant) (*r
 		for _, n := range []string{CheckClusterSpec, CheckRuntime, CheckNodeType} {
 			skip(n, "no policy")
 		}
-	} else if err := a.checkClusterSpec(ctx, r, policy, ps, add, fail); err != nil {
+	} else if err := a.checkClusterSpec(r, rd, policy, ps, add, fail); err != nil {
 		return nil, err
 	}
 	if transient != nil {
@@ -244,7 +246,7 @@ func (a *Activities) readiness(ctx context.Context, ps []roster.Participant) (*r
 		}
 		add(c)
 	}
-	if err := a.checkSchemaCap(ctx, r, ps, add, fail, skip); err != nil {
+	if err := a.checkSchemaCap(r, rd, ps, add, fail, skip); err != nil {
 		return nil, err
 	}
 	if transient != nil {
@@ -318,17 +320,17 @@ func (a *Activities) classify(r *ready, users []iam.User, ps []roster.Participan
 // checkCatalog: the catalog exists, or a batch can create it (a storage
 // root: configured, or the metastore's); the caller owns it or holds
 // MANAGE, USE_CATALOG and CREATE_SCHEMA on it.
-func (a *Activities) checkCatalog(ctx context.Context, r *ready, add func(wire.Check), fail func(string, string, error, string)) error {
+func (a *Activities) checkCatalog(ctx context.Context, r *ready, rd *reads, add func(wire.Check), fail func(string, string, error, string)) error {
 	name := r.catalog
 	if name == "" {
 		add(wire.Check{Name: CheckCatalog, Blocking: true, Detail: "no catalog configured", Fix: "set catalog.name"})
 		add(wire.Check{Name: CheckCatalogRights, Detail: "not checked: no catalog"})
 		return nil
 	}
-	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-		return classify(wire.StepSetup, err)
+	info, err := rd.catalog.get()
+	if werr := unpaced(err); werr != nil {
+		return werr
 	}
-	info, err := a.Workspace.Catalogs.Get(ctx, catalog.GetCatalogRequest{Name: name})
 	switch {
 	case err == nil:
 		r.catalogExists = true
@@ -337,7 +339,7 @@ func (a *Activities) checkCatalog(ctx context.Context, r *ready, add func(wire.C
 			owner = info.Owner
 		}
 		add(wire.Check{Name: CheckCatalog, OK: true, Detail: fmt.Sprintf("catalog %s exists (owner %s)", name, owner)})
-		return a.checkCatalogRights(ctx, name, owner, add, fail)
+		return a.checkCatalogRights(ctx, rd, name, owner, add, fail)
 	case !errors.Is(err, apierr.ErrNotFound):
 		fail(CheckCatalog, "get catalog "+name, err, "let the caller see the catalog (USE CATALOG), or check catalog.name")
 		add(wire.Check{Name: CheckCatalogRights, Detail: "not checked: the catalog could not be read"})
@@ -375,12 +377,12 @@ func (a *Activities) checkCatalog(ctx context.Context, r *ready, add func(wire.C
 	return nil
 }
 
-func (a *Activities) checkCatalogRights(ctx context.Context, name, owner string, add func(wire.Check), fail func(string, string, error, string)) error {
+func (a *Activities) checkCatalogRights(ctx context.Context, rd *reads, name, owner string, add func(wire.Check), fail func(string, string, error, string)) error {
 	const what = "find who the caller is"
-	if err := a.Limits.Wait(ctx, ClassSCIMGet); err != nil {
-		return classify(wire.StepSetup, err)
+	me, err := rd.me.get()
+	if werr := unpaced(err); werr != nil {
+		return werr
 	}
-	me, err := a.Workspace.CurrentUser.Me(ctx, iam.MeRequest{})
 	if err != nil {
 		fail(CheckCatalogRights, what, err, "check the workspace credentials")
 		return nil
@@ -423,14 +425,14 @@ func (a *Activities) checkCatalogRights(ctx context.Context, name, owner string,
 }
 
 // checkSharedGrants: every shared grant's catalog or schema exists.
-func (a *Activities) checkSharedGrants(ctx context.Context, add func(wire.Check), fail func(string, string, error, string)) error {
+func (a *Activities) checkSharedGrants(rd *reads, add func(wire.Check), fail func(string, string, error, string)) error {
 	if len(a.Settings.SharedGrants) == 0 {
 		add(wire.Check{Name: CheckSharedGrants, OK: true, Detail: "none configured"})
 		return nil
 	}
 	var problems []string
-	for _, g := range a.Settings.SharedGrants {
-		err := a.checkSecurable(ctx, g)
+	for _, found := range rd.securables {
+		_, err := found.get()
 		switch t := errorType(err); {
 		case err == nil:
 		case t == wire.ErrThrottled || t == wire.ErrUnavailable:
@@ -478,7 +480,7 @@ func (a *Activities) findPolicy(ctx context.Context) (*compute.Policy, error) {
 
 // checkSchemaCap: the catalog has room for the participants' schemas that
 // do not exist yet (default and information_schema count).
-func (a *Activities) checkSchemaCap(ctx context.Context, r *ready, ps []roster.Participant, add func(wire.Check),
+func (a *Activities) checkSchemaCap(r *ready, rd *reads, ps []roster.Participant, add func(wire.Check),
 	fail func(string, string, error, string), skip func(string, string)) error {
 	capSchemas := orDefault(a.Settings.MaxSchemasPerCatalog, DefaultMaxSchemasPerCatalog)
 	have := map[string]bool{}
@@ -487,22 +489,16 @@ func (a *Activities) checkSchemaCap(ctx context.Context, r *ready, ps []roster.P
 		skip(CheckSchemaCap, "no catalog")
 		return nil
 	case r.catalogExists:
-		if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-			return classify(wire.StepSetup, err)
+		names, err := rd.schemas.get()
+		if werr := unpaced(err); werr != nil {
+			return werr
 		}
-		it := a.Workspace.SchemaList.List(ctx, catalog.ListSchemasRequest{CatalogName: r.catalog, MaxResults: 1000})
-		for n := 1; it.HasNext(ctx); n++ {
-			s, err := it.Next(ctx)
-			if err != nil {
-				fail(CheckSchemaCap, "list the schemas of catalog "+r.catalog, err, "let the caller list the catalog's schemas (USE CATALOG)")
-				return nil
-			}
-			have[strings.ToLower(s.Name)] = true
-			if n%1000 == 0 {
-				if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-					return classify(wire.StepSetup, err)
-				}
-			}
+		if err != nil {
+			fail(CheckSchemaCap, "list the schemas of catalog "+r.catalog, err, "let the caller list the catalog's schemas (USE CATALOG)")
+			return nil
+		}
+		for _, n := range names {
+			have[n] = true
 		}
 	default:
 		have["default"], have["information_schema"] = true, true // a new catalog holds them
@@ -645,7 +641,7 @@ const (
 // participant's cluster is created with: the must-keep attributes allowed,
 // fixed values taken, forbidden ones left out, the runtime and the node
 // type resolved and allowed.
-func (a *Activities) checkClusterSpec(ctx context.Context, r *ready, policy *compute.Policy, ps []roster.Participant,
+func (a *Activities) checkClusterSpec(r *ready, rd *reads, policy *compute.Policy, ps []roster.Participant,
 	add func(wire.Check), fail func(string, string, error, string)) error {
 	r.spec.PolicyID = policy.PolicyId
 	rules, err := parsePolicy(policy.Definition)
@@ -668,10 +664,10 @@ func (a *Activities) checkClusterSpec(ctx context.Context, r *ready, policy *com
 		}
 		add(c)
 	}
-	if err := a.checkRuntime(ctx, r, rules["spark_version"], add, fail); err != nil {
+	if err := a.checkRuntime(r, rd, rules["spark_version"], add, fail); err != nil {
 		return err
 	}
-	return a.checkNodeType(ctx, r, rules["node_type_id"], add, fail)
+	return a.checkNodeType(r, rd, rules["node_type_id"], add, fail)
 }
 
 // deriveSpec fills spec from the policy's rules, returning the blocking
@@ -773,11 +769,11 @@ func (a *Activities) deriveSpec(spec *wire.ClusterSpec, rules map[string]policyR
 
 // checkRuntime: a pinned runtime exists and the policy allows it, or the
 // latest ML LTS runtime among those the policy allows is selected.
-func (a *Activities) checkRuntime(ctx context.Context, r *ready, rule policyRule, add func(wire.Check), fail func(string, string, error, string)) error {
-	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return classify(wire.StepSetup, err)
+func (a *Activities) checkRuntime(r *ready, rd *reads, rule policyRule, add func(wire.Check), fail func(string, string, error, string)) error {
+	sv, err := rd.versions.get()
+	if werr := unpaced(err); werr != nil {
+		return werr
 	}
-	sv, err := a.Workspace.Clusters.SparkVersions(ctx)
 	if err != nil {
 		fail(CheckRuntime, "list runtimes", err, "let the caller list the workspace's runtimes")
 		return nil
@@ -817,11 +813,11 @@ func (a *Activities) checkRuntime(ctx context.Context, r *ready, rule policyRule
 
 // checkNodeType: the configured node type exists and the policy allows it,
 // or the smallest the policy allows is selected.
-func (a *Activities) checkNodeType(ctx context.Context, r *ready, rule policyRule, add func(wire.Check), fail func(string, string, error, string)) error {
-	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
-		return classify(wire.StepSetup, err)
+func (a *Activities) checkNodeType(r *ready, rd *reads, rule policyRule, add func(wire.Check), fail func(string, string, error, string)) error {
+	nts, err := rd.nodeTypes.get()
+	if werr := unpaced(err); werr != nil {
+		return werr
 	}
-	nts, err := a.Workspace.Clusters.ListNodeTypes(ctx)
 	if err != nil {
 		fail(CheckNodeType, "list node types", err, "let the caller list the workspace's node types")
 		return nil

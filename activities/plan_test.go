@@ -8,8 +8,10 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,5 +280,109 @@ func TestSetupBatch_notReadyCreatesNothing(t *testing.T) {
 	}
 	if st := e.emu.Stats(); st.WriteCount() != 0 {
 		t.Errorf("a batch that cannot finish wrote: %v", st.Writes)
+	}
+}
+
+// requestLog watches the requests a handler answers: each one's method and
+// path, when it began and ended (in the order of a shared counter, not of a
+// clock), and how many were in flight at once. Until holdFor requests to
+// /api/ are in flight together it holds each one (at most holdMax), so that
+// reads made one after another never overlap while reads made together
+// always do, whatever the machine's speed.
+type requestLog struct {
+	next     http.Handler
+	holdFor  int
+	holdMax  time.Duration
+	mu       sync.Mutex
+	seq      int
+	inFlight int
+	maxIn    int
+	together chan struct{} // closed once holdFor were in flight at once
+	reqs     []loggedRequest
+}
+
+type loggedRequest struct {
+	method, path string
+	began, ended int
+}
+
+func (l *requestLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		l.next.ServeHTTP(w, r)
+		return
+	}
+	l.mu.Lock()
+	l.seq++
+	i := len(l.reqs)
+	l.reqs = append(l.reqs, loggedRequest{method: r.Method, path: r.URL.Path, began: l.seq})
+	l.inFlight++
+	l.maxIn = max(l.maxIn, l.inFlight)
+	if l.inFlight >= l.holdFor {
+		select {
+		case <-l.together:
+		default:
+			close(l.together)
+		}
+	}
+	l.mu.Unlock()
+	select {
+	case <-l.together:
+	case <-time.After(l.holdMax):
+	}
+	l.next.ServeHTTP(w, r)
+	l.mu.Lock()
+	l.seq++
+	l.reqs[i].ended = l.seq
+	l.inFlight--
+	l.mu.Unlock()
+}
+
+// Batch setup's readiness reads are in flight together (issue 18: one after
+// another they were most of a batch's fixed cost), and the one thing setup
+// creates, the catalog, is created only after every read has answered and
+// every check has passed.
+func TestSetupBatch_readsTogetherThenCreates(t *testing.T) {
+	log := &requestLog{holdFor: 4, holdMax: 5 * time.Second, together: make(chan struct{})}
+	eo := emulator.Options{Token: emuToken, UserToken: emuUserToken, AccountID: emuAccount, WorkspaceID: emuWorkspace,
+		Latency: "none", RateLimits: "none", Seed: 42}
+	emu, _, ac, wc := startEmulatorBehind(t, eo, emuToken, 0, func(h http.Handler) http.Handler { log.next = h; return log })
+	acc, ws := FromClients(ac, wc)
+	a := &Activities{Account: acc, Workspace: ws, Roster: roster.Store{Dir: t.TempDir()}, Settings: Settings{
+		WorkspaceID: emuWorkspace, WorkspaceHost: "https://adb-4455667788990011.11.azuredatabricks.net",
+		Catalog: "cohort", CreateCatalog: true, StorageRoot: "abfss://cohort@emulatorstorage.dfs.core.windows.net/cohort",
+		PolicyName: "Personal Compute", NodeType: "Standard_DS3_v2", Autotermination: 60, TagKey: fxTag,
+	}}
+	ref, err := a.Roster.Put(planRoster(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := run[wire.SetupBatchInput, wire.SetupBatchResult](t, a, func(a *Activities) any { return a.SetupBatch }, wire.SetupBatchInput{BatchID: "b1", Roster: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Catalog != "cohort" || res.Cluster.PolicyID == "" {
+		t.Errorf("setup = %+v, want catalog cohort and the policy", res)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if log.maxIn < log.holdFor {
+		t.Errorf("at most %d readiness reads were in flight at once, want at least %d: %+v", log.maxIn, log.holdFor, log.reqs)
+	}
+	lastRead, writes := 0, 0
+	for _, r := range log.reqs {
+		if r.method == http.MethodGet {
+			lastRead = max(lastRead, r.ended)
+		}
+	}
+	for _, r := range log.reqs {
+		if r.method != http.MethodGet {
+			writes++
+			if r.began < lastRead {
+				t.Errorf("%s %s was sent before every readiness read had answered: %+v", r.method, r.path, log.reqs)
+			}
+		}
+	}
+	if st := emu.Stats(); writes != 1 || st.Writes["catalogs.create"]["201"]+st.Writes["catalogs.create"]["200"] != 1 {
+		t.Errorf("setup sent %d writes (%v), want exactly the catalog's create", writes, st.Writes)
 	}
 }

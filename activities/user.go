@@ -204,13 +204,16 @@ func (a *Activities) assignWorkspace(ctx context.Context, email, userID string) 
 		wait = DefaultAssignmentWait
 	}
 	deadline := time.Now().Add(wait)
-	backoff := 500 * time.Millisecond
+	// The first retry comes soon: a PUT refused right after the user's
+	// creation usually takes the next time, and for a batch's last
+	// participants every pause is on the batch's wall time (issue 18).
+	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		confirmed, err := a.assignOnce(ctx, principal)
+		confirmed, refusal, err := a.assignOnce(ctx, principal)
 		if err == nil && confirmed {
 			return nil
 		}
-		last := "assignment not listed yet"
+		last := cmp.Or(refusal, "assignment not listed yet")
 		if err != nil {
 			cerr := classify(wire.StepAssignWorkspace, fmt.Errorf("assign user %s to workspace %d: %w", email, a.Settings.WorkspaceID, err))
 			if errorType(cerr) != wire.ErrPrincipalNotReady {
@@ -231,23 +234,34 @@ func (a *Activities) assignWorkspace(ctx context.Context, email, userID string) 
 
 // assignOnce PUTs the assignment and reports whether Databricks confirms it:
 // from the PUT's own answer when it names the principal with USER, else by
-// listing the workspace's assignments (one request, no paging).
-func (a *Activities) assignOnce(ctx context.Context, principal int64) (bool, error) {
+// listing the workspace's assignments (one request, no paging). An answer
+// that carries an error (a 200 that did nothing) is a refusal, returned as
+// such: no listing can confirm what was not done.
+func (a *Activities) assignOnce(ctx context.Context, principal int64) (confirmed bool, refusal string, err error) {
 	if err := a.Limits.Wait(ctx, ClassAssignments); err != nil {
-		return false, err
+		return false, "", err
 	}
 	pa, err := a.Account.Assignments.Update(ctx, iam.UpdateWorkspaceAssignments{
 		WorkspaceId: a.Settings.WorkspaceID,
 		PrincipalId: principal,
 		Permissions: []iam.WorkspacePermission{iam.WorkspacePermissionUser},
 	})
-	if err != nil {
-		return false, err
+	switch {
+	case err != nil:
+		return false, "", err
+	case pa != nil && pa.Error != "":
+		return false, "answered with an error: " + pa.Error, nil
+	case pa != nil && pa.Principal != nil && pa.Principal.PrincipalId == principal &&
+		slices.Contains(pa.Permissions, iam.WorkspacePermissionUser):
+		return true, "", nil
 	}
-	if pa != nil && pa.Error == "" && pa.Principal != nil && pa.Principal.PrincipalId == principal &&
-		slices.Contains(pa.Permissions, iam.WorkspacePermissionUser) {
-		return true, nil
-	}
+	confirmed, err = a.listedAssigned(ctx, principal)
+	return confirmed, "", err
+}
+
+// listedAssigned reports whether the workspace's assignments list the
+// principal with USER.
+func (a *Activities) listedAssigned(ctx context.Context, principal int64) (bool, error) {
 	if err := a.Limits.Wait(ctx, ClassAssignments); err != nil {
 		return false, err
 	}

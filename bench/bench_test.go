@@ -318,3 +318,38 @@ func TestJudgeDryRun(t *testing.T) {
 		t.Errorf("batch id from submit output: %v", m)
 	}
 }
+
+// The emulator's -v request lines become requests that began elapsed before
+// their answer; control calls (the harness's own) are left out.
+func TestParseEmuLog(t *testing.T) {
+	log := `listening on http://127.0.0.1:40623
+time=2026-12-07T14:05:47.933Z level=DEBUG msg=request method=GET path=/api/2.1/clusters/list endpoint=clusters.list status=200 elapsed=268.820396ms
+time=2026-12-07T14:05:48.020Z level=DEBUG msg=request method=GET path=/emulator/v1/stats endpoint=control status=200 elapsed=157.243µs
+time=2026-12-07T14:05:49.500Z level=DEBUG msg=request method=POST path=/api/2.0/accounts/a/scim/v2/Users endpoint=scim.users.create status=201 elapsed=1.5s
+`
+	reqs, err := parseEmuLog(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reqs) != 2 {
+		t.Fatalf("got %d requests, want 2 (the control call left out): %+v", len(reqs), reqs)
+	}
+	c := reqs[1]
+	want := time.Date(2026, 12, 7, 14, 5, 48, 0, time.UTC)
+	if c.Endpoint != "scim.users.create" || c.Status != 201 || !c.Start.Equal(want) || c.End.Sub(c.Start) != 1500*time.Millisecond {
+		t.Errorf("create = %+v, want it to start at %s and last 1.5s", c, want)
+	}
+}
+
+// The starter's marks are found also behind a progress bar drawn on the
+// same line.
+func TestParseStarterMarks(t *testing.T) {
+	log := "trace 2026-12-07T14:05:47.1Z +0.010s config loaded\n" +
+		"\r provisioning ok 3 |██  | trace 2026-12-07T14:06:47.5Z +60.400s batch phase \"done\" seen (300 of 300 done)\n" +
+		"trace garbage\n"
+	marks := parseStarterMarks(strings.NewReader(log))
+	if len(marks) != 2 || marks[0].Event != "config loaded" || marks[1].Event != `batch phase "done" seen (300 of 300 done)` ||
+		marks[1].At.Sub(marks[0].At) != 60400*time.Millisecond {
+		t.Errorf("marks = %+v", marks)
+	}
+}

@@ -170,6 +170,10 @@ type cohortResult struct {
 	Hist         historyStats
 	Timeline     []timelinePoint
 	Config       []string // config files the worker and starter read
+	Breakdown    breakdown
+	// LoadAt is the machine's load average (1, 5, 15 min) at the starter's
+	// launch and exit: other work on the machine shows in the figures.
+	LoadAt [2]string
 }
 
 // timelinePoint is a sample of the emulator's counters during the run.
@@ -192,6 +196,7 @@ type historyStats struct {
 	MaxByType     map[string]int64
 	StillOpen     int
 	DescribeCalls int
+	infos         []*workflowInfo // every run, for the breakdown
 }
 
 // cohortEnv is Cohort running on fresh processes: an emulator, a Temporal
@@ -324,6 +329,10 @@ type starterRun struct {
 	ServerCPU    time.Duration
 	ServerHWM    int64
 	Timeline     []timelinePoint // with sampleEmu: the emulator's counters every ~2 s
+	// LoadAt is the machine's load average at the launch and at the exit;
+	// LogPath the starter's log (its COHORT_TRACE marks, for the breakdown).
+	LoadAt  [2]string
+	LogPath string
 }
 
 // Tail is the last line the command printed (stdout, else stderr).
@@ -347,9 +356,11 @@ func (e *cohortEnv) runStarter(ctx context.Context, name string, sampleEmu bool,
 	defer slog.Close()
 	var stdout, stderr bytes.Buffer
 	scmd := exec.CommandContext(ctx, e.o.bin("starter"), full...)
-	scmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+e.emu.token)
+	// COHORT_TRACE: the starter's timing marks, on stderr (the breakdown).
+	scmd.Env = append(os.Environ(), "DATABRICKS_TOKEN="+e.emu.token, "COHORT_TRACE=1")
 	scmd.Stdout = io.MultiWriter(slog, &stdout)
 	scmd.Stderr = io.MultiWriter(slog, &stderr)
+	r.LogPath = slog.Name()
 
 	w0, err := readUsage(e.worker.pid())
 	if err != nil {
@@ -359,6 +370,7 @@ func (e *cohortEnv) runStarter(ctx context.Context, name string, sampleEmu bool,
 	// Sample the worker's memory (and the emulator's counters) while it runs.
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
+	r.LoadAt[0] = loadAverage()
 	r.Start = time.Now()
 	go func() {
 		defer close(sampled)
@@ -386,6 +398,7 @@ func (e *cohortEnv) runStarter(ctx context.Context, name string, sampleEmu bool,
 	}()
 	err = scmd.Run()
 	r.Wall = time.Since(r.Start)
+	r.LoadAt[1] = loadAverage()
 	close(stopSampling)
 	<-sampled
 	r.Stdout, r.Stderr = stdout.String(), stderr.String()
@@ -431,7 +444,15 @@ func runCohort(ctx context.Context, o *options, dir string, n int, csv []byte, d
 	if err != nil {
 		return res, env.emu, err
 	}
-	res.Hist, err = collectHistory(ctx, env.tc, time.Time{})
+	if res.Hist, err = collectHistory(ctx, env.tc, time.Time{}); err != nil {
+		return res, env.emu, err
+	}
+	cfg, err := env.emu.config(ctx)
+	if err != nil {
+		return res, env.emu, err
+	}
+	rate := time.Duration(LowerBound(cfg, n).RateSec * float64(time.Second))
+	res.Breakdown, err = collectBreakdown(ctx, env.tc, run.Start, res.Wall, rate, run.LogPath, env.emu.logFile, res.Hist.infos)
 	return res, env.emu, err
 }
 
@@ -440,7 +461,20 @@ func (res *cohortResult) fromRun(r starterRun) {
 	res.Wall, res.ExitCode, res.StarterTail = r.Wall, r.ExitCode, r.Tail()
 	res.WorkerCPU, res.WorkerHWM, res.WorkerRSSMax = r.WorkerCPU, r.WorkerHWM, r.WorkerRSSMax
 	res.ServerCPU, res.ServerHWM = r.ServerCPU, r.ServerHWM
-	res.Timeline = r.Timeline
+	res.Timeline, res.LoadAt = r.Timeline, r.LoadAt
+}
+
+// loadAverage is /proc/loadavg's first three fields.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func lastLine(s string) string {
@@ -512,6 +546,7 @@ func collectHistory(ctx context.Context, tc client.Client, since time.Time) (his
 	if firstErr != nil {
 		return h, fmt.Errorf("describe workflow: %w", firstErr)
 	}
+	h.infos = infos
 	for _, i := range infos {
 		h.Runs++
 		h.Events += i.length
@@ -530,7 +565,7 @@ type workflowInfo struct {
 	id, runID, typ string
 	status         enumspb.WorkflowExecutionStatus
 	length         int64
-	start          time.Time
+	start, close   time.Time
 }
 
 func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
@@ -544,7 +579,8 @@ func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
 		}
 		for _, e := range resp.GetExecutions() {
 			out = append(out, &workflowInfo{id: e.GetExecution().GetWorkflowId(), runID: e.GetExecution().GetRunId(),
-				typ: e.GetType().GetName(), status: e.GetStatus(), length: e.GetHistoryLength(), start: e.GetStartTime().AsTime()})
+				typ: e.GetType().GetName(), status: e.GetStatus(), length: e.GetHistoryLength(),
+				start: e.GetStartTime().AsTime(), close: closeTime(e.GetCloseTime().AsTime())})
 		}
 		token = resp.GetNextPageToken()
 		if len(token) == 0 {
@@ -552,6 +588,15 @@ func listAll(ctx context.Context, tc client.Client) ([]*workflowInfo, error) {
 		}
 	}
 	return out, nil
+}
+
+// closeTime is a visibility record's close time, zero for an open run
+// (whose record holds the Unix epoch).
+func closeTime(t time.Time) time.Time {
+	if t.Unix() <= 0 {
+		return time.Time{}
+	}
+	return t
 }
 
 // quietLogger drops the Temporal client's logs.

@@ -19,6 +19,7 @@ type emuProc struct {
 	host       string // http://127.0.0.1:PORT
 	token      string
 	configFile string // the worker config fragment it wrote
+	logFile    string // its log; with -v (the cohort way) one line per request
 	http       *http.Client
 }
 
@@ -35,6 +36,11 @@ func startEmulator(ctx context.Context, o *options, dir, name string) (*emuProc,
 		// Strict as a real workspace, prepared as an admin would: Cohort's
 		// catalog made beforehand (the metastore has no root storage).
 		"--catalog", "cohort"}
+	if name == "cohort" {
+		// Every answered request with its latency: the breakdown's clock
+		// of setup's reads and the user creates.
+		args = append(args, "-v")
+	}
 	args = append(args, o.emulatorFlags...)
 	log, err := os.Create(filepath.Join(dir, name+"-emulator.log"))
 	if err != nil {
@@ -53,7 +59,7 @@ func startEmulator(ctx context.Context, o *options, dir, name string) (*emuProc,
 		log.Close()
 		return nil, err
 	}
-	e := &emuProc{p: p, token: emuToken, configFile: cfgFile, http: &http.Client{Timeout: 30 * time.Second}}
+	e := &emuProc{p: p, token: emuToken, configFile: cfgFile, logFile: log.Name(), http: &http.Client{Timeout: 30 * time.Second}}
 	select {
 	case e.host = <-hostc:
 	case <-p.done:

@@ -285,6 +285,10 @@ func runN(ctx context.Context, o *options, work string, n int) ([]row, error) {
 				fmt.Fprintf(os.Stderr, "bench: %s N=%d done: sample of %d in %s\n", r.Way, n, r.Sample, r.SampleWall.Round(time.Second))
 			} else {
 				fmt.Fprintf(os.Stderr, "bench: %s N=%d done: wall %s\n", r.Way, n, r.Wall.Round(time.Second))
+				if r.Cohort != nil && r.Cohort.Breakdown.Rate > 0 {
+					fmt.Fprintf(os.Stderr, "bench: %s N=%d fixed part: %.1fs above the %.0fs rate term\n", r.Way, n,
+						(r.Wall - r.Cohort.Breakdown.Rate).Seconds(), r.Cohort.Breakdown.Rate.Seconds())
+				}
 			}
 		}
 	}

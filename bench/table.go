@@ -208,6 +208,12 @@ func printTable(o *options, rows []row) {
 			fmt.Printf("- %s: CPU %.1fs total (%.2f ms/participant, %.0f%% of one core over the wall time), peak RSS %.0f MB\n",
 				serverName(o), c.ServerCPU.Seconds(), float64(c.ServerCPU.Microseconds())/1000/float64(r.N), 100*c.ServerCPU.Seconds()/c.Wall.Seconds(), float64(c.ServerHWM)/(1<<20))
 			fmt.Printf("- timeline: %s\n", timelineSummary(c.Timeline, r.N, r.Bound))
+			fmt.Printf("- machine load average (1, 5, 15 min) at the starter's launch / exit: %s / %s\n", c.LoadAt[0], c.LoadAt[1])
+			fmt.Printf("- fixed part: %s\n", c.Breakdown.fixed())
+			fmt.Printf("- milestones (s since the starter's launch): %s\n", c.Breakdown.timeline())
+			if c.Breakdown.LastPath != "" {
+				fmt.Printf("- last participant's steps (scheduled/started/done, s since launch): %s\n", c.Breakdown.LastPath)
+			}
 		}
 		fmt.Println()
 	}

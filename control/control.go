@@ -248,10 +248,14 @@ func (c *Client) Progress(ctx context.Context, batchID string) (Progress, error)
 }
 
 // Wait follows a batch until its current attempt ends, calling report with
-// each new reading (every interval). It rides out a Temporal server that is
-// briefly unreachable (a restart, say) for up to a minute.
+// each new reading (every interval, and at once when the batch ends). It
+// rides out a Temporal server that is briefly unreachable (a restart, say)
+// for up to a minute.
 func (c *Client) Wait(ctx context.Context, batchID string, interval time.Duration, report func(Progress)) (Progress, error) {
 	const patience = time.Minute
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := c.ended(ctx, batchID)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var failingSince time.Time
@@ -275,8 +279,25 @@ func (c *Client) Wait(ctx context.Context, batchID string, interval time.Duratio
 		case <-ctx.Done():
 			return p, ctx.Err()
 		case <-t.C:
+		case <-ended:
+			ended = nil // read now; from here on, every interval
 		}
 	}
+}
+
+// ended long-polls the batch's workflow for its end (following its
+// continue-as-new runs) and closes the returned channel when the poll
+// returns: the batch ended, or the poll failed (a server restart, ctx
+// done). Wait then reads the progress at once rather than up to an interval
+// later, which was on average half a second more in every submit --wait; a
+// poll that failed only costs that one early reading.
+func (c *Client) ended(ctx context.Context, batchID string) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		_ = c.Temporal.GetWorkflow(ctx, workflows.BatchWorkflowID(batchID), "").Get(ctx, nil)
+	}()
+	return ch
 }
 
 // Outcomes merges every attempt of a finished batch into one outcome per

@@ -193,20 +193,24 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	if err := c.load(m.Getenv); err != nil {
 		return err
 	}
+	m.mark("config loaded")
 	participants, err := m.readRoster(ctx, pos[0], &c, skipInvalid, "submit", "submitted")
 	if err != nil {
 		return err
 	}
+	m.mark("roster read and validated (%d participants)", len(participants))
 
 	cl, closeFn, err := m.connect(ctx, &c)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
+	m.mark("connected to Temporal")
 	sub, err := cl.Submit(ctx, participants, *batchID)
 	if err != nil {
 		return err
 	}
+	m.mark("batch %s submitted (existing %v)", sub.BatchID, sub.Existing)
 	n := len(participants)
 	fmt.Fprintf(m.Stdout, "validated %d participants (%d already provisioned, %d new) -> batch %s\n",
 		n, sub.Provisioned, n-sub.Provisioned, sub.BatchID)
@@ -225,7 +229,12 @@ func (m *Main) follow(ctx context.Context, cl *control.Client, batchID string) e
 	start := time.Now()
 	var bar *progressbar.ProgressBar
 	warned := false
+	phase := ""
 	p, err := cl.Wait(ctx, batchID, time.Second, func(p control.Progress) {
+		if p.Phase != phase {
+			phase = p.Phase
+			m.mark("batch phase %q seen (%d of %d done)", phase, p.Counts.Done(), p.Total)
+		}
 		if bar == nil && p.Phase == control.PhaseNoWorker && !warned {
 			// Before any count arrives there is no bar to say it on.
 			fmt.Fprintf(m.Stderr, "waiting: no worker answers for batch %s (is one running?): %s\n", batchID, p.Unanswered)

@@ -294,21 +294,28 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 
 // accountOptions paces the account task queue, whose activities start with
 // the scarcest call of all (SCIM user create, scimWrite per second across the
-// deployment). The Temporal server enforces a task queue's rate for all its
-// workers, but only approximately: set to the SCIM rate it dispatched
-// 4.7-4.9/s of 5 (bench/RESULTS.md), which made it, not Databricks, the
-// bound. So it is set dispatchHeadroom above the rate, and the activities'
-// own token bucket (exactly the rate, divided by the workers) paces the
-// creates; the execution slots bound what a worker may hold dispatched but
-// waiting to slotSeconds of its share.
+// deployment). What paces the creates is the activities' own token bucket
+// (exactly the rate, divided by the live workers); the Temporal server's
+// task-queue limit is a cap above it. The server splits that limit evenly
+// across the queue's read partitions (accountPartitions, 4 by default;
+// matching's ratelimit_manager.go), and a batch's last creates sit in one
+// partition or two: a limit of 1.1 x scimWrite for the queue dispatched them
+// at a quarter of the rate, one every 0.73 s at 5/s, some 2 s lost at the
+// end of every batch (bench/RESULTS.md, issue 18; it was also why a limit of
+// exactly the rate delivered 4.7-4.9/s of 5). So each partition is allowed
+// dispatchHeadroom x scimWrite, and the queue as a whole accountPartitions
+// times that. The execution slots bound what a worker holds dispatched but
+// waiting for its bucket to slotSeconds of its share: a create that waits
+// less than the 5 s before an activity's first heartbeat costs the server
+// no heartbeat write, and a worker that dies strands little.
 func accountOptions(scimWrite float64, workers int) worker.Options {
 	const (
 		dispatchHeadroom = 1.1
-		slotSeconds      = 20
+		slotSeconds      = 4
 	)
 	o := worker.Options{DisableWorkflowWorker: true, WorkerStopTimeout: stopTimeout}
 	if scimWrite > 0 {
-		o.TaskQueueActivitiesPerSecond = scimWrite * dispatchHeadroom
+		o.TaskQueueActivitiesPerSecond = scimWrite * dispatchHeadroom * accountPartitions
 		o.MaxConcurrentActivityExecutionSize = max(int(math.Ceil(scimWrite/float64(max(workers, 1))*slotSeconds)), 10)
 	}
 	return o

@@ -2,8 +2,10 @@ package main
 
 import "testing"
 
-// The server dispatches the account queue a little above the SCIM rate (its
-// limiter is approximate) and each worker holds at most 20 s of its share.
+// The server dispatches each partition of the account queue a little above
+// the SCIM rate (it splits the queue's limit across the partitions, and a
+// batch's last creates sit in one), and each worker holds at most 4 s of its
+// share.
 func TestAccountOptions(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -12,9 +14,10 @@ func TestAccountOptions(t *testing.T) {
 		wantRate  float64
 		wantSlots int
 	}{
-		{"one worker at 5/s", 5, 1, 5.5, 100},
-		{"two workers share 5/s", 5, 2, 5.5, 50},
-		{"slow account keeps a floor of slots", 0.2, 1, 0.22, 10},
+		{"one worker at 5/s", 5, 1, 22, 20},
+		{"two workers share 5/s", 5, 2, 22, 10},
+		{"fast account", 50, 1, 220, 200},
+		{"slow account keeps a floor of slots", 0.2, 1, 0.88, 10},
 		{"unpaced", 0, 1, 0, 0},
 	}
 	for _, tt := range tests {
