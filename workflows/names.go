@@ -15,8 +15,9 @@ import (
 // Task queues. Workflows and light activities run on TaskQueue; the step
 // activities run on the queue of the Databricks API they call, so that one
 // API's backlog (the SCIM rate, clusters waiting to stop) never starves the
-// others of slots, and so the server can pace the scarcest across every
-// worker (TaskQueueActivitiesPerSecond on AccountTaskQueue).
+// others of slots, and so the server can cap the scarcest across every
+// worker (TaskQueueActivitiesPerSecond on AccountTaskQueue, per partition;
+// each worker's own limiter does the exact pacing: see worker/main.go).
 const (
 	TaskQueue           = "cohort"
 	AccountTaskQueue    = "cohort-account"    // CreateUser: account SCIM (and the earlier shape's ProvisionAccess)
