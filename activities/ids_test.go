@@ -66,7 +66,7 @@ func TestEmulator_offboardKeepsWhatStaffHeld(t *testing.T) {
 	}
 
 	rec := e.record(staff)
-	plan, err := e.acts.planRevoke(context.Background(), wire.StepPlanOffboard, &iam.User{Id: u.UserID, UserName: staff},
+	plan, err := e.acts.planRevoke(context.Background(), liveView{e.acts}, wire.StepPlanOffboard, &iam.User{Id: u.UserID, UserName: staff},
 		wire.RevokeGrantsInput{Email: staff, Catalog: "cohort", Schema: p.Schema, Grants: rec.Grants, GrantsRecorded: true})
 	if err != nil {
 		t.Fatal(err)

@@ -400,7 +400,7 @@ func (a *Activities) RevokeGrants(ctx context.Context, in wire.RevokeGrantsInput
 	if err != nil {
 		return wire.RevokeGrantsResult{}, err
 	}
-	plan, err := a.planRevoke(ctx, step, u, in)
+	plan, err := a.planRevoke(ctx, liveView{a}, step, u, in)
 	if err != nil {
 		return wire.RevokeGrantsResult{}, err
 	}
@@ -433,11 +433,12 @@ type revokePlan struct {
 	kept   []string
 }
 
-// planRevoke reads, for each securable step grant writes to and each one
-// recorded, the privileges the principal holds directly there, and sorts
-// them into what Cohort added (revoked) and what it did not (kept, said only
-// for the privileges Cohort grants and for the participant's own schema).
-func (a *Activities) planRevoke(ctx context.Context, step string, u *iam.User, in wire.RevokeGrantsInput) (revokePlan, error) {
+// planRevoke reads (through v), for each securable step grant writes to
+// and each one recorded, the privileges the principal holds directly there,
+// and sorts them into what Cohort added (revoked) and what it did not
+// (kept, said only for the privileges Cohort grants and for the
+// participant's own schema).
+func (a *Activities) planRevoke(ctx context.Context, v offboardView, step string, u *iam.User, in wire.RevokeGrantsInput) (revokePlan, error) {
 	plan := revokePlan{who: principal(u, in.Email)}
 	if u != nil && in.CreatedUserID != "" && u.Id != in.CreatedUserID {
 		plan.kept = []string{fmt.Sprintf("the grants of account user %s (not the one Cohort created, %s; re-created by someone since?)",
@@ -456,7 +457,7 @@ func (a *Activities) planRevoke(ctx context.Context, step string, u *iam.User, i
 	// only what Cohort gave (as far as anyone can tell).
 	legacyOwned := !in.GrantsRecorded && in.CreatedUserID != ""
 	for _, g := range securables {
-		held, err := a.directPrivileges(ctx, plan.who, g)
+		held, err := v.privileges(ctx, plan.who, g)
 		if errors.Is(err, apierr.ErrNotFound) {
 			continue // the securable (or the principal) is gone
 		}
@@ -507,7 +508,7 @@ func (a *Activities) DropSchema(ctx context.Context, in wire.DropSchemaInput) (w
 		return out, invalid(step, "drop schema: participant has no schema name")
 	}
 	// Read first: a schema already dropped costs no mutating request.
-	exists, why, err := a.schemaVerdict(ctx, step, full, in)
+	exists, why, err := schemaVerdict(ctx, liveView{a}, step, full, in)
 	if err != nil || !exists {
 		return out, err
 	}
@@ -529,25 +530,16 @@ func (a *Activities) DropSchema(ctx context.Context, in wire.DropSchemaInput) (w
 	return out, nil
 }
 
-// schemaVerdict reads the schema full: whether it exists and, if it is not
-// the participant's to drop, why ("" when it is). An input of an earlier
-// version (no email) drops as it did.
-func (a *Activities) schemaVerdict(ctx context.Context, step, full string, in wire.DropSchemaInput) (exists bool, why string, err error) {
-	if err := a.Limits.Wait(ctx, ClassUnityCatalog); err != nil {
-		return false, "", classify(step, fmt.Errorf("get schema %s: %w", full, err))
-	}
-	info, err := a.Workspace.Schemas.Get(ctx, catalog.GetSchemaRequest{FullName: full})
+// schemaVerdict reads the schema full (through v): whether it exists and,
+// if it is not the participant's to drop, why ("" when it is). An input of
+// an earlier version (no email) drops as it did.
+func schemaVerdict(ctx context.Context, v offboardView, step, full string, in wire.DropSchemaInput) (exists bool, why string, err error) {
+	exists, mark, err := v.schema(ctx, step, full)
 	switch {
-	case errors.Is(err, apierr.ErrNotFound):
-		return false, "", nil
-	case err != nil:
-		return false, "", classify(step, fmt.Errorf("get schema %s: %w", full, err))
+	case err != nil || !exists:
+		return false, "", err
 	case in.Email == "":
 		return true, "", nil
-	}
-	var mark string
-	if info != nil {
-		mark = info.Properties[wire.SchemaOwnerProperty]
 	}
 	switch {
 	case mark == ownerMark(in.Email), mark == "" && in.Recorded:
@@ -610,23 +602,31 @@ func (a *Activities) setActive(ctx context.Context, step, id string, active bool
 	return nil
 }
 
-// PlanOffboard is the dry run: it reads what the offboard steps would read
-// and lists, in their order, what they would remove and what they would
-// keep. It sends no mutating request.
+// PlanOffboard is the dry run of one participant without the batch's read
+// (a batch started before it, or an input without a snapshot): it reads
+// what the offboard steps would read and lists, in their order, what they
+// would remove and what they would keep. It sends no mutating request.
 func (a *Activities) PlanOffboard(ctx context.Context, in wire.PlanOffboardInput) (wire.PlanOffboardResult, error) {
-	const step = wire.StepPlanOffboard
 	ctx, _, stop := withPulse(ctx)
 	defer stop()
+	prior, err := a.PriorRuns(ctx, wire.PriorRunsInput{WorkflowID: in.WorkflowID})
+	if err != nil {
+		return wire.PlanOffboardResult{}, err
+	}
+	return a.planOffboard(ctx, liveView{a}, in, prior)
+}
+
+// planOffboard is the dry run's verdicts, whatever answers v's questions
+// (Databricks live, or the batch's read): what each offboard step would
+// remove and what it would keep, and why, in the steps' order.
+func (a *Activities) planOffboard(ctx context.Context, v offboardView, in wire.PlanOffboardInput, prior wire.PriorRunsResult) (wire.PlanOffboardResult, error) {
+	const step = wire.StepPlanOffboard
 	p := in.Participant
 	var out wire.PlanOffboardResult
 	add := func(format string, args ...any) { out.Changes = append(out.Changes, fmt.Sprintf(format, args...)) }
 
-	prior, err := a.PriorRuns(ctx, wire.PriorRunsInput{WorkflowID: in.WorkflowID})
-	if err != nil {
-		return out, err
-	}
 	out.UserCreated = prior.UserCreated
-	u, err := a.lookupUser(ctx, step, p.Email)
+	u, err := v.user(ctx, step, p.Email)
 	if err != nil {
 		return out, err
 	}
@@ -635,7 +635,7 @@ func (a *Activities) PlanOffboard(ctx context.Context, in wire.PlanOffboardInput
 	if u != nil {
 		out.UserID = u.Id
 		owned, why = ownsUser(u, prior.CreatedUserID)
-		assigned, err := a.assigned(ctx, step, u.Id)
+		assigned, err := v.assigned(ctx, step, u.Id)
 		switch {
 		case err != nil:
 			return out, err
@@ -645,7 +645,7 @@ func (a *Activities) PlanOffboard(ctx context.Context, in wire.PlanOffboardInput
 			add("would keep the workspace assignment of account user %s %s", u.Id, why)
 		}
 	}
-	cs, err := a.taggedClusters(ctx, step, strings.ToLower(p.Email))
+	cs, err := v.clusters(ctx, step, strings.ToLower(p.Email))
 	if err != nil {
 		return out, err
 	}
@@ -653,7 +653,7 @@ func (a *Activities) PlanOffboard(ctx context.Context, in wire.PlanOffboardInput
 		add("would terminate and permanently delete cluster %s (%s)", c.ClusterId, c.State)
 	}
 	cat, schema, recorded := wire.ParticipantSchema(prior.Schema, in.Catalog, p.Schema)
-	plan, err := a.planRevoke(ctx, step, u, wire.RevokeGrantsInput{Email: p.Email, Catalog: cat, Schema: schema,
+	plan, err := a.planRevoke(ctx, v, step, u, wire.RevokeGrantsInput{Email: p.Email, Catalog: cat, Schema: schema,
 		CreatedUserID: prior.CreatedUserID, Grants: prior.Grants, GrantsRecorded: prior.GrantsRecorded})
 	if err != nil {
 		return out, err
@@ -666,7 +666,7 @@ func (a *Activities) PlanOffboard(ctx context.Context, in wire.PlanOffboardInput
 	}
 	if in.Options.DropSchemas {
 		full := strings.ToLower(cmp.Or(cat, a.Settings.Catalog) + "." + schema)
-		exists, why, err := a.schemaVerdict(ctx, step, full, wire.DropSchemaInput{Catalog: cat, Schema: schema, Email: p.Email, Recorded: recorded})
+		exists, why, err := schemaVerdict(ctx, v, step, full, wire.DropSchemaInput{Catalog: cat, Schema: schema, Email: p.Email, Recorded: recorded})
 		switch {
 		case err != nil:
 			return out, err

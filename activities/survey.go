@@ -45,8 +45,12 @@ type eventSnapshot struct {
 	// catalog and the shared grants), what each principal (lower case)
 	// holds on it directly.
 	Held map[string]map[string][]string `json:"held"`
-	// Clusters under the policy, by the participant tag's value (lower case).
+	// Clusters under the policy (every cluster of the workspace when
+	// AllClusters), by the participant tag's value (lower case).
 	Clusters map[string][]snapCluster `json:"clusters"`
+	// AllClusters says Clusters lists every cluster, under any policy: what
+	// an offboard's dry run needs (an offboard removes them all).
+	AllClusters bool `json:"all_clusters,omitempty"`
 }
 
 type snapUser struct {
@@ -66,7 +70,8 @@ func securableKey(typ, name string) string { return strings.ToLower(typ) + ":" +
 // ReadEvent is the reconcile's bulk read: the account's users (SCIM list,
 // pages of 1,000), the workspace's assignments, the catalog's schemas, the
 // catalog's and the shared securables' grants, and the clusters under the
-// policy (pages of 100), each paced at its class. It stores the snapshot in
+// policy (pages of 100; with AllClusters, for an offboard's dry run, every
+// cluster of the workspace), each paced at its class. It stores the snapshot in
 // the roster store (it is far over Temporal's payload limit at 10,000
 // participants) and returns its key. It writes nothing to Databricks.
 func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wire.ReadEventResult, error) {
@@ -75,7 +80,7 @@ func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wir
 	defer stop()
 	cat := strings.ToLower(cmp.Or(in.Catalog, a.Settings.Catalog))
 	snap := eventSnapshot{Catalog: cat, Users: map[string]snapUser{}, Assigned: map[string]bool{},
-		Schemas: map[string]string{}, Held: map[string]map[string][]string{}, Clusters: map[string][]snapCluster{}}
+		Schemas: map[string]string{}, Held: map[string]map[string][]string{}, Clusters: map[string][]snapCluster{}, AllClusters: in.AllClusters}
 	var out wire.ReadEventResult
 
 	// The lists are independent, each paced at its own class: they run
@@ -124,7 +129,7 @@ func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wir
 	}
 	g.Go(func() error {
 		policyID := in.PolicyID
-		if policyID == "" { // read while the batch's setup runs: resolve it here
+		if policyID == "" && !in.AllClusters { // read while the batch's setup runs: resolve it here
 			p, err := a.findPolicy(gctx)
 			if err != nil {
 				return err
@@ -228,24 +233,27 @@ func (a *Activities) allPrivileges(ctx context.Context, typ, name string) (map[s
 }
 
 // readClusters lists the clusters under the policy (pages of 100, every
-// state) and keeps those tagged for a participant. It returns the pages
-// read and the clusters kept.
+// state; with snap.AllClusters, every cluster of the workspace) and keeps
+// those tagged for a participant. It returns the pages read and the
+// clusters kept.
 func (a *Activities) readClusters(ctx context.Context, policyID string, snap *eventSnapshot) (pages, kept int, err error) {
 	const step = wire.StepReadEvent
 	if a.Settings.TagKey == "" {
 		return 0, 0, invalid(step, "list clusters: no participant tag key configured")
 	}
-	if policyID == "" {
-		return 0, 0, invalid(step, "list clusters: the batch's setup resolved no cluster policy")
+	var filter *compute.ListClustersFilterBy
+	what := "list every cluster of the workspace"
+	if !snap.AllClusters {
+		if policyID == "" {
+			return 0, 0, invalid(step, "list clusters: the batch's setup resolved no cluster policy")
+		}
+		filter, what = &compute.ListClustersFilterBy{PolicyId: policyID}, "list clusters under policy "+policyID
 	}
-	wrap := func(err error) error {
-		return classify(step, fmt.Errorf("list clusters under policy %s: %w", policyID, err))
-	}
+	wrap := func(err error) error { return classify(step, fmt.Errorf("%s: %w", what, err)) }
 	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
 		return 0, 0, wrap(err)
 	}
-	it := a.Workspace.Clusters.List(ctx, compute.ListClustersRequest{
-		FilterBy: &compute.ListClustersFilterBy{PolicyId: policyID}, PageSize: clusterListPageSize})
+	it := a.Workspace.Clusters.List(ctx, compute.ListClustersRequest{FilterBy: filter, PageSize: clusterListPageSize})
 	n := 0
 	for ; it.HasNext(ctx); n++ {
 		c, err := it.Next(ctx)
@@ -273,13 +281,9 @@ func (a *Activities) SurveyChunk(ctx context.Context, in wire.SurveyChunkInput) 
 	const step = wire.StepSurvey
 	ctx, _, stop := withPulse(ctx)
 	defer stop()
-	b, err := a.Roster.LoadBlob(in.Snapshot)
+	snap, err := a.loadSnapshot(step, in.Snapshot)
 	if err != nil {
-		return wire.SurveyChunkResult{}, temporal.NewNonRetryableApplicationError(err.Error(), wire.ErrNotFound, err)
-	}
-	snap, err := decodeSnapshot(b)
-	if err != nil {
-		return wire.SurveyChunkResult{}, invalid(step, "the event's snapshot %s: %v", in.Snapshot, err)
+		return wire.SurveyChunkResult{}, err
 	}
 	ps, err := a.Roster.Load(in.Roster, in.Offset, in.Limit)
 	if err != nil {
@@ -444,6 +448,20 @@ func missingNames(held []string, want []catalog.Privilege) []string {
 		}
 	}
 	return missing
+}
+
+// loadSnapshot loads and decodes what ReadEvent stored under key; a
+// missing or unreadable one is final (the batch's read is gone).
+func (a *Activities) loadSnapshot(step, key string) (*eventSnapshot, error) {
+	b, err := a.Roster.LoadBlob(key)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), wire.ErrNotFound, err)
+	}
+	snap, err := decodeSnapshot(b)
+	if err != nil {
+		return nil, invalid(step, "the event's snapshot %s: %v", key, err)
+	}
+	return snap, nil
 }
 
 // decodeSnapshot reads what ReadEvent stored.

@@ -204,7 +204,17 @@ func TestOffboard(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("offboard --dry-run: %s", r)
 	}
-	assertNoWrites(t, before, s.emu.stats(t))
+	after := s.emu.stats(t)
+	assertNoWrites(t, before, after)
+	// The batch's read answers every participant's plan (issue 18): the
+	// lists are read once for the dry run, not once per participant.
+	for _, ep := range []string{"scim.users.list", "assignments.list", "clusters.list"} {
+		n := after.total(ep) - before.total(ep)
+		t.Logf("dry run of %d participants: %s %d requests", len(ps), ep, n)
+		if n > 4 {
+			t.Errorf("dry run of %d participants: %s %d requests, want the read's pages only (at most 4)", len(ps), ep, n)
+		}
+	}
 	for _, p := range ps {
 		line := lineOf(r.stdout, "  "+p[0]+": ")
 		switch {

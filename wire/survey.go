@@ -17,12 +17,18 @@ import (
 // drift gets a participant run, with the Survey in its input, and that run
 // writes only what drifted.
 
+// The same read feeds an offboard's dry run: ReadEvent with AllClusters
+// (an offboard removes every cluster tagged for the participant, under any
+// policy), then PlanOffboardChunk lists each participant's plan against it,
+// reading per participant only their own schema's grants.
+
 // Activity names and steps of the read.
 const (
-	ReadEventName   = "ReadEvent"
-	SurveyChunkName = "SurveyChunk"
-	StepReadEvent   = "read_event"
-	StepSurvey      = "survey"
+	ReadEventName         = "ReadEvent"
+	SurveyChunkName       = "SurveyChunk"
+	PlanOffboardChunkName = "PlanOffboardChunk"
+	StepReadEvent         = "read_event"
+	StepSurvey            = "survey"
 )
 
 // Drift kinds, in the order reports list them.
@@ -43,10 +49,13 @@ var DriftKinds = []string{DriftUserMissing, DriftUserInactive, DriftNotAssigned,
 
 // ReadEventInput: activity ReadEvent. Catalog and PolicyID are the batch's
 // setup's when it ran before; empty, the configured catalog and policy.
+// AllClusters (an offboard's dry run) lists every cluster of the workspace
+// instead of those under the policy, which is then not resolved.
 type ReadEventInput struct {
-	BatchID  string `json:"batch_id"`
-	Catalog  string `json:"catalog"`
-	PolicyID string `json:"policy_id"`
+	BatchID     string `json:"batch_id"`
+	Catalog     string `json:"catalog"`
+	PolicyID    string `json:"policy_id"`
+	AllClusters bool   `json:"all_clusters,omitempty"`
 }
 
 // ReadEventResult names the stored snapshot (roster.Store.PutBlob) and says
@@ -144,4 +153,27 @@ func (s *Survey) Repairs() bool {
 // ExtraClustersNote says what a reconcile does with extra clusters.
 func ExtraClustersNote(ids []string) string {
 	return "more clusters tagged for them: " + strings.Join(ids, ", ") + " (left as they are: Cohort cannot tell it created them; delete them by hand if it did)"
+}
+
+// PlanOffboardChunkInput: activity PlanOffboardChunk, an offboard's dry run
+// of one chunk's slice of the roster against the batch's read (a snapshot
+// of ReadEvent with AllClusters). WorkflowIDs are the participants'
+// workflow IDs, in roster order, whose earlier runs say what Cohort
+// created and granted.
+type PlanOffboardChunkInput struct {
+	Snapshot    string          `json:"snapshot"`
+	Roster      roster.Ref      `json:"roster"`
+	Offset      int             `json:"offset"`
+	Limit       int             `json:"limit"`
+	Catalog     string          `json:"catalog,omitempty"`
+	Options     OffboardOptions `json:"options"`
+	WorkflowIDs []string        `json:"workflow_ids"`
+}
+
+// PlanOffboardChunkResult has one plan per participant of the chunk, in
+// roster order.
+type PlanOffboardChunkResult struct {
+	Plans []PlanOffboardResult `json:"plans"`
+	// Reads is how many per-participant reads (their schema's grants) it took.
+	Reads int `json:"reads"`
 }

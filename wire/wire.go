@@ -576,6 +576,11 @@ type PlanOffboardResult struct {
 	UserID      string   `json:"user_id,omitempty"`
 	UserCreated bool     `json:"user_created,omitempty"`
 	Changes     []string `json:"changes"`
+	// Step and Error, in a PlanOffboardChunkResult only, say why this
+	// participant's plan could not be made (a final error: retrying would
+	// not help); the chunk's other plans stand.
+	Step  string `json:"step,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // PlanWorkspaceName is the read-only activity behind `starter plan`.

@@ -261,6 +261,7 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.PlanOffboard, wire.PlanOffboardName)
 	register(main, acts.ReadEvent, wire.ReadEventName)
 	register(main, acts.SurveyChunk, wire.SurveyChunkName)
+	register(main, acts.PlanOffboardChunk, wire.PlanOffboardChunkName)
 
 	ao := accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers)
 	ao.Identity = identity

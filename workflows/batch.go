@@ -49,7 +49,8 @@ type BatchInput struct {
 	NextChunk int                    `json:"next_chunk,omitempty"`
 	Done      Counts                 `json:"done"`
 	Setup     *wire.SetupBatchResult `json:"setup,omitempty"`
-	// Read is a reconcile's read of the event (ReadEvent), done once.
+	// Read is a reconcile's (or an offboard dry run's) read of the event
+	// (ReadEvent), done once.
 	Read *wire.ReadEventResult `json:"read,omitempty"`
 }
 
@@ -79,6 +80,12 @@ type BatchProgress struct {
 // and run only the participants with drift. Reconciles started before it
 // run every participant's steps, as they did.
 const readOnce = "reconcile-read-once"
+
+// offboardReadOnce is the change that has an offboard's dry run read the
+// event once (ReadEvent, every cluster of the workspace) and plan each
+// chunk against it (PlanOffboardChunk). Dry runs started before it plan
+// each participant with live reads (PlanOffboard), as they did.
+const offboardReadOnce = "offboard-dry-run-read-once"
 
 // Attempt is the number of the attempt this input runs: 0 for the submitted
 // roster, n for the n-th retry.
@@ -130,15 +137,12 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	}
 
 	// A reconcile reads the event (ReadEvent) while the setup runs: the
-	// read resolves the catalog and the policy itself.
+	// read resolves the catalog and the policy itself. An offboard's dry
+	// run reads it too, with every cluster of the workspace.
 	var readF workflow.Future
-	if in.Mode == wire.ModeReconcile && in.Read == nil && workflow.GetVersion(ctx, readOnce, workflow.DefaultVersion, 1) == 1 {
+	if rin, ok := eventRead(ctx, in); ok {
 		actx := workflow.WithActivityOptions(ctx, stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, in.StepTimeout,
 			"read the event's users, assignments, schemas, grants and clusters (list calls)"))
-		rin := wire.ReadEventInput{BatchID: in.BatchID}
-		if in.Setup != nil {
-			rin.Catalog, rin.PolicyID = in.Setup.Catalog, in.Setup.Cluster.PolicyID
-		}
 		readF = workflow.ExecuteActivity(actx, wire.ReadEventName, rin)
 	}
 	if in.Setup == nil {
@@ -187,6 +191,27 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	}
 	progress.Phase = "done"
 	return BatchResult{BatchID: in.BatchID, Chunks: in.Chunks(), Counts: in.Done}, nil
+}
+
+// eventRead says whether this run reads the event (once per batch: not
+// again after continue-as-new) and with what: a reconcile (change
+// readOnce) the clusters under the policy, an offboard's dry run (change
+// offboardReadOnce) every cluster of the workspace.
+func eventRead(ctx workflow.Context, in BatchInput) (wire.ReadEventInput, bool) {
+	rin := wire.ReadEventInput{BatchID: in.BatchID}
+	if in.Setup != nil {
+		rin.Catalog, rin.PolicyID = in.Setup.Catalog, in.Setup.Cluster.PolicyID
+	}
+	switch {
+	case in.Read != nil:
+		return rin, false
+	case in.Mode == wire.ModeReconcile:
+		return rin, workflow.GetVersion(ctx, readOnce, workflow.DefaultVersion, 1) == 1
+	case in.Mode == wire.ModeOffboard && in.Offboard.DryRun:
+		rin.PolicyID, rin.AllClusters = "", true
+		return rin, workflow.GetVersion(ctx, offboardReadOnce, workflow.DefaultVersion, 1) == 1
+	}
+	return rin, false
 }
 
 func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, index, window int, progress *BatchProgress) {

@@ -42,7 +42,9 @@ type ChunkInput struct {
 	// Snapshot, in a reconcile, is the batch's read of the event
 	// (wire.ReadEventResult): the chunk surveys its participants against it
 	// and runs only those with drift. DryRun runs none: the outcomes list
-	// the drift. Empty in reconciles started before the read existed.
+	// the drift. In an offboard's dry run, the chunk plans its participants
+	// against it (PlanOffboardChunk). Empty in batches started before the
+	// read existed.
 	Snapshot string `json:"snapshot,omitempty"`
 	DryRun   bool   `json:"dry_run,omitempty"`
 }
@@ -145,6 +147,22 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		return res, nil
 	}
 
+	plans, err := planOffboardChunk(ctx, in, ps)
+	if err != nil {
+		// The plan against the read failed (after its retries): every
+		// participant of the chunk fails by name, with the reason.
+		o := failedOutcome(err)
+		o.Step = wire.StepPlanOffboard
+		for i := range ps {
+			counts.Running++
+			res.Outcomes[i] = Outcome{ParticipantResult: ParticipantResult{Email: ps[i].Email, DisplayName: ps[i].DisplayName,
+				Mode: wire.ModeOffboard}, Status: StatusFailed, Step: o.Step, Error: ClipError(o.Error)}
+			counts.record(res.Outcomes[i])
+		}
+		res.Counts = counts
+		return res, nil
+	}
+
 	sel := workflow.NewSelector(ctx)
 	inFlight := 0
 	finish := func(i int, o Outcome) {
@@ -158,6 +176,12 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	var start func(i int, again bool)
 	start = func(i int, again bool) {
 		p := ps[i]
+		if plans != nil {
+			inFlight++
+			counts.Running++
+			finish(i, plannedOutcome(plans[i]))
+			return
+		}
 		if in.Mode == wire.ModeOffboard && in.Offboard.DryRun {
 			planOffboard(ctx, sel, in, p, func(o Outcome) { finish(i, o) })
 			inFlight++
@@ -382,7 +406,43 @@ func planOffboard(ctx workflow.Context, sel workflow.Selector, in ChunkInput, p 
 			done(o)
 			return
 		}
-		done(Outcome{Status: StatusOK, ParticipantResult: ParticipantResult{UserID: plan.UserID, UserCreated: plan.UserCreated,
-			Mode: wire.ModeOffboard, Changes: plan.Changes}})
+		done(plannedOutcome(plan))
 	})
+}
+
+// plannedOutcome is the outcome of an offboard's dry run of a participant:
+// the plan, or (a chunk's plan) why it could not be made.
+func plannedOutcome(plan wire.PlanOffboardResult) Outcome {
+	if plan.Error != "" {
+		return Outcome{Status: StatusFailed, Step: cmp.Or(plan.Step, wire.StepPlanOffboard), Error: plan.Error,
+			ParticipantResult: ParticipantResult{Mode: wire.ModeOffboard}}
+	}
+	return Outcome{Status: StatusOK, ParticipantResult: ParticipantResult{UserID: plan.UserID, UserCreated: plan.UserCreated,
+		Mode: wire.ModeOffboard, Changes: plan.Changes}}
+}
+
+// planOffboardChunk, in an offboard's dry run that read the event
+// (in.Snapshot), plans the chunk's participants against that read with one
+// activity: one plan each, in roster order. Nil for every other chunk
+// (which plan each participant with live reads, or run them).
+func planOffboardChunk(ctx workflow.Context, in ChunkInput, ps []roster.Participant) ([]wire.PlanOffboardResult, error) {
+	if in.Mode != wire.ModeOffboard || !in.Offboard.DryRun || in.Snapshot == "" {
+		return nil, nil
+	}
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = ParticipantWorkflowID(p.Email)
+	}
+	var r wire.PlanOffboardChunkResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, planOffboardChunkOptions(cmp.Or(in.StepTimeout, 30*time.Minute))),
+		wire.PlanOffboardChunkName, wire.PlanOffboardChunkInput{Snapshot: in.Snapshot, Roster: in.Roster, Offset: in.Offset, Limit: in.Limit,
+			Catalog: in.Setup.Catalog, Options: in.Offboard, WorkflowIDs: ids}).Get(ctx, &r)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Plans) != len(ps) {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("offboard plan answered for %d of %d participants", len(r.Plans), len(ps)), wire.ErrInvalidInput, nil)
+	}
+	return r.Plans, nil
 }

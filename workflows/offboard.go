@@ -134,3 +134,9 @@ func removeUserOptions(st time.Duration, p roster.Participant) workflow.Activity
 func planOffboardOptions(st time.Duration) workflow.ActivityOptions {
 	return stepOptions(TaskQueue, 5*time.Minute, heartbeatTimeout, st, "list what an offboard would remove")
 }
+
+// planOffboardChunkOptions: a chunk's dry run against the batch's read:
+// reads only, paced per class; it heartbeats.
+func planOffboardChunkOptions(st time.Duration) workflow.ActivityOptions {
+	return stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, st, "list what an offboard would remove, against the batch's read of the event")
+}

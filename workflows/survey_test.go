@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -280,5 +281,153 @@ func TestBatchWorkflow_reconcileReadsOnce(t *testing.T) {
 	}
 	if got.Counts.Unchanged != 5 {
 		t.Errorf("batch counts = %+v, want 5 unchanged", got.Counts)
+	}
+}
+
+// An offboard's dry run reads the event once, with every cluster of the
+// workspace and no setup, hands every chunk the snapshot, and each chunk
+// plans its participants against it with one activity: no PlanOffboard
+// per participant, no participant run.
+func TestBatchWorkflow_offboardDryRunReadsOnce(t *testing.T) {
+	env := newSurveyEnv(t)
+	env.RegisterActivityWithOptions(stub[wire.PlanOffboardChunkInput, wire.PlanOffboardChunkResult],
+		activity.RegisterOptions{Name: wire.PlanOffboardChunkName})
+	var reads int
+	env.OnActivity(wire.ReadEventName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.ReadEventInput) (wire.ReadEventResult, error) {
+			reads++
+			if !in.AllClusters || in.PolicyID != "" {
+				t.Errorf("read input = %+v, want every cluster of the workspace, under any policy", in)
+			}
+			return wire.ReadEventResult{Snapshot: "snap"}, nil
+		})
+	ps := people(5)
+	env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.LoadChunkInput) (wire.LoadChunkResult, error) {
+			return wire.LoadChunkResult{Participants: ps[in.Offset : in.Offset+in.Limit]}, nil
+		})
+	var mu sync.Mutex
+	var planned []wire.PlanOffboardChunkInput
+	env.OnActivity(wire.PlanOffboardChunkName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.PlanOffboardChunkInput) (wire.PlanOffboardChunkResult, error) {
+			mu.Lock()
+			planned = append(planned, in)
+			mu.Unlock()
+			r := wire.PlanOffboardChunkResult{Plans: make([]wire.PlanOffboardResult, in.Limit)}
+			for i := range r.Plans {
+				r.Plans[i] = wire.PlanOffboardResult{UserID: "u", Changes: []string{"would deactivate the account user u"}}
+			}
+			if in.Offset == 4 { // the last one cannot be planned
+				r.Plans[0] = wire.PlanOffboardResult{Step: wire.StepPlanOffboard, Error: "find user: participant has no email"}
+			}
+			return r, nil
+		})
+	env.ExecuteWorkflow(BatchWorkflowName, BatchInput{BatchID: "offboard-x", Roster: roster.Ref{Key: "k", Count: 5}, ChunkSize: 2,
+		MaxInFlight: 4, ParallelChunks: 2, ChunksPerRun: 10, StepTimeout: 3600e9, Mode: wire.ModeOffboard,
+		Offboard: wire.OffboardOptions{DryRun: true, DropSchemas: true}})
+	var got BatchResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if reads != 1 || len(planned) != 3 {
+		t.Fatalf("reads = %d, chunk plans = %d; want 1 read for 3 chunks", reads, len(planned))
+	}
+	for _, in := range planned {
+		if in.Snapshot != "snap" || !in.Options.DropSchemas || len(in.WorkflowIDs) != in.Limit ||
+			in.WorkflowIDs[0] != ParticipantWorkflowID(ps[in.Offset].Email) {
+			t.Errorf("chunk plan input = %+v, want the read's snapshot, the options and the chunk's workflow ids", in)
+		}
+	}
+	if c := got.Counts; c.Total != 5 || c.OK != 4 || c.Failed != 1 {
+		t.Errorf("batch counts = %+v, want 4 planned and 1 failed", c)
+	}
+}
+
+// A chunk of an offboard's dry run with the batch's read ends each
+// participant with their plan from PlanOffboardChunk, in roster order; a
+// chunk without one (a batch started before the read) plans each with
+// PlanOffboard, as it did.
+func TestChunkWorkflow_offboardDryRunPlansAgainstTheRead(t *testing.T) {
+	env := newSurveyEnv(t)
+	env.RegisterActivityWithOptions(stub[wire.PlanOffboardChunkInput, wire.PlanOffboardChunkResult],
+		activity.RegisterOptions{Name: wire.PlanOffboardChunkName})
+	ps := people(3)
+	env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(wire.LoadChunkResult{Participants: ps}, nil)
+	env.OnActivity(wire.PlanOffboardChunkName, mock.Anything, mock.Anything).Return(wire.PlanOffboardChunkResult{Plans: []wire.PlanOffboardResult{
+		{UserID: "1", Changes: []string{"would remove the workspace assignment"}},
+		{UserID: "2", UserCreated: true, Changes: []string{"would deactivate the account user 2"}},
+		{Step: wire.StepPlanOffboard, Error: "no email"},
+	}}, nil).Once()
+	env.ExecuteWorkflow(ChunkWorkflowName, ChunkInput{BatchID: "b1", Roster: roster.Ref{Key: "k", Count: 3}, Limit: 3, Window: 1,
+		Mode: wire.ModeOffboard, Offboard: wire.OffboardOptions{DryRun: true}, Snapshot: "snap"})
+	var got ChunkResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if o := got.Outcomes[1]; o.Email != ps[1].Email || o.Status != StatusOK || o.UserID != "2" || !o.UserCreated ||
+		!slices.Equal(o.Changes, []string{"would deactivate the account user 2"}) || o.Mode != wire.ModeOffboard {
+		t.Errorf("outcome 1 = %+v, want its plan", o)
+	}
+	if o := got.Outcomes[2]; o.Email != ps[2].Email || o.Status != StatusFailed || o.Step != wire.StepPlanOffboard || o.Error != "no email" {
+		t.Errorf("outcome 2 = %+v, want failed at plan_offboard with the reason", o)
+	}
+	if c := got.Counts; c.Total != 3 || c.OK != 2 || c.Failed != 1 || c.Running != 0 {
+		t.Errorf("counts = %+v, want 2 ok, 1 failed", c)
+	}
+}
+
+// A chunk plan that fails (after its retries) fails the chunk's
+// participants by name at step plan_offboard.
+func TestChunkWorkflow_offboardPlanFailsByName(t *testing.T) {
+	env := newSurveyEnv(t)
+	env.RegisterActivityWithOptions(stub[wire.PlanOffboardChunkInput, wire.PlanOffboardChunkResult],
+		activity.RegisterOptions{Name: wire.PlanOffboardChunkName})
+	ps := people(2)
+	env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(wire.LoadChunkResult{Participants: ps}, nil)
+	env.OnActivity(wire.PlanOffboardChunkName, mock.Anything, mock.Anything).Return(wire.PlanOffboardChunkResult{},
+		appErr(wire.ErrNotFound, wire.StepPlanOffboard, true))
+	env.ExecuteWorkflow(ChunkWorkflowName, ChunkInput{BatchID: "b1", Roster: roster.Ref{Key: "k", Count: 2}, Limit: 2, Window: 1,
+		Mode: wire.ModeOffboard, Offboard: wire.OffboardOptions{DryRun: true}, Snapshot: "snap"})
+	var got ChunkResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range got.Outcomes {
+		if o.Email != ps[i].Email || o.Status != StatusFailed || o.Step != wire.StepPlanOffboard || !strings.Contains(o.Error, "databricks said no") {
+			t.Errorf("outcome %d = %+v, want failed by name at plan_offboard", i, o)
+		}
+	}
+	if got.Counts.Failed != 2 {
+		t.Errorf("counts = %+v, want 2 failed", got.Counts)
+	}
+}
+
+// An offboard's dry run started before the read (its history has no marker
+// of change offboardReadOnce) reads nothing in bulk and plans each
+// participant with PlanOffboard, as it did.
+func TestBatchWorkflow_offboardDryRunBeforeTheRead(t *testing.T) {
+	env := newSurveyEnv(t)
+	env.OnGetVersion(offboardReadOnce, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	env.OnActivity(wire.ReadEventName, mock.Anything, mock.Anything).Return(
+		func(context.Context, wire.ReadEventInput) (wire.ReadEventResult, error) {
+			t.Error("ReadEvent ran in a dry run started before the read")
+			return wire.ReadEventResult{Snapshot: "snap"}, nil
+		}).Maybe()
+	ps := people(3)
+	env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.LoadChunkInput) (wire.LoadChunkResult, error) {
+			return wire.LoadChunkResult{Participants: ps[in.Offset : in.Offset+in.Limit]}, nil
+		})
+	env.OnActivity(wire.PlanOffboardName, mock.Anything, mock.Anything).Return(
+		wire.PlanOffboardResult{Changes: []string{"would deactivate"}}, nil).Times(3)
+	env.ExecuteWorkflow(BatchWorkflowName, BatchInput{BatchID: "offboard-old", Roster: roster.Ref{Key: "k", Count: 3}, ChunkSize: 2,
+		MaxInFlight: 4, ParallelChunks: 2, ChunksPerRun: 10, StepTimeout: 3600e9, Mode: wire.ModeOffboard,
+		Offboard: wire.OffboardOptions{DryRun: true}})
+	var got BatchResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Counts.OK != 3 {
+		t.Errorf("batch counts = %+v, want 3 planned", got.Counts)
 	}
 }
