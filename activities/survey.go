@@ -92,14 +92,19 @@ func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wir
 			return classify(step, fmt.Errorf("list account users: %w", err))
 		}
 		out.Users = len(users)
+		// As lookupUser decides: the user holding the address among its
+		// e-mails (the first listed) wins over one whose userName it is.
+		// (Databricks, and the emulator, refuse a user whose address is
+		// another's userName, so the two agree anyway; this keeps them so.)
 		for _, u := range users {
-			su := snapUser{ID: u.Id, UserName: u.UserName, Active: u.Active}
-			snap.Users[strings.ToLower(u.UserName)] = su
+			snap.Users[strings.ToLower(u.UserName)] = snapUser{ID: u.Id, UserName: u.UserName, Active: u.Active}
+		}
+		byEmail := map[string]bool{}
+		for _, u := range users {
 			for _, e := range u.Emails {
-				if k := strings.ToLower(e.Value); k != "" {
-					if _, taken := snap.Users[k]; !taken {
-						snap.Users[k] = su
-					}
+				if k := strings.ToLower(e.Value); k != "" && !byEmail[k] {
+					byEmail[k] = true
+					snap.Users[k] = snapUser{ID: u.Id, UserName: u.UserName, Active: u.Active}
 				}
 			}
 		}
