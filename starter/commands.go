@@ -686,11 +686,7 @@ var errDrifted = fmt.Errorf("drift found: %w", errSomeFailed)
 // participant and kind, and a summary. It returns errDrifted when anything
 // drifted, errSomeFailed when a participant could not be read.
 func (m *Main) followAndDrift(ctx context.Context, cl *control.Client, batch string) error {
-	ferr := m.follow(ctx, cl, batch)
-	if ferr != nil && !errors.Is(ferr, errSomeFailed) {
-		return ferr
-	}
-	outcomes, err := cl.Outcomes(ctx, batch)
+	outcomes, ferr, err := m.followOutcomes(ctx, cl, batch)
 	if err != nil {
 		return err
 	}
@@ -740,13 +736,21 @@ func printDrift(w io.Writer, outcomes []workflows.Outcome) int {
 	return drifted
 }
 
+// followOutcomes follows a lifecycle batch to its end and reads its
+// outcomes. ferr is errSomeFailed when participants failed (the outcomes
+// say who); err is anything that stops the caller.
+func (m *Main) followOutcomes(ctx context.Context, cl *control.Client, batch string) (outcomes []workflows.Outcome, ferr, err error) {
+	ferr = m.follow(ctx, cl, batch)
+	if ferr != nil && !errors.Is(ferr, errSomeFailed) {
+		return nil, nil, ferr
+	}
+	outcomes, err = cl.Outcomes(ctx, batch)
+	return outcomes, ferr, err
+}
+
 // followAndList follows a lifecycle batch, then lists what it changed.
 func (m *Main) followAndList(ctx context.Context, cl *control.Client, batch string) error {
-	ferr := m.follow(ctx, cl, batch)
-	if ferr != nil && !errors.Is(ferr, errSomeFailed) {
-		return ferr
-	}
-	outcomes, err := cl.Outcomes(ctx, batch)
+	outcomes, ferr, err := m.followOutcomes(ctx, cl, batch)
 	if err != nil {
 		return err
 	}

@@ -131,36 +131,15 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: time.Minute},
 	})
 
+	// A read that failed (after its retries) fails every participant of
+	// the chunk by name, at its step, with the reason.
 	surveys, err := surveyChunk(ctx, in, ps)
 	if err != nil {
-		// The read failed (after its retries): every participant of the
-		// chunk fails by name, at step survey, with the reason.
-		o := failedOutcome(err)
-		o.Step = wire.StepSurvey
-		for i := range ps {
-			counts.Running++
-			res.Outcomes[i] = Outcome{ParticipantResult: ParticipantResult{Email: ps[i].Email, DisplayName: ps[i].DisplayName,
-				Mode: wire.ModeReconcile}, Status: StatusFailed, Step: o.Step, Error: ClipError(o.Error)}
-			counts.record(res.Outcomes[i])
-		}
-		res.Counts = counts
-		return res, nil
+		return failAll(res, ps, wire.ModeReconcile, wire.StepSurvey, err), nil
 	}
-
 	plans, err := planOffboardChunk(ctx, in, ps)
 	if err != nil {
-		// The plan against the read failed (after its retries): every
-		// participant of the chunk fails by name, with the reason.
-		o := failedOutcome(err)
-		o.Step = wire.StepPlanOffboard
-		for i := range ps {
-			counts.Running++
-			res.Outcomes[i] = Outcome{ParticipantResult: ParticipantResult{Email: ps[i].Email, DisplayName: ps[i].DisplayName,
-				Mode: wire.ModeOffboard}, Status: StatusFailed, Step: o.Step, Error: ClipError(o.Error)}
-			counts.record(res.Outcomes[i])
-		}
-		res.Counts = counts
-		return res, nil
+		return failAll(res, ps, wire.ModeOffboard, wire.StepPlanOffboard, err), nil
 	}
 
 	sel := workflow.NewSelector(ctx)
@@ -281,6 +260,19 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	}
 	res.Counts = counts
 	return res, nil
+}
+
+// failAll is a chunk's result when a step that serves all its participants
+// (the survey, the offboard plan) failed: each failed at step, by name.
+func failAll(res ChunkResult, ps []roster.Participant, mode, step string, err error) ChunkResult {
+	o := failedOutcome(err)
+	for i := range ps {
+		res.Counts.Total, res.Counts.Running = len(ps), res.Counts.Running+1
+		res.Outcomes[i] = Outcome{ParticipantResult: ParticipantResult{Email: ps[i].Email, DisplayName: ps[i].DisplayName, Mode: mode},
+			Status: StatusFailed, Step: step, Error: ClipError(o.Error)}
+		res.Counts.record(res.Outcomes[i])
+	}
+	return res
 }
 
 // failedOutcome reads the step and reason out of a participant's failure.
