@@ -496,7 +496,7 @@ func (m *Main) printPlan(file string, p workflows.PlanResult) {
 	w := m.Stdout
 	fmt.Fprintf(w, "plan for %s: %d participants\n", file, p.Total)
 	fmt.Fprintf(w, "  %6d new: an account user, a schema in %s and a stopped cluster each will be created\n", p.New, p.Catalog)
-	fmt.Fprintf(w, "  %6d already provisioned by Cohort: left as they are (starter reconcile re-asserts them)\n", p.Provisioned)
+	fmt.Fprintf(w, "  %6d already provisioned by Cohort: left as they are (starter reconcile checks them and repairs what drifted)\n", p.Provisioned)
 	fmt.Fprintf(w, "  %6d exist in the account but were not provisioned by Cohort: their user is adopted, the rest created\n", p.Existing)
 	if p.Existing > 0 {
 		fmt.Fprintf(w, "         %s\n", control.PlanEmails(p.ExistingEmails, p.Existing, 10))
