@@ -161,21 +161,15 @@ func (a *Activities) PlanOffboardChunk(ctx context.Context, in wire.PlanOffboard
 	const step = wire.StepPlanOffboard
 	ctx, _, stop := withPulse(ctx)
 	defer stop()
-	snap, err := a.loadSnapshot(step, in.Snapshot)
+	allClusters := func(snap *eventSnapshot) error {
+		if !snap.AllClusters {
+			return invalid(step, "the event's snapshot %s lists only the clusters under the policy; an offboard's dry run needs every cluster (ReadEvent with all_clusters)", in.Snapshot)
+		}
+		return nil
+	}
+	snap, ps, err := a.chunkOfRead(step, in.Snapshot, allClusters, in.Roster, in.Offset, in.Limit, len(in.WorkflowIDs))
 	if err != nil {
 		return wire.PlanOffboardChunkResult{}, err
-	}
-	if !snap.AllClusters {
-		return wire.PlanOffboardChunkResult{}, invalid(step,
-			"the event's snapshot %s lists only the clusters under the policy; an offboard's dry run needs every cluster (ReadEvent with all_clusters)", in.Snapshot)
-	}
-	ps, err := a.Roster.Load(in.Roster, in.Offset, in.Limit)
-	if err != nil {
-		return wire.PlanOffboardChunkResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("load roster %s: %v", in.Roster.Key, err), wire.ErrNotFound, err)
-	}
-	if len(in.WorkflowIDs) != len(ps) {
-		return wire.PlanOffboardChunkResult{}, invalid(step, "%d workflow ids for %d participants", len(in.WorkflowIDs), len(ps))
 	}
 	var reads atomic.Int64
 	v := snapshotView{a: a, snap: snap, reads: &reads}

@@ -286,16 +286,9 @@ func (a *Activities) SurveyChunk(ctx context.Context, in wire.SurveyChunkInput) 
 	const step = wire.StepSurvey
 	ctx, _, stop := withPulse(ctx)
 	defer stop()
-	snap, err := a.loadSnapshot(step, in.Snapshot)
+	snap, ps, err := a.chunkOfRead(step, in.Snapshot, nil, in.Roster, in.Offset, in.Limit, len(in.WorkflowIDs))
 	if err != nil {
 		return wire.SurveyChunkResult{}, err
-	}
-	ps, err := a.Roster.Load(in.Roster, in.Offset, in.Limit)
-	if err != nil {
-		return wire.SurveyChunkResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("load roster %s: %v", in.Roster.Key, err), wire.ErrNotFound, err)
-	}
-	if len(in.WorkflowIDs) != len(ps) {
-		return wire.SurveyChunkResult{}, invalid(step, "%d workflow ids for %d participants", len(in.WorkflowIDs), len(ps))
 	}
 	cat := strings.ToLower(cmp.Or(in.Catalog, snap.Catalog))
 	out := wire.SurveyChunkResult{Surveys: make([]wire.Survey, len(ps))}
@@ -467,6 +460,29 @@ func (a *Activities) loadSnapshot(step, key string) (*eventSnapshot, error) {
 		return nil, invalid(step, "the event's snapshot %s: %v", key, err)
 	}
 	return snap, nil
+}
+
+// chunkOfRead loads what a chunk-level activity of a read works on: the
+// snapshot under key (which need, if set, may refuse) and the chunk's
+// slice of the roster, which must match the ids workflow IDs the chunk sent.
+func (a *Activities) chunkOfRead(step, key string, need func(*eventSnapshot) error, ref roster.Ref, offset, limit, ids int) (*eventSnapshot, []roster.Participant, error) {
+	snap, err := a.loadSnapshot(step, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if need != nil {
+		if err := need(snap); err != nil {
+			return nil, nil, err
+		}
+	}
+	ps, err := a.Roster.Load(ref, offset, limit)
+	if err != nil {
+		return nil, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("load roster %s: %v", ref.Key, err), wire.ErrNotFound, err)
+	}
+	if ids != len(ps) {
+		return nil, nil, invalid(step, "%d workflow ids for %d participants", ids, len(ps))
+	}
+	return snap, ps, nil
 }
 
 // decodeSnapshot reads what ReadEvent stored.

@@ -169,8 +169,9 @@ func surveyChunk(ctx workflow.Context, in ChunkInput, ps []roster.Participant) (
 // repair (extra clusters), or any drift in a dry run, which lists it.
 func surveyedOutcome(s wire.Survey, dryRun bool) (o Outcome, done bool) {
 	r := ParticipantResult{Mode: wire.ModeReconcile, UserID: s.UserID, Schema: s.Schema, ClusterID: s.ClusterID, ClusterURL: s.ClusterURL,
-		CreatedUserID: s.Prior.CreatedUserID, UserCreated: s.Prior.CreatedUserID != "" && s.Prior.CreatedUserID == s.UserID,
 		Grants: s.Prior.Grants, GrantsRecorded: s.Prior.GrantsRecorded, Drift: s.Drift}
+	// As a run would record it: results of earlier versions kept no user id.
+	r.CreatedUserID, r.UserCreated = userOwnership(wire.CreateUserResult{UserID: s.UserID}, s.Prior)
 	switch {
 	case s.Offboarded:
 		r.Offboarded = true

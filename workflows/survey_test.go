@@ -431,3 +431,24 @@ func TestBatchWorkflow_offboardDryRunBeforeTheRead(t *testing.T) {
 		t.Errorf("batch counts = %+v, want 3 planned", got.Counts)
 	}
 }
+
+// An unchanged participant's outcome says whose user it is as a run would:
+// by the id Cohort created, else (results of earlier versions) by the
+// earlier runs' user_created.
+func TestSurveyedOutcome_userOwnership(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		prior wire.PriorRunsResult
+		want  bool
+	}{
+		{"created, same id", wire.PriorRunsResult{CreatedUserID: "u"}, true},
+		{"re-created by someone else", wire.PriorRunsResult{CreatedUserID: "other", UserCreated: true}, false},
+		{"earlier version, no id", wire.PriorRunsResult{UserCreated: true}, true},
+		{"staff", wire.PriorRunsResult{}, false},
+	} {
+		o, done := surveyedOutcome(wire.Survey{UserID: "u", Prior: tt.prior}, false)
+		if !done || !o.Unchanged || o.UserCreated != tt.want {
+			t.Errorf("%s: outcome %+v, want unchanged with user_created %v", tt.name, o, tt.want)
+		}
+	}
+}
