@@ -290,6 +290,12 @@ func (a *Activities) SurveyChunk(ctx context.Context, in wire.SurveyChunkInput) 
 	if err != nil {
 		return wire.SurveyChunkResult{}, err
 	}
+	var pre []prefetched
+	if in.Prefetch != "" {
+		if pre, err = a.loadPrefetch(step, in.Prefetch, len(ps)); err != nil {
+			return wire.SurveyChunkResult{}, err
+		}
+	}
 	cat := strings.ToLower(cmp.Or(in.Catalog, snap.Catalog))
 	out := wire.SurveyChunkResult{Surveys: make([]wire.Survey, len(ps))}
 	var mu sync.Mutex
@@ -297,11 +303,17 @@ func (a *Activities) SurveyChunk(ctx context.Context, in wire.SurveyChunkInput) 
 	g.SetLimit(surveyConcurrency)
 	for i, p := range ps {
 		g.Go(func() error {
-			prior, err := a.PriorRuns(gctx, wire.PriorRunsInput{WorkflowID: in.WorkflowIDs[i]})
-			if err != nil {
-				return err
+			var known *prefetched
+			if pre != nil {
+				known = &pre[i]
+			} else {
+				prior, err := a.PriorRuns(gctx, wire.PriorRunsInput{WorkflowID: in.WorkflowIDs[i]})
+				if err != nil {
+					return err
+				}
+				known = &prefetched{Prior: prior}
 			}
-			s, reads, err := a.survey(gctx, snap, cat, p, prior)
+			s, reads, err := a.survey(gctx, snap, cat, p, known)
 			if err != nil {
 				return err
 			}
@@ -319,9 +331,12 @@ func (a *Activities) SurveyChunk(ctx context.Context, in wire.SurveyChunkInput) 
 
 // survey is one participant's comparison: what they should have (their user
 // active and theirs, assigned, their schema, Cohort's grants, one cluster
-// with CAN_RESTART) against what the snapshot and two reads show.
-func (a *Activities) survey(ctx context.Context, snap *eventSnapshot, cat string, p roster.Participant, prior wire.PriorRunsResult) (wire.Survey, int, error) {
+// with CAN_RESTART) against what the snapshot and two reads show. known
+// holds their earlier runs, and the two reads where PrefetchSurvey made
+// them on the same schema and cluster.
+func (a *Activities) survey(ctx context.Context, snap *eventSnapshot, cat string, p roster.Participant, known *prefetched) (wire.Survey, int, error) {
 	const step = wire.StepSurvey
+	prior := known.Prior
 	email := strings.ToLower(strings.TrimSpace(p.Email))
 	s := wire.Survey{Prior: prior}
 	if prior.Offboarded {
@@ -365,6 +380,8 @@ func (a *Activities) survey(ctx context.Context, snap *eventSnapshot, cat string
 			var held []string
 			if h, ok := snap.Held[securableKey(g.Type, g.Name)]; ok {
 				held = h[strings.ToLower(principal)]
+			} else if g.Type == "schema" && g.Name == s.Schema && s.Schema != "" && known.Schema == s.Schema {
+				held = known.Held[strings.ToLower(principal)]
 			} else if g.Type == "schema" && g.Name == s.Schema && s.Schema != "" {
 				privs, err := a.directPrivileges(ctx, principal, g)
 				if err != nil {
@@ -406,31 +423,19 @@ func (a *Activities) survey(ctx context.Context, snap *eventSnapshot, cat string
 		}
 	}
 	if found && s.ClusterID != "" {
-		ok, err := a.canRestart(ctx, s.ClusterID, principal)
-		if err != nil {
-			return s, reads, err
+		perms := known.Perms
+		if known.ClusterID != s.ClusterID {
+			var err error
+			if perms, err = a.clusterPermissions(ctx, s.ClusterID); err != nil {
+				return s, reads, classify(step, err)
+			}
+			reads++
 		}
-		reads++
-		if !ok {
+		if !slices.Contains(directLevels(perms, principal), compute.ClusterPermissionLevelCanRestart) {
 			s.Add(wire.DriftPermissionMissing, "no CAN_RESTART on cluster "+s.ClusterID)
 		}
 	}
 	return s, reads, nil
-}
-
-// canRestart reads the cluster's permissions (one GET) and reports whether
-// the user holds CAN_RESTART directly.
-func (a *Activities) canRestart(ctx context.Context, id, user string) (bool, error) {
-	const step = wire.StepSurvey
-	what := "read permissions of cluster " + id
-	if err := a.Limits.Wait(ctx, ClassPermissionsRead); err != nil {
-		return false, classify(step, fmt.Errorf("%s: %w", what, err))
-	}
-	perms, err := a.Workspace.Clusters.GetPermissions(ctx, compute.GetClusterPermissionsRequest{ClusterId: id})
-	if err != nil {
-		return false, classify(step, fmt.Errorf("%s: %w", what, err))
-	}
-	return slices.Contains(directLevels(perms, user), compute.ClusterPermissionLevelCanRestart), nil
 }
 
 // missingNames is missingPrivileges for names: the wanted privileges not in
@@ -453,7 +458,7 @@ func missingNames(held []string, want []catalog.Privilege) []string {
 func (a *Activities) loadSnapshot(step, key string) (*eventSnapshot, error) {
 	b, err := a.Roster.LoadBlob(key)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), wire.ErrNotFound, err)
+		return nil, finalNotFound(err)
 	}
 	snap, err := decodeSnapshot(b)
 	if err != nil {
@@ -462,9 +467,14 @@ func (a *Activities) loadSnapshot(step, key string) (*eventSnapshot, error) {
 	return snap, nil
 }
 
+// finalNotFound is a store read that failed: final, what it names is gone.
+func finalNotFound(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), wire.ErrNotFound, err)
+}
+
 // chunkOfRead loads what a chunk-level activity of a read works on: the
 // snapshot under key (which need, if set, may refuse) and the chunk's
-// slice of the roster, which must match the ids workflow IDs the chunk sent.
+// slice of the roster (chunkOfRoster).
 func (a *Activities) chunkOfRead(step, key string, need func(*eventSnapshot) error, ref roster.Ref, offset, limit, ids int) (*eventSnapshot, []roster.Participant, error) {
 	snap, err := a.loadSnapshot(step, key)
 	if err != nil {
@@ -475,14 +485,21 @@ func (a *Activities) chunkOfRead(step, key string, need func(*eventSnapshot) err
 			return nil, nil, err
 		}
 	}
+	ps, err := a.chunkOfRoster(step, ref, offset, limit, ids)
+	return snap, ps, err
+}
+
+// chunkOfRoster loads a chunk's slice of the roster, which must match the
+// ids workflow IDs the chunk sent.
+func (a *Activities) chunkOfRoster(step string, ref roster.Ref, offset, limit, ids int) ([]roster.Participant, error) {
 	ps, err := a.Roster.Load(ref, offset, limit)
 	if err != nil {
-		return nil, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("load roster %s: %v", ref.Key, err), wire.ErrNotFound, err)
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("load roster %s: %v", ref.Key, err), wire.ErrNotFound, err)
 	}
 	if ids != len(ps) {
-		return nil, nil, invalid(step, "%d workflow ids for %d participants", ids, len(ps))
+		return nil, invalid(step, "%d workflow ids for %d participants", ids, len(ps))
 	}
-	return snap, ps, nil
+	return ps, nil
 }
 
 // decodeSnapshot reads what ReadEvent stored.

@@ -19,9 +19,19 @@ import (
 // readAndSurvey runs ReadEvent, then surveys each participant against the
 // snapshot with what their runs recorded, and returns the surveys and the
 // requests both sent.
-func (e *emuEnv) readAndSurvey(ps []roster.Participant) ([]wire.Survey, emulator.Stats) {
+func (e *emuEnv) readAndSurvey(ps []roster.Participant, prefetch bool) ([]wire.Survey, emulator.Stats) {
 	e.t.Helper()
 	e.control("POST", "/emulator/v1/stats/reset", nil, nil)
+	known := make([]prefetched, len(ps))
+	for i, p := range ps {
+		known[i].Prior = e.record(p.Email).PriorRunsResult
+		if prefetch { // as PrefetchSurvey does, before the read
+			var err error
+			if known[i], _, err = e.acts.prefetch(context.Background(), "cohort", p, known[i].Prior); err != nil {
+				e.t.Fatalf("prefetch %s: %v", p.Email, err)
+			}
+		}
+	}
 	read, err := run[wire.ReadEventInput, wire.ReadEventResult](e.t, e.acts, func(a *Activities) any { return a.ReadEvent },
 		wire.ReadEventInput{BatchID: "r1", Catalog: "cohort", PolicyID: e.spec.PolicyID})
 	if err != nil {
@@ -37,7 +47,7 @@ func (e *emuEnv) readAndSurvey(ps []roster.Participant) ([]wire.Survey, emulator
 	}
 	out := make([]wire.Survey, len(ps))
 	for i, p := range ps {
-		if out[i], _, err = e.acts.survey(context.Background(), snap, "cohort", p, e.record(p.Email).PriorRunsResult); err != nil {
+		if out[i], _, err = e.acts.survey(context.Background(), snap, "cohort", p, &known[i]); err != nil {
 			e.t.Fatalf("survey %s: %v", p.Email, err)
 		}
 	}
@@ -90,7 +100,14 @@ func TestEmulator_surveyFindsEveryDrift(t *testing.T) {
 	must("extra cluster", err)
 	must("delete user", e.a.Users.Delete(ctx, iam.DeleteAccountUserRequest{Id: ids["gone"]}))
 
-	got, st := e.readAndSurvey(ps)
+	got, st := e.readAndSurvey(ps, false)
+	// Prefetched by what the runs recorded (as a reconcile's chunk does
+	// while the batch reads), the survey is the same, and the reads are
+	// not made twice.
+	gotPre, stPre := e.readAndSurvey(ps, true)
+	if !reflect.DeepEqual(gotPre, got) {
+		t.Errorf("surveys with a prefetch differ:\n got %+v\nwant %+v", gotPre, got)
+	}
 
 	want := map[string][]string{
 		"inactive":   {wire.DriftUserInactive},
@@ -119,9 +136,14 @@ func TestEmulator_surveyFindsEveryDrift(t *testing.T) {
 	// Per participant at most one grants read (their schema) and one
 	// permissions read (their cluster); the rest are list pages and the
 	// shared securables, once.
-	perParticipant := st.Requests["grants.get"]["200"] + st.Requests["permissions.get"]["200"]
-	if perParticipant > int64(2*len(ps))+3 {
-		t.Errorf("grants and permissions reads = %d for %d participants, want at most 2 each plus the 3 shared securables", perParticipant, len(ps))
+	for way, st := range map[string]emulator.Stats{"read then survey": st, "prefetch, read, survey": stPre} {
+		perParticipant := st.Requests["grants.get"]["200"] + st.Requests["permissions.get"]["200"]
+		if perParticipant > int64(2*len(ps))+3 {
+			t.Errorf("%s: grants and permissions reads = %d for %d participants, want at most 2 each plus the 3 shared securables", way, perParticipant, len(ps))
+		}
+		if n := st.WriteCount(); n != 0 {
+			t.Errorf("%s: %d mutating requests, want none", way, n)
+		}
 	}
 	// One page each for the whole event (the SDK's SCIM iterator asks once
 	// more, and gets an empty page, before it stops).
@@ -154,7 +176,7 @@ func TestEmulator_surveyNotesAndOffboarded(t *testing.T) {
 	}
 	e.record(p.Email).CreatedUserID = "999" // Cohort created another user, since deleted
 	e.record(q.Email).Offboarded = true
-	got, st := e.readAndSurvey([]roster.Participant{p, q})
+	got, st := e.readAndSurvey([]roster.Participant{p, q}, false)
 	if len(got[0].Drift) != 0 || len(got[0].Notes) != 1 || !strings.Contains(got[0].Notes[0], "not the one Cohort created") {
 		t.Errorf("survey = %+v, want no drift and a note on the user", got[0])
 	}

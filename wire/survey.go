@@ -22,9 +22,20 @@ import (
 // policy), then PlanOffboardChunk lists each participant's plan against it,
 // reading per participant only their own schema's grants.
 
+// A reconcile's chunks need not wait for the read to start reading: from
+// change survey-prefetch on, each chunk starts with the batch and runs
+// PrefetchSurvey, which reads (per participant) what their earlier runs
+// recorded and, by those records, their schema's grants and their
+// cluster's permissions, while ReadEvent lists; the batch then signals the
+// chunk the read (EventReadSignal), and SurveyChunk compares against it,
+// reading again only where the records guessed another schema or cluster
+// than the read shows. Unity Catalog's reads, the scarcest, then start
+// when the batch does.
+
 // Activity names and steps of the read.
 const (
 	ReadEventName         = "ReadEvent"
+	PrefetchSurveyName    = "PrefetchSurvey"
 	SurveyChunkName       = "SurveyChunk"
 	PlanOffboardChunkName = "PlanOffboardChunk"
 	StepReadEvent         = "read_event"
@@ -80,7 +91,33 @@ type SurveyChunkInput struct {
 	Limit       int        `json:"limit"`
 	Catalog     string     `json:"catalog"`
 	WorkflowIDs []string   `json:"workflow_ids"`
+	// Prefetch, when set, names what PrefetchSurvey stored for the same
+	// participants: their earlier runs are not read again, and its reads
+	// stand wherever they read what the survey would.
+	Prefetch string `json:"prefetch,omitempty"`
 }
+
+// PrefetchSurveyInput: activity PrefetchSurvey, for one chunk's slice of
+// the roster, before the batch's read (see SurveyChunkInput). Catalog
+// empty: the configured one.
+type PrefetchSurveyInput struct {
+	Roster      roster.Ref `json:"roster"`
+	Offset      int        `json:"offset"`
+	Limit       int        `json:"limit"`
+	Catalog     string     `json:"catalog"`
+	WorkflowIDs []string   `json:"workflow_ids"`
+}
+
+// PrefetchSurveyResult names the stored prefetch (roster.Store.PutBlob)
+// and says how many reads it took.
+type PrefetchSurveyResult struct {
+	Prefetch string `json:"prefetch"`
+	Reads    int    `json:"reads"`
+}
+
+// EventReadSignal carries a reconcile batch's setup and read to the chunks
+// it started before them (ChunkInput.AwaitRead).
+const EventReadSignal = "event-read"
 
 // SurveyChunkResult has one Survey per participant of the chunk, in roster order.
 type SurveyChunkResult struct {

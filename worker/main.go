@@ -260,6 +260,7 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.PriorRuns, wire.PriorRunsName)
 	register(main, acts.PlanOffboard, wire.PlanOffboardName)
 	register(main, acts.ReadEvent, wire.ReadEventName)
+	register(main, acts.PrefetchSurvey, wire.PrefetchSurveyName)
 	register(main, acts.SurveyChunk, wire.SurveyChunkName)
 	register(main, acts.PlanOffboardChunk, wire.PlanOffboardChunkName)
 

@@ -87,6 +87,13 @@ const readOnce = "reconcile-read-once"
 // each participant with live reads (PlanOffboard), as they did.
 const offboardReadOnce = "offboard-dry-run-read-once"
 
+// surveyPrefetch is the change that starts a reconcile's first chunks with
+// its read, so their per-participant reads (PrefetchSurvey) overlap the
+// batch's lists instead of following them; the batch signals them the
+// setup and the read (wire.EventReadSignal). Reconciles started before it
+// start their chunks after the read, as they did.
+const surveyPrefetch = "reconcile-survey-prefetch"
+
 // Attempt is the number of the attempt this input runs: 0 for the submitted
 // roster, n for the n-th retry.
 func (in BatchInput) Attempt() int { return len(in.Retries) }
@@ -145,6 +152,19 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 			"read the event's users, assignments, schemas, grants and clusters (list calls)"))
 		readF = workflow.ExecuteActivity(actx, wire.ReadEventName, rin)
 	}
+	window := max(in.MaxInFlight/in.ParallelChunks, 1)
+	sel := workflow.NewSelector(ctx)
+	startedThisRun := 0
+	// A reconcile's first chunks start with the read, and prefetch their
+	// participants' reads until it is done (change surveyPrefetch).
+	var early []workflow.ChildWorkflowFuture
+	if readF != nil && in.Mode == wire.ModeReconcile && workflow.GetVersion(ctx, surveyPrefetch, workflow.DefaultVersion, 1) == 1 {
+		for in.NextChunk < in.Chunks() && len(progress.Active) < in.ParallelChunks && startedThisRun < in.ChunksPerRun {
+			early = append(early, startChunk(ctx, sel, in, in.NextChunk, window, true, &progress))
+			in.NextChunk++
+			startedThisRun++
+		}
+	}
 	if in.Setup == nil {
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout:    5 * time.Minute,
@@ -166,14 +186,12 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		}
 		in.Read, progress.Read = &read, &read
 	}
+	signalRead(ctx, early, EventRead{Setup: *in.Setup, Snapshot: readSnapshot(in.Read)})
 	progress.Phase = phaseOf(in)
 
-	window := max(in.MaxInFlight/in.ParallelChunks, 1)
-	sel := workflow.NewSelector(ctx)
-	startedThisRun := 0
 	for {
 		for in.NextChunk < in.Chunks() && len(progress.Active) < in.ParallelChunks && startedThisRun < in.ChunksPerRun {
-			startChunk(ctx, sel, in, in.NextChunk, window, &progress)
+			startChunk(ctx, sel, in, in.NextChunk, window, false, &progress)
 			in.NextChunk++
 			startedThisRun++
 		}
@@ -214,7 +232,32 @@ func eventRead(ctx workflow.Context, in BatchInput) (wire.ReadEventInput, bool) 
 	return rin, false
 }
 
-func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, index, window int, progress *BatchProgress) {
+// signalRead sends the setup and the read to the chunks started before
+// them. A chunk that already ended (it could not load its participants)
+// cannot take it; its end is counted as it is.
+func signalRead(ctx workflow.Context, early []workflow.ChildWorkflowFuture, read EventRead) {
+	sent := make([]workflow.Future, len(early))
+	for i, f := range early {
+		sent[i] = f.SignalChildWorkflow(ctx, wire.EventReadSignal, read)
+	}
+	for _, f := range sent {
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("could not signal a chunk the event's read", "error", err)
+		}
+	}
+}
+
+func readSnapshot(r *wire.ReadEventResult) string {
+	if r == nil {
+		return ""
+	}
+	return r.Snapshot
+}
+
+// startChunk starts chunk index of the current attempt. An early chunk
+// (a reconcile's, started with its read) awaits the setup and the read by
+// signal (ChunkInput.AwaitRead).
+func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, index, window int, early bool, progress *BatchProgress) workflow.ChildWorkflowFuture {
 	id := ChunkWorkflowID(in.BatchID, in.Attempt(), index)
 	offset := index * in.ChunkSize
 	limit := min(in.ChunkSize, in.Current().Count-offset)
@@ -229,11 +272,11 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 	})
 	cin := ChunkInput{
 		BatchID: in.BatchID, Index: index, Roster: in.Current(), Offset: offset, Limit: limit,
-		Window: window, Setup: *in.Setup, StepTimeout: in.StepTimeout, ParticipantTimeout: in.ParticipantTimeout, Recheck: in.Recheck,
-		Mode: in.Mode, Offboard: in.Offboard, DryRun: in.DryRun,
+		Window: window, StepTimeout: in.StepTimeout, ParticipantTimeout: in.ParticipantTimeout, Recheck: in.Recheck,
+		Mode: in.Mode, Offboard: in.Offboard, DryRun: in.DryRun, Snapshot: readSnapshot(in.Read), AwaitRead: early,
 	}
-	if in.Read != nil {
-		cin.Snapshot = in.Read.Snapshot
+	if !early {
+		cin.Setup = *in.Setup
 	}
 	f := workflow.ExecuteChildWorkflow(cctx, ChunkWorkflowName, cin)
 	progress.Active = append(progress.Active, id)
@@ -248,6 +291,7 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 		progress.Done = progress.Done.Add(r.Counts)
 		progress.Active = remove(progress.Active, id)
 	})
+	return f
 }
 
 // phaseOf names the working phase of a batch of in's mode.

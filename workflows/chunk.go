@@ -47,6 +47,18 @@ type ChunkInput struct {
 	// read existed.
 	Snapshot string `json:"snapshot,omitempty"`
 	DryRun   bool   `json:"dry_run,omitempty"`
+	// AwaitRead: a reconcile's chunk started before the batch's setup and
+	// read (change surveyPrefetch). It prefetches its participants' reads
+	// (PrefetchSurvey) until the batch signals both (wire.EventReadSignal,
+	// an EventRead); Setup and Snapshot are empty until then.
+	AwaitRead bool `json:"await_read,omitempty"`
+}
+
+// EventRead is what a reconcile batch signals the chunks it started before
+// its setup and read ended (ChunkInput.AwaitRead).
+type EventRead struct {
+	Setup    wire.SetupBatchResult `json:"setup"`
+	Snapshot string                `json:"snapshot"`
 }
 
 // Outcome is the end of one participant in a batch: a row of the report.
@@ -133,7 +145,7 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 
 	// A read that failed (after its retries) fails every participant of
 	// the chunk by name, at its step, with the reason.
-	surveys, err := surveyChunk(ctx, in, ps)
+	surveys, err := surveyChunk(ctx, &in, ps)
 	if err != nil {
 		return failAll(res, ps, wire.ModeReconcile, wire.StepSurvey, err), nil
 	}

@@ -141,20 +141,37 @@ func surveyChunkOptions(st time.Duration) workflow.ActivityOptions {
 
 // surveyChunk, in a reconcile that read the event (in.Snapshot), compares
 // the chunk's participants with that read: one survey each, in roster
-// order. Nil for every other chunk.
-func surveyChunk(ctx workflow.Context, in ChunkInput, ps []roster.Participant) ([]wire.Survey, error) {
-	if in.Mode != wire.ModeReconcile || in.Snapshot == "" {
+// order. Nil for every other chunk. A chunk started before the read
+// (in.AwaitRead) prefetches while it waits for the batch's signal, and
+// takes the setup and the read from it.
+func surveyChunk(ctx workflow.Context, in *ChunkInput, ps []roster.Participant) ([]wire.Survey, error) {
+	if in.Mode != wire.ModeReconcile || (in.Snapshot == "" && !in.AwaitRead) {
 		return nil, nil
 	}
 	ids := make([]string, len(ps))
 	for i, p := range ps {
 		ids[i] = ParticipantWorkflowID(p.Email)
 	}
+	actx := workflow.WithActivityOptions(ctx, surveyChunkOptions(cmp.Or(in.StepTimeout, 30*time.Minute)))
+	sin := wire.SurveyChunkInput{Roster: in.Roster, Offset: in.Offset, Limit: in.Limit, WorkflowIDs: ids}
+	if in.AwaitRead {
+		prefetchF := workflow.ExecuteActivity(actx, wire.PrefetchSurveyName, wire.PrefetchSurveyInput{
+			Roster: in.Roster, Offset: in.Offset, Limit: in.Limit, WorkflowIDs: ids})
+		// The batch signals once its setup and read have ended; if either
+		// fails, the batch fails and its chunks end with it (the parent
+		// close policy terminates them): this wait is never endless.
+		var read EventRead
+		workflow.GetSignalChannel(ctx, wire.EventReadSignal).Receive(ctx, &read)
+		in.Setup, in.Snapshot, in.AwaitRead = read.Setup, read.Snapshot, false
+		var pre wire.PrefetchSurveyResult
+		if err := prefetchF.Get(ctx, &pre); err != nil {
+			return nil, err
+		}
+		sin.Prefetch = pre.Prefetch
+	}
+	sin.Snapshot, sin.Catalog = in.Snapshot, in.Setup.Catalog
 	var r wire.SurveyChunkResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, surveyChunkOptions(cmp.Or(in.StepTimeout, 30*time.Minute))),
-		wire.SurveyChunkName, wire.SurveyChunkInput{Snapshot: in.Snapshot, Roster: in.Roster, Offset: in.Offset, Limit: in.Limit,
-			Catalog: in.Setup.Catalog, WorkflowIDs: ids}).Get(ctx, &r)
-	if err != nil {
+	if err := workflow.ExecuteActivity(actx, wire.SurveyChunkName, sin).Get(ctx, &r); err != nil {
 		return nil, err
 	}
 	if len(r.Surveys) != len(ps) {

@@ -2,11 +2,13 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -21,6 +23,7 @@ func newSurveyEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := newEnv(t)
 	env.RegisterActivityWithOptions(stub[wire.ReadEventInput, wire.ReadEventResult], activity.RegisterOptions{Name: wire.ReadEventName})
 	env.RegisterActivityWithOptions(stub[wire.SurveyChunkInput, wire.SurveyChunkResult], activity.RegisterOptions{Name: wire.SurveyChunkName})
+	env.RegisterActivityWithOptions(stub[wire.PrefetchSurveyInput, wire.PrefetchSurveyResult], activity.RegisterOptions{Name: wire.PrefetchSurveyName})
 	return env
 }
 
@@ -274,13 +277,76 @@ func TestBatchWorkflow_reconcileReadsOnce(t *testing.T) {
 	if reads != 1 || len(chunks) != 3 {
 		t.Fatalf("reads = %d, chunks = %d; want 1 read for 3 chunks", reads, len(chunks))
 	}
+	// The first ParallelChunks start with the read and await it by signal;
+	// those after it carry it.
 	for _, c := range chunks {
-		if c.Snapshot != "snap" || !c.DryRun {
-			t.Errorf("chunk %d input: snapshot %q, dry run %v; want the read's snapshot and the dry run", c.Index, c.Snapshot, c.DryRun)
+		early := c.Index < 2
+		if !c.DryRun || c.AwaitRead != early || (c.Snapshot == "snap") == early || (c.Setup.Catalog == "cohort") == early {
+			t.Errorf("chunk %d input: await %v, snapshot %q, setup %+v, dry run %v; want early chunks awaiting the read and later ones carrying it and the setup",
+				c.Index, c.AwaitRead, c.Snapshot, c.Setup, c.DryRun)
 		}
 	}
 	if got.Counts.Unchanged != 5 {
 		t.Errorf("batch counts = %+v, want 5 unchanged", got.Counts)
+	}
+}
+
+// A reconcile's first chunks prefetch their participants' reads while the
+// batch reads the event (which takes a while here), then survey against
+// the read and the setup the batch signals them, with their prefetch; a
+// chunk started after the read surveys without one. Nobody unchanged runs.
+func TestBatchWorkflow_reconcileChunksPrefetchWhileReading(t *testing.T) {
+	env := newSurveyEnv(t)
+	env.OnActivity(wire.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil)
+	var mu sync.Mutex
+	var log []string
+	note := func(s string) { mu.Lock(); log = append(log, s); mu.Unlock() }
+	env.OnActivity(wire.ReadEventName, mock.Anything, mock.Anything).After(time.Minute).Return(
+		func(_ context.Context, in wire.ReadEventInput) (wire.ReadEventResult, error) {
+			note("read")
+			return wire.ReadEventResult{Snapshot: "snap"}, nil
+		})
+	env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.LoadChunkInput) (wire.LoadChunkResult, error) {
+			return wire.LoadChunkResult{Participants: people(5)[in.Offset : in.Offset+in.Limit]}, nil
+		})
+	env.OnActivity(wire.PrefetchSurveyName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.PrefetchSurveyInput) (wire.PrefetchSurveyResult, error) {
+			note(fmt.Sprintf("prefetch %d", in.Offset))
+			if len(in.WorkflowIDs) != in.Limit {
+				t.Errorf("prefetch of %d participants got %d workflow ids", in.Limit, len(in.WorkflowIDs))
+			}
+			return wire.PrefetchSurveyResult{Prefetch: fmt.Sprintf("pre-%d", in.Offset)}, nil
+		})
+	var surveyed []wire.SurveyChunkInput
+	env.OnActivity(wire.SurveyChunkName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in wire.SurveyChunkInput) (wire.SurveyChunkResult, error) {
+			mu.Lock()
+			surveyed = append(surveyed, in)
+			mu.Unlock()
+			return wire.SurveyChunkResult{Surveys: make([]wire.Survey, in.Limit)}, nil
+		})
+	env.ExecuteWorkflow(BatchWorkflowName, BatchInput{BatchID: "reconcile-x", Roster: roster.Ref{Key: "k", Count: 5}, ChunkSize: 2,
+		MaxInFlight: 4, ParallelChunks: 2, ChunksPerRun: 10, StepTimeout: 3600e9, Mode: wire.ModeReconcile})
+	var got BatchResult
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Counts.Unchanged != 5 || got.Counts.OK != 5 {
+		t.Errorf("batch counts = %+v; want 5 unchanged (no participant run)", got.Counts)
+	}
+	if i := slices.Index(log, "read"); i != 2 || !slices.Contains(log[:i], "prefetch 0") || !slices.Contains(log[:i], "prefetch 2") {
+		t.Errorf("order = %v, want both early chunks' prefetches before the read ends, and no other prefetch", log)
+	}
+	if len(surveyed) != 3 {
+		t.Fatalf("%d chunk surveys, want 3", len(surveyed))
+	}
+	for _, in := range surveyed {
+		wantPre := map[int]string{0: "pre-0", 2: "pre-2", 4: ""}[in.Offset]
+		if in.Snapshot != "snap" || in.Catalog != setup.Catalog || in.Prefetch != wantPre {
+			t.Errorf("survey of chunk at %d: snapshot %q, catalog %q, prefetch %q; want the read, the setup's catalog and %q",
+				in.Offset, in.Snapshot, in.Catalog, in.Prefetch, wantPre)
+		}
 	}
 }
 
