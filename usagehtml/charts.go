@@ -118,7 +118,8 @@ func hoursChart(hours []float64) (chart, error) {
 	if err != nil {
 		return chart{}, fmt.Errorf("draw the histogram of hours: %w", err)
 	}
-	return chart{Name: "hours", Caption: "Hours per participant who started", SVG: svg}, nil
+	caption := fmt.Sprintf("Hours per participant who started (bars of %g h)", h.Width)
+	return chart{Name: "hours", Caption: caption, SVG: svg}, nil
 }
 
 // niceSteps are the bin widths, in hours, a reader takes in at a glance.

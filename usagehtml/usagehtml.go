@@ -78,7 +78,7 @@ type Report struct {
 //go:embed report.html.tmpl
 var pageSource string
 
-var page = template.Must(template.New("report").Funcs(template.FuncMap{
+var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"inc": func(i int) int { return i + 1 },
 }).Parse(pageSource))
 
@@ -91,7 +91,7 @@ func Write(w io.Writer, r Report) error {
 	// Render whole before writing, so a failure leaves w untouched rather
 	// than holding half a page.
 	var buf bytes.Buffer
-	if err := page.Execute(&buf, v); err != nil {
+	if err := pageTemplate.Execute(&buf, v); err != nil {
 		return fmt.Errorf("render the usage report: %w", err)
 	}
 	if _, err := buf.WriteTo(w); err != nil {
@@ -185,7 +185,9 @@ type view struct {
 	Cards                     []card
 	HasCost, HasBudget        bool
 	// CostNote says how many rows the cost covers when not all.
-	CostNote     string
+	CostNote string
+	// CostHeading heads the tables' cost column, with the currency.
+	CostHeading  string
 	DailyCharts  []chart
 	HoursChart   *chart
 	HoursNote    string
@@ -221,17 +223,18 @@ func newView(r Report) (view, error) {
 		v.Title = "Cohort usage report"
 	}
 	v.Cards = cards(t, r.Currency)
+	v.CostHeading = withUnit("Cost", r.Currency)
 	if v.HasCost && t.Costed < t.Participants {
 		v.CostNote = fmt.Sprintf("Cost covers %d of %d participants: the others' node types have no price in the configuration.", t.Costed, t.Participants)
 	}
 	for _, row := range TopUsers(r.Rows, TopN) {
-		v.Top = append(v.Top, newViewRow(row, r.Currency))
+		v.Top = append(v.Top, newViewRow(row))
 	}
 	for _, row := range NeverStarted(r.Rows) {
-		v.NeverStarted = append(v.NeverStarted, newViewRow(row, r.Currency))
+		v.NeverStarted = append(v.NeverStarted, newViewRow(row))
 	}
 	for _, row := range r.Rows {
-		v.Rows = append(v.Rows, newViewRow(row, r.Currency))
+		v.Rows = append(v.Rows, newViewRow(row))
 	}
 	var err error
 	if v.DailyCharts, err = dailyCharts(r.Days); err != nil {
@@ -262,7 +265,7 @@ func cards(t Totals, currency string) []card {
 		{Label: "DBU (estimate)", Value: decimal(t.DBU, 1)},
 	}
 	if t.Costed > 0 {
-		cs = append(cs, card{Label: "Cost (estimate)", Value: money(t.Cost, currency)})
+		cs = append(cs, card{Label: withUnit("Cost (estimate", currency) + ")", Value: decimal(t.Cost, 2)})
 	}
 	if t.Budgeted > 0 {
 		cs = append(cs, card{Label: "Over budget", Value: count(t.OverBudget), Note: percent(t.OverBudget, t.Participants)})
@@ -270,7 +273,7 @@ func cards(t Totals, currency string) []card {
 	return cs
 }
 
-func newViewRow(r Row, currency string) viewRow {
+func newViewRow(r Row) viewRow {
 	v := viewRow{
 		Email:       r.Email,
 		DisplayName: r.DisplayName,
@@ -288,7 +291,7 @@ func newViewRow(r Row, currency string) viewRow {
 		v.LastRun = "never"
 	}
 	if r.HasCost {
-		v.Cost = money(r.Cost, currency)
+		v.Cost = decimal(r.Cost, 2)
 	}
 	if r.HasBudget {
 		v.BudgetLeft = decimal(r.BudgetLeft, 1) + " h"
@@ -352,11 +355,12 @@ func group(s string) string {
 	return sign + b.String()
 }
 
-func money(x float64, currency string) string {
-	if currency == "" {
-		return decimal(x, 2)
+// withUnit appends ", unit" to label when there is a unit.
+func withUnit(label, unit string) string {
+	if unit == "" {
+		return label
 	}
-	return currency + " " + decimal(x, 2)
+	return label + ", " + unit
 }
 
 func percent(n, of int) string {
@@ -370,5 +374,5 @@ func perStarted(hours float64, started int) string {
 	if started == 0 {
 		return ""
 	}
-	return decimal(hours/float64(started), 1) + " h per participant who started"
+	return decimal(hours/float64(started), 1) + " h each, on average"
 }

@@ -177,7 +177,7 @@ func TestWrite_totals(t *testing.T) {
 	}{
 		{"with cost", rows, map[string]string{
 			"Participants": "3", "Started": "2", "Never started": "1",
-			"Cluster hours": "1,234.8", "DBU (estimate)": "900.4", "Cost (estimate)": "EUR 495.70",
+			"Cluster hours": "1,234.8", "DBU (estimate)": "900.4", "Cost (estimate, EUR)": "495.70",
 		}},
 		{"without cost or budget", []Row{{Email: "a@x.example", Hours: 2, DBU: 1, State: StateActive, Starts: 1}}, map[string]string{
 			"Participants": "1", "Started": "1", "Never started": "0", "Cluster hours": "2.0", "DBU (estimate)": "1.0",
