@@ -215,7 +215,7 @@ func TestBrowser_sampleReport(t *testing.T) {
 			t.Fatalf("screenshot: %v", err)
 		}
 		if *screenshotOut != "" {
-			if err := chromedp.Do(ctx, chromedp.EmulateViewport(1200, 1560)); err != nil {
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(1200, 1700)); err != nil {
 				t.Fatal(err)
 			}
 			if top, err = chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {

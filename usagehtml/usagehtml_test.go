@@ -310,6 +310,9 @@ func TestWrite_empty(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("totals = %v\nwant     %v", got, want)
 	}
+	if got := text(byID(t, doc, "never-started")); got != "Never started (0) No participants in this report." {
+		t.Errorf("the empty page's never-started section: %q", got)
+	}
 	for _, s := range []string{"No participants in this report.", "No daily figures in this report.", "Nobody has started a cluster yet.", "Nobody has run a cluster yet.", "Cohort usage report"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("the empty page lacks %q", s)
