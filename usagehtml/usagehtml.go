@@ -223,7 +223,10 @@ func newView(r Report) (view, error) {
 		v.Title = "Cohort usage report"
 	}
 	v.Cards = cards(t, r.Currency)
-	v.CostHeading = withUnit("Cost", r.Currency)
+	v.CostHeading = "Cost"
+	if r.Currency != "" {
+		v.CostHeading += ", " + r.Currency
+	}
 	if v.HasCost && t.Costed < t.Participants {
 		v.CostNote = fmt.Sprintf("Cost covers %d of %d participants: the others' node types have no price in the configuration.", t.Costed, t.Participants)
 	}
@@ -265,7 +268,11 @@ func cards(t Totals, currency string) []card {
 		{Label: "DBU (estimate)", Value: decimal(t.DBU, 1)},
 	}
 	if t.Costed > 0 {
-		cs = append(cs, card{Label: withUnit("Cost (estimate", currency) + ")", Value: decimal(t.Cost, 2)})
+		label := "Cost (estimate)"
+		if currency != "" {
+			label = "Cost (estimate, " + currency + ")"
+		}
+		cs = append(cs, card{Label: label, Value: decimal(t.Cost, 2)})
 	}
 	if t.Budgeted > 0 {
 		cs = append(cs, card{Label: "Over budget", Value: count(t.OverBudget), Note: percent(t.OverBudget, t.Participants)})
@@ -353,14 +360,6 @@ func group(s string) string {
 		b.WriteRune(c)
 	}
 	return sign + b.String()
-}
-
-// withUnit appends ", unit" to label when there is a unit.
-func withUnit(label, unit string) string {
-	if unit == "" {
-		return label
-	}
-	return label + ", " + unit
 }
 
 func percent(n, of int) string {

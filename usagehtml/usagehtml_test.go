@@ -287,6 +287,13 @@ func TestWrite_selfContained(t *testing.T) {
 	if len(svgs) != 3 {
 		t.Errorf("inline SVG charts: %d, want 3 (active, DBU-hours, hours)", len(svgs))
 	}
+	// The charts' text falls back to fonts a sponsor has.
+	if strings.Contains(out, "font-family:Liberation Sans;") || !strings.Contains(out, "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;") {
+		t.Errorf("the charts' font-family has no fallback after Liberation Sans")
+	}
+	if strings.Contains(out, "<?xml") {
+		t.Errorf("an XML declaration inside the HTML page")
+	}
 }
 
 func TestWrite_chartsHoldNoParticipantData(t *testing.T) {
@@ -375,4 +382,18 @@ func TestWrite_reportsWriteError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Write to a failing writer: %v, want the writer's error", err)
 	}
+}
+
+// BenchmarkWrite_10000 writes the report of a 10,000-participant event
+// over 14 days (the size the bench reads); it reports the page's size.
+func BenchmarkWrite_10000(b *testing.B) {
+	r := sampleReport(10000, 14)
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := Write(&buf, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len())/1e6, "MB/page")
 }
