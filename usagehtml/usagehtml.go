@@ -68,7 +68,7 @@ type Day struct {
 // given; Days are charted in the order given, so the caller bounds them.
 type Report struct {
 	Title, BatchID string
-	// Currency names the unit of Cost ("USD"), shown beside every amount.
+	// Currency names the unit of Cost ("USD"), shown in the cost headings.
 	Currency  string
 	Generated time.Time
 	Rows      []Row
