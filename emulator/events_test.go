@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -498,4 +500,86 @@ func runningCluster(t *testing.T, e *env, clock *ManualClock, name, user string)
 	}
 	clock.Advance(time.Second)
 	return e.w.Clusters.GetByClusterId(context.Background(), w.ClusterId)
+}
+
+// TestClusterEvents_rateClass: clusters/events has its own bucket
+// (cluster_events, 30/s [Est] as the Clusters API), shown in the config and
+// enforced apart from the other cluster calls.
+func TestClusterEvents_rateClass(t *testing.T) {
+	cfg := setup(t, Options{RateLimits: "azure"}).emu.EffectiveConfig()
+	if ep := cfg.Endpoints["clusters.events"]; ep.RateClass != "cluster_events" {
+		t.Errorf("clusters.events rate class = %q, want cluster_events", ep.RateClass)
+	}
+	for _, c := range cfg.Classes {
+		if c.Name == "cluster_events" && (c.RPS != 30 || c.Published) {
+			t.Errorf("cluster_events = %+v, want 30/s, not published", c)
+		}
+	}
+
+	clock := NewManualClock()
+	e := setup(t, Options{Now: clock.Now, Limits: map[string]float64{"cluster_events": 1}})
+	u := e.participant("fast@event.org")
+	cl, err := runningCluster(t, e, clock, "evt-fast", u.UserName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := map[string]string{"cluster_id": cl.ClusterId}
+	if st, b := e.raw("POST", "/api/2.1/clusters/events", testToken, body); st != 200 {
+		t.Fatalf("first events call = %d %s", st, b)
+	}
+	if st, b := e.raw("POST", "/api/2.1/clusters/events", testToken, body); st != 429 || !strings.Contains(string(b), "REQUEST_LIMIT_EXCEEDED") {
+		t.Errorf("second events call in the same instant = %d %s, want 429 REQUEST_LIMIT_EXCEEDED", st, b)
+	}
+	if st, _ := e.raw("GET", "/api/2.1/clusters/get?cluster_id="+cl.ClusterId, testToken, nil); st != 200 {
+		t.Errorf("clusters/get while events are throttled = %d, want 200 (another class)", st)
+	}
+}
+
+// TestClusterEvents_surviveRestart: a restarted emulator answers the same log,
+// including the transitions it had only computed (never journalled) when it
+// was killed: they follow again from the stored deadlines.
+func TestClusterEvents_surviveRestart(t *testing.T) {
+	clock := NewManualClock()
+	path := filepath.Join(t.TempDir(), "emu.jsonl")
+	opts := Options{Now: clock.Now, TimeScale: eventsScale, StatePath: path}
+	e := setup(t, opts)
+	u := e.participant("phoenix@event.org")
+	cl, err := runningCluster(t, e, clock, "evt-phoenix", u.UserName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := e.control("POST", "/emulator/v1/clusters/busy", map[string]string{"cluster_id": cl.ClusterId, "duration": "1h"}, nil); st != 200 {
+		t.Fatalf("busy: %d", st)
+	}
+	clock.Advance(2 * time.Hour / eventsScale) // auto-terminated, computed on read only
+	before := eventsOf(t, e.w, compute.GetEvents{ClusterId: cl.ClusterId, Order: compute.GetEventsOrderAsc})
+	if n := len(before); n != 4 || before[3].Type != compute.EventTypeTerminating {
+		t.Fatalf("before the restart %d events, want CREATING RUNNING DRIVER_HEALTHY TERMINATING", n)
+	}
+
+	// "kill -9": no Close.
+	opts.Token, opts.AccountID, opts.WorkspaceID = testToken, testAccount, testWorkspace
+	opts.ClusterStartDelay, opts.ClusterStopDelay = 50*time.Millisecond, 50*time.Millisecond
+	restarted, err := New(opts)
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	defer restarted.Close()
+	srv := httptest.NewServer(restarted)
+	defer srv.Close()
+	e2 := &env{t: t, emu: restarted, srv: srv}
+	e2.w = e2.workspaceClient(testToken, 2)
+	after := eventsOf(t, e2.w, compute.GetEvents{ClusterId: cl.ClusterId, Order: compute.GetEventsOrderAsc})
+	var want []wantEvent
+	for _, ev := range before {
+		w := wantEvent{typ: ev.Type, at: ev.Timestamp}
+		if ev.Details != nil && ev.Details.Reason != nil {
+			w.reason = ev.Details.Reason.Code
+		}
+		if ev.Details != nil {
+			w.user = ev.Details.User
+		}
+		want = append(want, w)
+	}
+	checkEvents(t, after, want)
 }
