@@ -583,3 +583,61 @@ func TestClusterEvents_surviveRestart(t *testing.T) {
 	}
 	checkEvents(t, after, want)
 }
+
+// TestClusterEvents_busyWhilePending: a cluster marked busy while it starts
+// counts its inactivity from the busy end when that is later than RUNNING.
+func TestClusterEvents_busyWhilePending(t *testing.T) {
+	clock := NewManualClock()
+	e := setup(t, Options{Now: clock.Now, TimeScale: eventsScale, ClusterStartDelay: 5 * time.Minute})
+	u := e.participant("early@event.org")
+	t0 := clock.Now().UnixMilli()
+	w, err := e.w.Clusters.Create(context.Background(), participantCluster("evt-early", u.UserName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy map[string]any
+	if st := e.control("POST", "/emulator/v1/clusters/busy", map[string]string{"cluster_id": w.ClusterId, "duration": "1h"}, &busy); st != 200 || busy["state"] != "PENDING" || busy["auto_terminates_at"] != nil {
+		t.Fatalf("busy while PENDING = %d %v, want 200, PENDING, no deadline yet", st, busy)
+	}
+	clock.Advance(2 * time.Hour / eventsScale)
+	evs := eventsOf(t, e.w, compute.GetEvents{ClusterId: w.ClusterId, EventTypes: []compute.EventType{compute.EventTypeTerminating}})
+	if want := t0 + scaledMs(time.Hour+30*time.Minute); len(evs) != 1 || evs[0].Timestamp != want {
+		t.Errorf("TERMINATING events = %+v, want one at %d (1 h busy + 30 min idle)", evs, want)
+	}
+}
+
+// TestClusterEvents_descWindowFrozen: next_page of a newest-first read
+// carries the first page's end_time, so an event recorded while a client
+// pages neither repeats nor shifts what the next page holds.
+func TestClusterEvents_descWindowFrozen(t *testing.T) {
+	clock := NewManualClock()
+	e := setup(t, Options{Now: clock.Now})
+	ctx := context.Background()
+	id := manyEvents(t, e, clock, "moving", 2) // 11 events
+	first := e.w.Clusters.Events(ctx, compute.GetEvents{ClusterId: id, Limit: 4})
+	var seen []compute.ClusterEvent
+	for i := 0; i < 4 && first.HasNext(ctx); i++ {
+		ev, err := first.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, ev)
+	}
+	clock.Advance(time.Second)
+	if _, err := e.w.Clusters.Delete(ctx, compute.DeleteCluster{ClusterId: id}); err != nil { // a new TERMINATING
+		t.Fatal(err)
+	}
+	rest, err := listing.ToSlice(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = append(seen, rest...)
+	if len(seen) != 11 || seen[0].Type != compute.EventTypeDriverHealthy || seen[10].Type != compute.EventTypeCreating {
+		t.Errorf("paged newest first across a new event: %d events from %s to %s, want the 11 of the first page's instant", len(seen), seen[0].Type, seen[len(seen)-1].Type)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i].Timestamp > seen[i-1].Timestamp {
+			t.Errorf("event %d at %d is newer than event %d at %d", i, seen[i].Timestamp, i-1, seen[i-1].Timestamp)
+		}
+	}
+}
