@@ -50,10 +50,15 @@ type cluster struct {
 	Pinned            bool              `json:"pinned,omitempty"`
 	UnpinnedAt        int64             `json:"unpinned_at,omitempty"` // unix ms of the last unpin
 	// KeepRunning is set by the control API (POST /emulator/v1/clusters/keep-running):
-	// the cluster is in use, so it is not auto-terminated while RUNNING. A
-	// terminate clears it.
-	KeepRunning bool  `json:"keep_running,omitempty"`
-	Seq         int64 `json:"seq"`
+	// the cluster is in use for good, so it is not auto-terminated while
+	// RUNNING; BusyUntil (POST /emulator/v1/clusters/busy, unix ms) is the
+	// end of a busy period, from which inactivity counts. A terminate clears
+	// both (events.go).
+	KeepRunning bool           `json:"keep_running,omitempty"`
+	BusyUntil   int64          `json:"busy_until,omitempty"`
+	Events      []clusterEvent `json:"events,omitempty"` // the event log, oldest first (events.go)
+	Runs        runTotals      `json:"runs"`             // how long it ran (runs.go)
+	Seq         int64          `json:"seq"`
 }
 
 // purgeAt is when a terminated, unpinned cluster is permanently deleted (0:
@@ -74,8 +79,7 @@ func (s *Server) expire(cl *cluster, now time.Time) bool {
 	if at == 0 || now.UnixMilli() < at {
 		return false
 	}
-	delete(s.st.Clusters, cl.ID)
-	s.del(kindCluster, cl.ID)
+	s.forgetCluster(cl, at)
 	s.st.Purged[cl.ID] = at
 	s.put(kindPurged, cl.ID, at)
 	return true
@@ -98,19 +102,16 @@ func (s *Server) advance(cl *cluster, now time.Time) {
 		at := cl.NextAt
 		switch cl.NextState {
 		case stateRunning:
-			cl.State, cl.StateMessage = stateRunning, ""
-			cl.NextState, cl.NextAt = "", 0
-			cl.LastRestartedTime = at
-			if m := intAttr(cl.Spec, "autotermination_minutes"); m > 0 && !cl.KeepRunning {
-				cl.NextState = stateTerminating
-				cl.NextAt = at + s.scaled(time.Duration(m)*time.Minute).Milliseconds()
-			}
+			s.becomeRunning(cl, at)
 		case stateTerminating: // auto-termination after inactivity
 			cl.State = stateTerminating
 			cl.StateMessage = fmt.Sprintf("Inactive cluster terminated (inactive for %d minutes).", intAttr(cl.Spec, "autotermination_minutes"))
 			cl.TerminationReason = map[string]any{"code": "INACTIVITY", "type": "SUCCESS",
 				"parameters": map[string]string{"inactivity_duration_min": strconv.Itoa(intAttr(cl.Spec, "autotermination_minutes"))}}
 			cl.NextState, cl.NextAt = stateTerminated, at+cl.StopDelayMs
+			cl.BusyUntil = 0
+			cl.runEnded(at)
+			s.recordEvent(cl, at, eventTerminating, map[string]any{"reason": cl.TerminationReason})
 		case stateTerminated:
 			cl.State, cl.TerminatedTime = stateTerminated, at
 			cl.NextState, cl.NextAt = "", 0
@@ -500,6 +501,7 @@ func (s *Server) createCluster(c *call) {
 		Seq:              s.st.nextSeq(),
 	}
 	cl.NextState, cl.NextAt = stateRunning, cl.StartTime+cl.StartDelayMs
+	s.recordEvent(cl, cl.StartTime, eventCreating, map[string]any{"user": c.caller.name, "attributes": original, "cluster_size": clusterSize(spec)})
 	s.st.Clusters[cl.ID] = cl
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{"cluster_id": cl.ID})
@@ -532,12 +534,16 @@ func (s *Server) editCluster(c *call) {
 	if !ok {
 		return
 	}
+	now := s.now().UnixMilli()
+	s.recordEvent(cl, now, eventEdited, map[string]any{"user": c.caller.name, "attributes": original, "previous_attributes": cl.Request,
+		"cluster_size": clusterSize(spec), "previous_cluster_size": clusterSize(cl.Spec)})
 	cl.Spec, cl.Request = spec, original
 	if cl.State == stateRunning {
-		now := s.now().UnixMilli()
+		cl.runEnded(now)
 		cl.State, cl.StateMessage = statePending, "Restarting the cluster with the new configuration"
 		cl.StartDelayMs = s.startDelay().Milliseconds()
 		cl.NextState, cl.NextAt = stateRunning, now+cl.StartDelayMs
+		s.recordEvent(cl, now, eventRestarting, map[string]any{"user": c.caller.name})
 	}
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{})
@@ -738,12 +744,14 @@ func (s *Server) terminateCluster(c *call) {
 		return
 	}
 	now := s.now().UnixMilli()
-	cl.KeepRunning = false
+	cl.runEnded(now)
+	cl.KeepRunning, cl.BusyUntil = false, 0
 	cl.State = stateTerminating
 	cl.StateMessage = "Terminating the cluster"
 	cl.TerminationReason = map[string]any{"code": "USER_REQUEST", "type": "SUCCESS", "parameters": map[string]string{"username": c.caller.name}}
 	cl.StopDelayMs = s.stopDelay().Milliseconds()
 	cl.NextState, cl.NextAt = stateTerminated, now+cl.StopDelayMs
+	s.recordEvent(cl, now, eventTerminating, map[string]any{"reason": cl.TerminationReason, "user": c.caller.name})
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{})
 }
@@ -786,6 +794,7 @@ func (s *Server) startCluster(c *call) {
 	cl.TerminatedTime = 0
 	cl.StartDelayMs = s.startDelay().Milliseconds()
 	cl.NextState, cl.NextAt = stateRunning, now+cl.StartDelayMs
+	s.recordEvent(cl, now, eventStarting, map[string]any{"user": c.caller.name, "cluster_size": clusterSize(cl.Spec)})
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{})
 }
@@ -794,7 +803,8 @@ func (s *Server) startCluster(c *call) {
 // that is starting (PENDING, e.g. right after clusters/start) reaches RUNNING
 // now instead of after its start delay, and a RUNNING one loses its
 // auto-termination deadline; either then stays RUNNING until someone
-// terminates it, as a cluster with a notebook in use does. A benchmark or
+// terminates it, as a cluster with a notebook in use does (a busy period
+// that never ends; POST /clusters/busy is the one that ends, events.go). A benchmark or
 // test can so have a participant "running their cluster" at once (the start
 // takes 3-8 minutes otherwise) and for as long as it needs. A stopped or
 // stopping cluster is refused: start it first. It answers the status and
@@ -811,17 +821,17 @@ func (s *Server) keepRunning(id string) (int, any) {
 		return http.StatusBadRequest, apiError{ErrorCode: "INVALID_PARAMETER_VALUE",
 			Message: fmt.Sprintf("want {\"cluster_id\": \"<id>\"} naming an existing cluster (got %q)", id)}
 	}
+	cl.KeepRunning = true
 	switch cl.State {
 	case statePending:
-		cl.State, cl.StateMessage = stateRunning, ""
-		cl.LastRestartedTime = now.UnixMilli()
+		s.becomeRunning(cl, now.UnixMilli())
 	case stateRunning:
+		s.scheduleIdle(cl, cl.LastRestartedTime)
 	default:
+		cl.KeepRunning = false
 		return http.StatusBadRequest, apiError{ErrorCode: "INVALID_STATE",
 			Message: fmt.Sprintf("cluster %s is %s: start it first (clusters/start), then keep it running", id, cl.State)}
 	}
-	cl.NextState, cl.NextAt = "", 0
-	cl.KeepRunning = true
 	s.put(kindCluster, cl.ID, cl)
 	return http.StatusOK, map[string]any{"cluster_id": cl.ID, "state": cl.State}
 }
@@ -848,8 +858,7 @@ func (s *Server) permanentDeleteCluster(c *call) {
 		c.fail(http.StatusBadRequest, "INVALID_STATE", fmt.Sprintf("Cannot delete pinned cluster %s. Unpin it first.", id))
 		return
 	}
-	delete(s.st.Clusters, id)
-	s.del(kindCluster, id)
+	s.forgetCluster(cl, s.now().UnixMilli())
 	c.ok(map[string]any{})
 }
 
@@ -884,9 +893,11 @@ func (s *Server) pinCluster(pin bool) func(*call) {
 				return
 			}
 			cl.Pinned = true
+			s.recordEvent(cl, s.now().UnixMilli(), eventPinned, map[string]any{"user": c.caller.name})
 		} else {
 			cl.Pinned = false
 			cl.UnpinnedAt = s.now().UnixMilli()
+			s.recordEvent(cl, cl.UnpinnedAt, eventUnpinned, map[string]any{"user": c.caller.name})
 		}
 		s.put(kindCluster, cl.ID, cl)
 		c.ok(map[string]any{})
