@@ -87,6 +87,14 @@ const readOnce = "reconcile-read-once"
 // each participant with live reads (PlanOffboard), as they did.
 const offboardReadOnce = "offboard-dry-run-read-once"
 
+// clustersListedOnce is the change that has a provisioning batch (the
+// clusters under the policy) and an offboard (every cluster of the
+// workspace) list the clusters once (ReadEvent with clusters_only) and hand
+// each participant the ids found tagged for them, so that no participant's
+// lookup lists the clusters (issue 18). Batches started before it leave
+// the lookup to each participant, as they did.
+const clustersListedOnce = "clusters-listed-once"
+
 // Attempt is the number of the attempt this input runs: 0 for the submitted
 // roster, n for the n-th retry.
 func (in BatchInput) Attempt() int { return len(in.Retries) }
@@ -138,7 +146,8 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 
 	// A reconcile reads the event (ReadEvent) while the setup runs: the
 	// read resolves the catalog and the policy itself. An offboard's dry
-	// run reads it too, with every cluster of the workspace.
+	// run reads it too, with every cluster of the workspace; provisioning
+	// and an offboard list the clusters alone (clustersListedOnce).
 	var readF workflow.Future
 	if rin, ok := eventRead(ctx, in); ok {
 		actx := workflow.WithActivityOptions(ctx, stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, in.StepTimeout,
@@ -210,8 +219,20 @@ func eventRead(ctx workflow.Context, in BatchInput) (wire.ReadEventInput, bool) 
 	case in.Mode == wire.ModeOffboard && in.Offboard.DryRun:
 		rin.PolicyID, rin.AllClusters = "", true
 		return rin, workflow.GetVersion(ctx, offboardReadOnce, workflow.DefaultVersion, 1) == 1
+	case in.Mode == wire.ModeProvision && !in.Recheck:
+		rin.ClustersOnly = true
+		return rin, workflow.GetVersion(ctx, clustersListedOnce, workflow.DefaultVersion, 1) == 1
+	case in.Mode == wire.ModeOffboard:
+		rin.PolicyID, rin.AllClusters, rin.ClustersOnly = "", true, true
+		return rin, workflow.GetVersion(ctx, clustersListedOnce, workflow.DefaultVersion, 1) == 1
 	}
 	return rin, false
+}
+
+// clustersOnly says whether the batch's read is the listing of the clusters
+// alone (clustersListedOnce): what provisioning and an offboard read.
+func clustersOnly(in BatchInput) bool {
+	return in.Mode == wire.ModeProvision || (in.Mode == wire.ModeOffboard && !in.Offboard.DryRun)
 }
 
 func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, index, window int, progress *BatchProgress) {
@@ -232,7 +253,10 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 		Window: window, Setup: *in.Setup, StepTimeout: in.StepTimeout, ParticipantTimeout: in.ParticipantTimeout, Recheck: in.Recheck,
 		Mode: in.Mode, Offboard: in.Offboard, DryRun: in.DryRun,
 	}
-	if in.Read != nil {
+	switch {
+	case in.Read != nil && clustersOnly(in):
+		cin.Clusters = in.Read.Snapshot
+	case in.Read != nil:
 		cin.Snapshot = in.Read.Snapshot
 	}
 	f := workflow.ExecuteChildWorkflow(cctx, ChunkWorkflowName, cin)

@@ -19,7 +19,6 @@ import (
 
 func newSurveyEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := newEnv(t)
-	env.RegisterActivityWithOptions(stub[wire.ReadEventInput, wire.ReadEventResult], activity.RegisterOptions{Name: wire.ReadEventName})
 	env.RegisterActivityWithOptions(stub[wire.SurveyChunkInput, wire.SurveyChunkResult], activity.RegisterOptions{Name: wire.SurveyChunkName})
 	return env
 }
