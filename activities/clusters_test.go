@@ -117,7 +117,7 @@ func TestEmulator_offboardFindsClustersByID(t *testing.T) {
 		_, _, c := e.provision(ps[i])
 		e.record(ps[i].Email).ClusterID, ids[i] = c.ClusterID, c.ClusterID
 	}
-	e.others(110) // the listing takes two pages of 100
+	e.others(110)    // the listing takes two pages of 100
 	e.clusterCalls() // count from here
 
 	tagged := e.listing(ps, true)
