@@ -139,6 +139,15 @@ func (a *Activities) ensureCluster(ctx context.Context, email, userName, name st
 	}
 	if cerr == nil {
 		cerr = errNoClusterID
+		if in.Listed {
+			// The narrow check: an answer without an id may still have made
+			// the cluster, and the same token asks for it again.
+			if err := a.Limits.Wait(ctx, ClassClusters); err == nil {
+				if id, err := a.createCluster(ctx, req, idempotencyToken(email)); err == nil && id != "" {
+					return &compute.ClusterDetails{ClusterId: id, State: compute.StatePending}, true, nil
+				}
+			}
+		}
 	}
 	if !in.Listed {
 		// The create may have been applied before it failed: look again.

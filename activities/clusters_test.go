@@ -3,8 +3,11 @@ package activities
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/databricks/databricks-sdk-go/service/compute"
@@ -290,5 +293,45 @@ func TestEmulator_createClusterLookupListsNothing(t *testing.T) {
 	}
 	if len(mine) != 1 || mine[0].ClusterId != again.ClusterID {
 		t.Errorf("clusters tagged for %s: %d, want exactly the one the retry returned (%s)", q.Email, len(mine), again.ClusterID)
+	}
+}
+
+// A create answered 200 without a cluster id (the cluster made all the
+// same) is asked again with the same idempotency_token, which returns that
+// cluster: one cluster, no listing.
+func TestEmulator_createClusterWithoutIDAsksAgain(t *testing.T) {
+	var dropped atomic.Bool
+	e := setup(t, setupOpts{wrap: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/api/2.1/clusters/create" || dropped.Load() {
+				h.ServeHTTP(w, r)
+				return
+			}
+			dropped.Store(true)
+			h.ServeHTTP(httptest.NewRecorder(), r) // applied; its answer lost
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte("{}"))
+		})
+	}})
+	p := participant("gus@example.com")
+	if _, err := e.provisionUser(p); err != nil {
+		t.Fatal(err)
+	}
+	e.clusterCalls()
+	c, err := run[wire.CreateClusterInput, wire.CreateClusterResult](t, e.acts, func(a *Activities) any { return a.CreateCluster },
+		wire.CreateClusterInput{Participant: p, Spec: e.spec, BatchID: "b1", Listed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lists, creates := e.clusterCalls()
+	if !dropped.Load() || lists != 0 || creates != 2 {
+		t.Errorf("answer dropped %t, %d list pages, %d creates; want the id-less answer, then one more create and no listing", dropped.Load(), lists, creates)
+	}
+	mine, err := e.acts.listTagged(context.Background(), wire.StepCreateCluster, p.Email, nil, "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != 1 || mine[0].ClusterId != c.ClusterID || !c.Created {
+		t.Errorf("clusters tagged for %s: %d; got %+v; want exactly the one created", p.Email, len(mine), c)
 	}
 }

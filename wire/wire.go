@@ -336,19 +336,20 @@ type CreateClusterInput struct {
 	Spec        ClusterSpec        `json:"spec"`
 	BatchID     string             `json:"batch_id"`
 	// Lookup says the participant may already have a cluster (their user
-	// existed before this run): look for it by tag before creating. A user
-	// created by this run cannot have one, so a first-day participant costs
-	// no clusters/list, which at 10,000 participants would page through
-	// 10,000 clusters each time. Retried attempts always look.
+	// existed before this run): look for one of Cohort's before creating
+	// (by id: see Listed). A user created by this run cannot have one, so a
+	// first-day participant costs no read at all. Retried attempts always
+	// look.
 	Lookup bool `json:"lookup,omitempty"`
 	// UserName is the cluster's single user (the user's userName); empty
 	// means the participant's email.
 	UserName string `json:"user_name,omitempty"`
 	// KnownClusterID is the cluster Cohort recorded for the participant (an
 	// earlier run's result). The step reads it with one clusters/get and
-	// adopts it when it still exists and carries the participant's tag;
-	// only when it is gone (or not theirs) does it list the clusters under
-	// the policy, so a participant whose cluster is known costs no listing.
+	// adopts it when it still exists and is still Cohort's for the
+	// participant; only when it is gone (or not theirs) does it look
+	// further (Tagged, or in inputs without Listed a listing under the
+	// policy).
 	KnownClusterID string `json:"known_cluster_id,omitempty"`
 	// Listed says the batch listed the clusters once (ReadEvent with
 	// ClustersOnly) and Tagged holds the ids it found tagged for the
