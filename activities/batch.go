@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -11,14 +12,32 @@ import (
 )
 
 // LoadChunk reads one page of a stored roster. A missing or altered roster is
-// not something a retry can mend, so it fails at once.
+// not something a retry can mend, so it fails at once. With in.Clusters (the
+// batch's listing of the clusters, ReadEvent with ClustersOnly) it also says,
+// per participant, the ids of the clusters tagged for them: the chunk's
+// participants take their cluster candidates from there, so none of them
+// lists the clusters.
 func (a *Activities) LoadChunk(ctx context.Context, in wire.LoadChunkInput) (wire.LoadChunkResult, error) {
 	ps, err := a.Roster.Load(in.Roster, in.Offset, in.Limit)
 	if err != nil {
 		return wire.LoadChunkResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("load roster %s [%d:+%d]: %v", in.Roster.Key, in.Offset, in.Limit, err), wire.ErrNotFound, err)
 	}
-	return wire.LoadChunkResult{Participants: ps}, nil
+	out := wire.LoadChunkResult{Participants: ps}
+	if in.Clusters == "" {
+		return out, nil
+	}
+	snap, err := a.loadSnapshot(wire.StepLoadChunk, in.Clusters)
+	if err != nil {
+		return wire.LoadChunkResult{}, err
+	}
+	out.Tagged = make([][]string, len(ps))
+	for i, p := range ps {
+		for _, c := range snap.Clusters[strings.ToLower(strings.TrimSpace(p.Email))] {
+			out.Tagged[i] = append(out.Tagged[i], c.ID)
+		}
+	}
+	return out, nil
 }
 
 // AwaitParticipant returns the outcome of a participant workflow that was

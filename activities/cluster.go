@@ -39,7 +39,7 @@ func (a *Activities) CreateCluster(ctx context.Context, in wire.CreateClusterInp
 	lookup := in.Lookup || attempt(ctx) > 1
 	ctx, earlier, stop := withPulse(ctx) // until a heartbeat says more, it repeats the last attempt's details
 	defer stop()
-	c, created, err := a.ensureCluster(ctx, email, strings.ToLower(cmp.Or(in.UserName, email)), in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID, in.KnownClusterID)
+	c, created, err := a.ensureCluster(ctx, email, strings.ToLower(cmp.Or(in.UserName, email)), in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID, in)
 	if err != nil {
 		return wire.CreateClusterResult{}, err
 	}
@@ -80,20 +80,30 @@ func (a *Activities) clusterURL(id string) string {
 
 // ensureCluster returns the participant's cluster: the one a previous
 // attempt of this activity recorded in its heartbeat, else the one Cohort
-// recorded for the participant (knownID), each read by id and adopted only
-// if it still carries the participant's tag, else (when lookup says one may
-// exist, as it does when a recorded one is gone) the oldest cluster under
-// the policy tagged with the participant's email, else a new one. After ANY create error it lists again before deciding, because the
-// create may have been applied before the error (503, connection reset);
-// the idempotency_token also makes the SDK's own retry of such a create
-// return the same cluster.
-func (a *Activities) ensureCluster(ctx context.Context, email, userName, name string, spec wire.ClusterSpec, lookup bool, earlierID, knownID string) (*compute.ClusterDetails, bool, error) {
+// recorded for the participant (knownID), each read by id (one
+// clusters/get) and adopted only if it is still Cohort's cluster for them
+// (ownCluster), else (when lookup says one may exist, as it does when a
+// recorded one is gone) the oldest of Cohort's clusters tagged for them,
+// else a new one.
+//
+// Where the lookup's candidates come from depends on the input: with
+// in.Listed, the batch listed the clusters once and in.Tagged holds the ids
+// it found tagged for the participant, each read by id; nothing is listed.
+// A create error is then returned as it is: the retried attempt creates
+// again with the same idempotency_token, and Databricks answers a create
+// whose token an active cluster carries with that cluster, so a create
+// applied before its error (503, connection reset) is found that way, not
+// by a listing. Without in.Listed (inputs of batches started before the
+// listing) the step pages through the clusters under the policy, and lists
+// again after any create error, as it did.
+func (a *Activities) ensureCluster(ctx context.Context, email, userName, name string, spec wire.ClusterSpec, lookup bool, earlierID string, in wire.CreateClusterInput) (*compute.ClusterDetails, bool, error) {
 	if spec.PolicyID == "" || spec.SparkVersion == "" || spec.NodeType == "" {
 		return nil, false, invalid(wire.StepCreateCluster, "create cluster for %s: incomplete cluster spec %+v (run batch setup first)", email, spec)
 	}
 	if a.Settings.TagKey == "" {
 		return nil, false, invalid(wire.StepCreateCluster, "create cluster for %s: no participant tag key configured", email)
 	}
+	knownID := in.KnownClusterID
 	if c := a.resumeCluster(ctx, email, earlierID); c != nil {
 		return c, false, nil
 	}
@@ -104,7 +114,13 @@ func (a *Activities) ensureCluster(ctx context.Context, email, userName, name st
 		lookup = true // gone or not theirs: another tagged one may exist
 	}
 	if lookup {
-		c, err := a.findCluster(ctx, email, spec.PolicyID)
+		var c *compute.ClusterDetails
+		var err error
+		if in.Listed {
+			c, err = a.pickTagged(ctx, wire.StepCreateCluster, email, in.Tagged, earlierID, knownID)
+		} else {
+			c, err = a.findCluster(ctx, email, spec.PolicyID)
+		}
 		if err != nil || c != nil {
 			return c, false, err
 		}
@@ -123,19 +139,101 @@ func (a *Activities) ensureCluster(ctx context.Context, email, userName, name st
 	}
 	if cerr == nil {
 		cerr = errNoClusterID
-	}
-	// The create may have been applied before it failed: look again.
-	c, ferr := a.findCluster(ctx, email, spec.PolicyID)
-	if ferr == nil && c != nil {
-		if l := logger(ctx); l != nil {
-			l.Info("adopted the cluster of a create that reported an error", "cluster_id", c.ClusterId, "error", redact(cerr.Error()))
+		if in.Listed {
+			// The narrow check: an answer without an id may still have made
+			// the cluster, and the same token asks for it again.
+			if err := a.Limits.Wait(ctx, ClassClusters); err == nil {
+				if id, err := a.createCluster(ctx, req, idempotencyToken(email)); err == nil && id != "" {
+					return &compute.ClusterDetails{ClusterId: id, State: compute.StatePending}, true, nil
+				}
+			}
 		}
-		return c, true, nil
+	}
+	if !in.Listed {
+		// The create may have been applied before it failed: look again.
+		c, ferr := a.findCluster(ctx, email, spec.PolicyID)
+		if ferr == nil && c != nil {
+			if l := logger(ctx); l != nil {
+				l.Info("adopted the cluster of a create that reported an error", "cluster_id", c.ClusterId, "error", redact(cerr.Error()))
+			}
+			return c, true, nil
+		}
 	}
 	if errors.Is(cerr, errNoClusterID) {
 		return nil, false, inconsistent(wire.StepCreateCluster, wire.ErrClusterLaunchFailed, "create cluster for %s: %v", email, cerr)
 	}
 	return nil, false, classify(wire.StepCreateCluster, fmt.Errorf("create cluster for %s: %w", email, cerr))
+}
+
+// pickTagged reads each candidate (ids the batch's listing found tagged for
+// the participant) by id and returns the oldest that is Cohort's cluster for
+// them (nil if none). Ids already read (skip) and ids gone since the listing
+// are passed over; any other read error fails the step, retryably.
+func (a *Activities) pickTagged(ctx context.Context, step, email string, ids []string, skip ...string) (*compute.ClusterDetails, error) {
+	var found []compute.ClusterDetails
+	for _, id := range ids {
+		if id == "" || slices.Contains(skip, id) {
+			continue
+		}
+		c, err := a.getCluster(ctx, step, id)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			continue
+		}
+		if ours, why := a.ownCluster(c.CustomTags, email, false); !ours {
+			if l := logger(ctx); l != nil {
+				l.Warn("cluster tagged for the participant is not Cohort's; not adopting it", "participant", email, "cluster_id", id, "why", why)
+			}
+			continue
+		}
+		found = append(found, *c)
+	}
+	return oldest(ctx, email, found), nil
+}
+
+// getCluster reads one cluster by id (paced at the clusters rate): nil when
+// it does not exist (permanently deleted, purged).
+func (a *Activities) getCluster(ctx context.Context, step, id string) (*compute.ClusterDetails, error) {
+	what := "get cluster " + id
+	if err := a.Limits.Wait(ctx, ClassClusters); err != nil {
+		return nil, classify(step, fmt.Errorf("%s: %w", what, err))
+	}
+	c, err := a.Workspace.Clusters.Get(ctx, compute.GetClusterRequest{ClusterId: id})
+	switch {
+	case clusterMissing(err):
+		return nil, nil
+	case err != nil:
+		return nil, classify(step, fmt.Errorf("%s: %w", what, err))
+	}
+	if c != nil && c.ClusterId == "" {
+		c.ClusterId = id
+	}
+	return c, nil
+}
+
+// ownCluster says whether a cluster with these custom tags is Cohort's
+// cluster for the participant, and if not, why (said after "cluster <id>").
+// It must be tagged for them and either marked by Cohort for them
+// (wire.ClusterOwnerTag) or, unmarked (created by an earlier version, which
+// did not mark), be the one Cohort recorded for them (recorded). A cluster
+// someone else made with the participant's tag (an admin's look-alike, one
+// re-created after Cohort's was deleted) is neither: Cohort never adopts or
+// removes it.
+func (a *Activities) ownCluster(tags map[string]string, email string, recorded bool) (bool, string) {
+	mark := tags[wire.ClusterOwnerTag]
+	switch {
+	case !strings.EqualFold(tags[a.Settings.TagKey], email):
+		return false, "(no longer tagged for them)"
+	case mark == ownerMark(email):
+		return true, ""
+	case mark != "":
+		return false, "(marked as another participant's)"
+	case recorded:
+		return true, ""
+	}
+	return false, "(tagged for them, but not created by Cohort: neither marked " + wire.ClusterOwnerTag + " nor the cluster Cohort recorded)"
 }
 
 // clusterRequest is the create request of a participant's cluster: single
@@ -152,8 +250,9 @@ func (a *Activities) clusterRequest(email, userName, name string, spec wire.Clus
 			"spark.master":                     "local[*]",
 		},
 		CustomTags: map[string]string{
-			"ResourceClass":   "SingleNode",
-			a.Settings.TagKey: email,
+			"ResourceClass":      "SingleNode",
+			a.Settings.TagKey:    email,
+			wire.ClusterOwnerTag: ownerMark(email),
 		},
 		DataSecurityMode:         compute.DataSecurityModeSingleUser,
 		SingleUserName:           userName,
@@ -244,8 +343,9 @@ func createBody(req compute.CreateCluster, token string) (map[string]json.RawMes
 }
 
 // resumeCluster returns the cluster of id (a previous attempt's heartbeat,
-// or the one Cohort recorded), if it still exists and still carries the
-// participant's tag: one clusters/get. Any error (gone, purged, refused)
+// or the one Cohort recorded), if it still exists and is still Cohort's
+// cluster for the participant (ownCluster, as the recorded one): one
+// clusters/get. Any error (gone, purged, refused)
 // reads as nil, and the caller falls back to the tag lookup.
 func (a *Activities) resumeCluster(ctx context.Context, email, id string) *compute.ClusterDetails {
 	if id == "" {
@@ -258,9 +358,9 @@ func (a *Activities) resumeCluster(ctx context.Context, email, id string) *compu
 	if err != nil || c == nil {
 		return nil // fall back to the tag lookup
 	}
-	if !strings.EqualFold(c.CustomTags[a.Settings.TagKey], email) {
+	if ours, why := a.ownCluster(c.CustomTags, email, true); !ours {
 		if l := logger(ctx); l != nil {
-			l.Warn("cluster is not tagged for the participant; not adopting it", "participant", email, "cluster_id", id)
+			l.Warn("cluster is not the participant's; not adopting it", "participant", email, "cluster_id", id, "why", why)
 		}
 		return nil
 	}
@@ -268,17 +368,26 @@ func (a *Activities) resumeCluster(ctx context.Context, email, id string) *compu
 }
 
 // findCluster lists the clusters under the policy, in every state, and
-// returns the oldest one tagged with the participant's email (nil if none).
-// Extra tagged clusters (duplicates from an earlier failure) are logged, not
-// deleted.
+// returns the oldest one that is Cohort's cluster for the participant (nil
+// if none): the lookup of inputs without the batch's listing.
 func (a *Activities) findCluster(ctx context.Context, email, policyID string) (*compute.ClusterDetails, error) {
 	found, err := a.listTagged(ctx, wire.StepCreateCluster, email, &compute.ListClustersFilterBy{PolicyId: policyID},
 		"list clusters under policy "+policyID)
 	if err != nil {
 		return nil, err
 	}
+	found = slices.DeleteFunc(found, func(c compute.ClusterDetails) bool {
+		ours, _ := a.ownCluster(c.CustomTags, email, false)
+		return !ours
+	})
+	return oldest(ctx, email, found), nil
+}
+
+// oldest returns the oldest of the participant's clusters (nil if none).
+// Extra ones (duplicates from an earlier failure) are logged, not deleted.
+func oldest(ctx context.Context, email string, found []compute.ClusterDetails) *compute.ClusterDetails {
 	if len(found) == 0 {
-		return nil, nil
+		return nil
 	}
 	slices.SortFunc(found, func(x, y compute.ClusterDetails) int {
 		return cmp.Or(cmp.Compare(x.StartTime, y.StartTime), cmp.Compare(x.ClusterId, y.ClusterId))
@@ -289,11 +398,11 @@ func (a *Activities) findCluster(ctx context.Context, email, policyID string) (*
 			extra = append(extra, c.ClusterId)
 		}
 		if l := logger(ctx); l != nil {
-			l.Warn("participant has several tagged clusters; adopting the oldest, leaving the others",
+			l.Warn("participant has several clusters of Cohort's; adopting the oldest, leaving the others",
 				"participant", email, "cluster_id", found[0].ClusterId, "extra_cluster_ids", extra)
 		}
 	}
-	return &found[0], nil
+	return &found[0]
 }
 
 // listTagged pages through the clusters (filter narrows them; nil: every

@@ -69,6 +69,8 @@ func (e *emuEnv) record(email string) *record {
 type setupOpts struct {
 	emulator     emulator.Options
 	retryTimeout time.Duration
+	// wrap, if set, wraps the emulator's handler (see startEmulatorBehind).
+	wrap func(http.Handler) http.Handler
 }
 
 // setup starts an emulator, builds the clients through NewClients with the
@@ -98,7 +100,7 @@ func setup(t *testing.T, o setupOpts) *emuEnv {
 	if eo.ClusterStopDelay == 0 {
 		eo.ClusterStopDelay = 50 * time.Millisecond
 	}
-	emu, srv, a, w := startEmulator(t, eo, emuToken, o.retryTimeout)
+	emu, srv, a, w := startEmulatorBehind(t, eo, emuToken, o.retryTimeout, o.wrap)
 	acc, ws := FromClients(a, w)
 	e := &emuEnv{t: t, emu: emu, srv: srv, a: a, w: w}
 	e.acts = &Activities{

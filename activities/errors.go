@@ -134,6 +134,15 @@ func classify(step string, err error) error {
 }
 
 // clusterStep reports whether step works on an existing cluster.
+// clusterMissing says a cluster read failed because the cluster does not
+// exist (permanently deleted, purged): what a read by id of a recorded or
+// listed cluster treats as gone, whatever step reads it.
+func clusterMissing(err error) bool {
+	var apiErr *apierr.APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode < 500 && apiErr.StatusCode != 429 &&
+		(errors.Is(err, apierr.ErrResourceDoesNotExist) || errors.Is(err, apierr.ErrNotFound) || clusterGone.MatchString(apiErr.Message))
+}
+
 func clusterStep(step string) bool {
 	return step == wire.StepSetPermission || step == wire.StepStopCluster || step == wire.StepRemoveClusters
 }

@@ -453,7 +453,7 @@ var createClusterBody = map[string]any{
 	"apply_policy_default_values": true,
 	"autotermination_minutes":     60,
 	"cluster_name":                "cohort-ana-lima",
-	"custom_tags":                 map[string]any{"ResourceClass": "SingleNode", fxTag: fxEmail},
+	"custom_tags":                 map[string]any{"ResourceClass": "SingleNode", fxTag: fxEmail, wire.ClusterOwnerTag: ownerMark(fxEmail)},
 	"data_security_mode":          "SINGLE_USER",
 	"node_type_id":                "Standard_DS3_v2",
 	"num_workers":                 0,
@@ -553,7 +553,7 @@ func TestCreateCluster_createsSingleNode(t *testing.T) {
 func tagged(id string, start int64, state, email string) map[string]any {
 	return map[string]any{
 		"cluster_id": id, "start_time": start, "state": state, "policy_id": fxPolicy,
-		"custom_tags": map[string]any{"ResourceClass": "SingleNode", fxTag: email},
+		"custom_tags": map[string]any{"ResourceClass": "SingleNode", fxTag: email, wire.ClusterOwnerTag: ownerMark(email)},
 	}
 }
 

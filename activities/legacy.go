@@ -51,7 +51,7 @@ func (a *Activities) ProvisionCluster(ctx context.Context, in wire.ProvisionClus
 	lookup := in.Lookup || attempt(ctx) > 1
 	ctx, earlier, stop := withPulse(ctx)
 	defer stop()
-	c, created, err := a.ensureCluster(ctx, email, email, in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID, "")
+	c, created, err := a.ensureCluster(ctx, email, email, in.Participant.ClusterName, in.Spec, lookup, earlier.ClusterID, wire.CreateClusterInput{})
 	if err != nil {
 		return wire.ProvisionClusterResult{}, err
 	}

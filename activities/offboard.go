@@ -310,20 +310,31 @@ func (a *Activities) assigned(ctx context.Context, step, userID string) (bool, e
 	return false, nil
 }
 
-// RemoveClusters is step remove_clusters: every cluster tagged with the
-// participant's email is unpinned, terminated and permanently deleted. A
-// cluster already gone (deleted, purged) is done.
+// RemoveClusters is step remove_clusters: the participant's clusters that
+// are Cohort's (ownCluster: tagged for them and marked by Cohort, or the
+// one Cohort recorded) are unpinned, terminated and permanently deleted; a
+// cluster anyone else made with their tag is kept, and said so. A cluster
+// already gone (deleted, purged) is done.
+//
+// With in.Listed the clusters are found by id: the one Cohort recorded and
+// those the batch's single listing found tagged for them, each read with
+// one clusters/get; nothing is listed. Without (inputs of batches started
+// before the listing) every cluster of the workspace is listed, as before.
 func (a *Activities) RemoveClusters(ctx context.Context, in wire.RemoveClustersInput) (wire.RemoveClustersResult, error) {
 	const step = wire.StepRemoveClusters
 	ctx, _, stop := withPulse(ctx)
 	defer stop()
 	email := strings.ToLower(strings.TrimSpace(in.Email))
-	cs, err := a.taggedClusters(ctx, step, email)
+	cs, err := a.participantClusters(ctx, step, email, in)
 	if err != nil {
 		return wire.RemoveClustersResult{}, err
 	}
 	var out wire.RemoveClustersResult
 	for _, c := range cs {
+		if ours, why := a.ownCluster(c.CustomTags, email, c.ClusterId == in.Recorded); !ours {
+			out.Kept = append(out.Kept, "cluster "+c.ClusterId+" "+why)
+			continue
+		}
 		gone, err := a.removeCluster(ctx, c)
 		if err != nil {
 			return out, err
@@ -332,6 +343,36 @@ func (a *Activities) RemoveClusters(ctx context.Context, in wire.RemoveClustersI
 			out.ClusterIDs = append(out.ClusterIDs, c.ClusterId)
 		}
 		heartbeat(ctx, progress{ClusterID: c.ClusterId})
+	}
+	return out, nil
+}
+
+// participantClusters are the clusters an offboard looks at: with
+// in.Listed, the recorded one and the listing's candidates, read by id (one
+// clusters/get each; gone ones left out), else every cluster tagged for the
+// participant, listed.
+func (a *Activities) participantClusters(ctx context.Context, step, email string, in wire.RemoveClustersInput) ([]compute.ClusterDetails, error) {
+	if !in.Listed {
+		return a.taggedClusters(ctx, step, email)
+	}
+	if a.Settings.TagKey == "" {
+		return nil, invalid(step, "find clusters of %s: no participant tag key configured", email)
+	}
+	var ids []string
+	for _, id := range append([]string{in.Recorded}, in.Tagged...) {
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	var out []compute.ClusterDetails
+	for _, id := range ids {
+		c, err := a.getCluster(ctx, step, id)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			out = append(out, *c)
+		}
 	}
 	return out, nil
 }
@@ -650,6 +691,10 @@ func (a *Activities) planOffboard(ctx context.Context, v offboardView, in wire.P
 		return out, err
 	}
 	for _, c := range cs {
+		if ours, why := a.ownCluster(c.CustomTags, strings.ToLower(strings.TrimSpace(p.Email)), c.ClusterId == prior.ClusterID); !ours {
+			add("would keep cluster %s %s", c.ClusterId, why)
+			continue
+		}
 		add("would terminate and permanently delete cluster %s (%s)", c.ClusterId, c.State)
 	}
 	cat, schema, recorded := wire.ParticipantSchema(prior.Schema, in.Catalog, p.Schema)

@@ -34,7 +34,8 @@ type offboardView interface {
 	user(ctx context.Context, step, email string) (*iam.User, error)
 	// assigned says whether the user holds a workspace assignment.
 	assigned(ctx context.Context, step, userID string) (bool, error)
-	// clusters are every cluster (any policy, any state) tagged for email.
+	// clusters are every cluster (any policy, any state) tagged for email,
+	// with their custom tags (the verdict, ownCluster, reads the mark).
 	clusters(ctx context.Context, step, email string) ([]compute.ClusterDetails, error)
 	// privileges are what who holds directly on one securable; its error
 	// is unclassified (planRevoke classifies it, after looking for
@@ -114,9 +115,11 @@ func (v snapshotView) clusters(_ context.Context, step, email string) ([]compute
 	if !v.snap.AllClusters {
 		return nil, invalid(step, "list clusters of %s: the event's read lists only the clusters under the policy, and an offboard removes those under any", email)
 	}
+	email = strings.ToLower(strings.TrimSpace(email))
 	var out []compute.ClusterDetails
-	for _, c := range v.snap.Clusters[strings.ToLower(strings.TrimSpace(email))] {
-		out = append(out, compute.ClusterDetails{ClusterId: c.ID, State: compute.State(c.State), StartTime: c.StartTime})
+	for _, c := range v.snap.Clusters[email] {
+		out = append(out, compute.ClusterDetails{ClusterId: c.ID, State: compute.State(c.State), StartTime: c.StartTime,
+			CustomTags: map[string]string{v.a.Settings.TagKey: email, wire.ClusterOwnerTag: c.Mark}})
 	}
 	return out, nil
 }

@@ -74,6 +74,10 @@ func TestEmulator_offboardPlanFromTheRead(t *testing.T) {
 		t.Fatalf("cluster under no policy: %v", err)
 	}
 
+	// created: beside theirs, a look-alike an admin made with their tag
+	// (not Cohort's: an offboard keeps it).
+	copyID := e.lookalike(created.Email, "cohort-created-copy")
+
 	ps := []roster.Participant{created, st, again, extra, ghost}
 	optionSets := []wire.OffboardOptions{{DryRun: true}, {DryRun: true, DropSchemas: true}, {DryRun: true, DropSchemas: true, DeleteUsers: true}}
 	key := func(p roster.Participant, o wire.OffboardOptions) string { return fmt.Sprintf("%s %+v", p.Email, o) }
@@ -138,7 +142,11 @@ func TestEmulator_offboardPlanFromTheRead(t *testing.T) {
 	}
 	all := optionSets[2]
 	say(created, all, "would remove the workspace assignment", "would terminate and permanently delete cluster "+e.record(created.Email).ClusterID,
-		"would revoke", "would drop schema "+e.record(created.Email).Schema, "would delete the account user "+e.record(created.Email).CreatedUserID)
+		"would revoke", "would drop schema "+e.record(created.Email).Schema, "would delete the account user "+e.record(created.Email).CreatedUserID,
+		"would keep cluster "+copyID+" (tagged for them, but not created by Cohort")
+	if joined := strings.Join(live[key(created, all)].Changes, "; "); strings.Contains(joined, "permanently delete cluster "+copyID) {
+		t.Errorf("plan would delete the admin's look-alike %s: %q", copyID, joined)
+	}
 	say(created, optionSets[0], "would deactivate the account user")
 	say(st, all, "would keep the workspace assignment", "USE_CATALOG on catalog cohort (held before the event)",
 		"SELECT,USE_SCHEMA on schema main.shared (held before the event)", "would keep the account user")

@@ -51,6 +51,10 @@ type eventSnapshot struct {
 	// AllClusters says Clusters lists every cluster, under any policy: what
 	// an offboard's dry run needs (an offboard removes them all).
 	AllClusters bool `json:"all_clusters,omitempty"`
+	// ClustersOnly says the read listed the clusters and nothing else (the
+	// once-per-batch listing of a provisioning batch or an offboard): the
+	// users, assignments, schemas and grants are not in it.
+	ClustersOnly bool `json:"clusters_only,omitempty"`
 }
 
 type snapUser struct {
@@ -63,6 +67,8 @@ type snapCluster struct {
 	ID        string `json:"id"`
 	State     string `json:"state"`
 	StartTime int64  `json:"start_time"`
+	// Mark is the cluster's wire.ClusterOwnerTag ("": unmarked).
+	Mark string `json:"mark,omitempty"`
 }
 
 func securableKey(typ, name string) string { return strings.ToLower(typ) + ":" + strings.ToLower(name) }
@@ -71,7 +77,10 @@ func securableKey(typ, name string) string { return strings.ToLower(typ) + ":" +
 // pages of 1,000), the workspace's assignments, the catalog's schemas, the
 // catalog's and the shared securables' grants, and the clusters under the
 // policy (pages of 100; with AllClusters, for an offboard's dry run, every
-// cluster of the workspace), each paced at its class. It stores the snapshot in
+// cluster of the workspace), each paced at its class. With ClustersOnly it
+// lists the clusters alone: the once-per-batch listing from which a
+// provisioning batch's and an offboard's participants take their cluster
+// candidates (LoadChunk). It stores the snapshot in
 // the roster store (it is far over Temporal's payload limit at 10,000
 // participants) and returns its key. It writes nothing to Databricks.
 func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wire.ReadEventResult, error) {
@@ -80,12 +89,60 @@ func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wir
 	defer stop()
 	cat := strings.ToLower(cmp.Or(in.Catalog, a.Settings.Catalog))
 	snap := eventSnapshot{Catalog: cat, Users: map[string]snapUser{}, Assigned: map[string]bool{},
-		Schemas: map[string]string{}, Held: map[string]map[string][]string{}, Clusters: map[string][]snapCluster{}, AllClusters: in.AllClusters}
+		Schemas: map[string]string{}, Held: map[string]map[string][]string{}, Clusters: map[string][]snapCluster{}, AllClusters: in.AllClusters,
+		ClustersOnly: in.ClustersOnly}
 	var out wire.ReadEventResult
 
 	// The lists are independent, each paced at its own class: they run
 	// together, and each fills its own part of the snapshot.
 	g, gctx := errgroup.WithContext(ctx)
+	var schemaPages, clusterPages, policyReads int
+	var shared []securableGrant
+	var held []map[string][]string
+	if !in.ClustersOnly {
+		shared, held = a.readAccess(gctx, g, cat, &snap, &out, &schemaPages)
+	}
+	g.Go(func() error {
+		policyID := in.PolicyID
+		if policyID == "" && !in.AllClusters { // read while the batch's setup runs: resolve it here
+			p, err := a.findPolicy(gctx)
+			if err != nil {
+				return err
+			}
+			policyReads, policyID = 1, p.PolicyId
+		}
+		var err error
+		clusterPages, out.Clusters, err = a.readClusters(gctx, policyID, &snap)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return out, err
+	}
+	for i, sg := range shared {
+		snap.Held[securableKey(sg.Type, sg.Name)] = held[i]
+	}
+	out.Assigned, out.Schemas = len(snap.Assigned), len(snap.Schemas)
+	out.Reads = policyReads + clusterPages
+	if !in.ClustersOnly {
+		out.Reads += out.Users/scimPageSize + 1 + 1 + schemaPages + len(shared)
+	}
+
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return out, classify(step, fmt.Errorf("encode the event's snapshot: %w", err))
+	}
+	if out.Snapshot, err = a.Roster.PutBlob(b); err != nil {
+		return out, classify(step, err)
+	}
+	return out, nil
+}
+
+// readAccess starts, in g, the reads of everything but the clusters: the
+// account's users, the workspace's assignments, the catalog's schemas and
+// the grants on the catalog and the shared securables. It returns the
+// shared securables and where their grants land once g is done.
+func (a *Activities) readAccess(gctx context.Context, g *errgroup.Group, cat string, snap *eventSnapshot, out *wire.ReadEventResult, schemaPages *int) ([]securableGrant, []map[string][]string) {
+	const step = wire.StepReadEvent
 	g.Go(func() error {
 		users, err := a.listAccountUsers(gctx)
 		if err != nil {
@@ -110,10 +167,9 @@ func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wir
 		}
 		return nil
 	})
-	g.Go(func() error { return a.readAssigned(gctx, &snap) })
-	var schemaPages, clusterPages, policyReads int
+	g.Go(func() error { return a.readAssigned(gctx, snap) })
 	g.Go(func() (err error) {
-		schemaPages, err = a.readSchemas(gctx, &snap)
+		*schemaPages, err = a.readSchemas(gctx, snap)
 		return err
 	})
 	var shared []securableGrant
@@ -132,36 +188,7 @@ func (a *Activities) ReadEvent(ctx context.Context, in wire.ReadEventInput) (wir
 			return nil
 		})
 	}
-	g.Go(func() error {
-		policyID := in.PolicyID
-		if policyID == "" && !in.AllClusters { // read while the batch's setup runs: resolve it here
-			p, err := a.findPolicy(gctx)
-			if err != nil {
-				return err
-			}
-			policyReads, policyID = 1, p.PolicyId
-		}
-		var err error
-		clusterPages, out.Clusters, err = a.readClusters(gctx, policyID, &snap)
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return out, err
-	}
-	for i, sg := range shared {
-		snap.Held[securableKey(sg.Type, sg.Name)] = held[i]
-	}
-	out.Assigned, out.Schemas = len(snap.Assigned), len(snap.Schemas)
-	out.Reads = out.Users/scimPageSize + 1 + 1 + schemaPages + len(shared) + policyReads + clusterPages
-
-	b, err := json.Marshal(snap)
-	if err != nil {
-		return out, classify(step, fmt.Errorf("encode the event's snapshot: %w", err))
-	}
-	if out.Snapshot, err = a.Roster.PutBlob(b); err != nil {
-		return out, classify(step, err)
-	}
-	return out, nil
+	return shared, held
 }
 
 // readAssigned lists the workspace's permission assignments (one request).
@@ -266,7 +293,8 @@ func (a *Activities) readClusters(ctx context.Context, policyID string, snap *ev
 			return 0, 0, wrap(err)
 		}
 		if tag := strings.ToLower(c.CustomTags[a.Settings.TagKey]); tag != "" {
-			snap.Clusters[tag] = append(snap.Clusters[tag], snapCluster{ID: c.ClusterId, State: string(c.State), StartTime: c.StartTime})
+			snap.Clusters[tag] = append(snap.Clusters[tag], snapCluster{ID: c.ClusterId, State: string(c.State), StartTime: c.StartTime,
+				Mark: c.CustomTags[wire.ClusterOwnerTag]})
 			kept++
 		}
 		if (n+1)%clusterListPageSize == 0 {
@@ -398,7 +426,17 @@ func (a *Activities) survey(ctx context.Context, snap *eventSnapshot, cat string
 		}
 	}
 
-	cs := slices.Clone(snap.Clusters[email])
+	// Only Cohort's clusters count (ownCluster): one anyone else made with
+	// their tag is neither theirs nor drift, and a repair leaves it alone.
+	var cs []snapCluster
+	for _, c := range snap.Clusters[email] {
+		tags := map[string]string{a.Settings.TagKey: email, wire.ClusterOwnerTag: c.Mark}
+		if ours, why := a.ownCluster(tags, email, c.ID == prior.ClusterID); !ours {
+			s.Notes = append(s.Notes, "cluster "+c.ID+" "+why+": left alone")
+			continue
+		}
+		cs = append(cs, c)
+	}
 	slices.SortFunc(cs, func(x, y snapCluster) int {
 		return cmp.Or(cmp.Compare(x.StartTime, y.StartTime), cmp.Compare(x.ID, y.ID))
 	})
@@ -479,6 +517,9 @@ func (a *Activities) chunkOfRead(step, key string, need func(*eventSnapshot) err
 	snap, err := a.loadSnapshot(step, key)
 	if err != nil {
 		return nil, nil, err
+	}
+	if snap.ClustersOnly {
+		return nil, nil, invalid(step, "the snapshot %s is a listing of the clusters only, not the event's read", key)
 	}
 	if need != nil {
 		if err := need(snap); err != nil {

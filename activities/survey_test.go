@@ -99,6 +99,10 @@ func TestEmulator_surveyFindsEveryDrift(t *testing.T) {
 	extraID, err := e.acts.createCluster(ctx, req, "extra-2")
 	must("extra cluster", err)
 	must("delete user", e.a.Users.Delete(ctx, iam.DeleteAccountUserRequest{Id: ids["gone"]}))
+	// Clusters an admin made with their tags are not Cohort's: no cluster
+	// for purged (re-created by someone else), no extra one for intact2.
+	remade := e.lookalike(email("purged"), "cohort-purged")
+	copyID := e.lookalike(email("intact2"), "cohort-intact2-copy")
 
 	got, st := e.readAndSurvey(ps, false)
 	// Prefetched by what the runs recorded (as a reconcile's chunk does
@@ -107,6 +111,11 @@ func TestEmulator_surveyFindsEveryDrift(t *testing.T) {
 	gotPre, stPre := e.readAndSurvey(ps, true)
 	if !reflect.DeepEqual(gotPre, got) {
 		t.Errorf("surveys with a prefetch differ:\n got %+v\nwant %+v", gotPre, got)
+	}
+	for i, id := range map[int]string{5: remade, 9: copyID} {
+		if joined := strings.Join(got[i].Notes, "; "); !strings.Contains(joined, "cluster "+id+" (tagged for them, but not created by Cohort") {
+			t.Errorf("%s: notes %q, want the admin's cluster %s said to be not Cohort's", names[i], joined, id)
+		}
 	}
 
 	want := map[string][]string{

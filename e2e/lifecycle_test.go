@@ -235,9 +235,15 @@ func TestOffboard(t *testing.T) {
 		}
 	}
 
+	before = s.emu.stats(t)
 	r = s.starter(5*time.Minute, "offboard", "--wait", batch)
 	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("done: %d ok, 0 failed", len(ps))) {
 		t.Fatalf("offboard: %s", r)
+	}
+	// The batch lists the clusters once; each participant's cluster is read
+	// by the id Cohort recorded (issue 18), never by a listing of their own.
+	if n := s.emu.stats(t).total("clusters.list") - before.total("clusters.list"); n > 1 {
+		t.Errorf("offboard of %d participants sent %d clusters.list pages, want the batch's one", len(ps), n)
 	}
 	offBatch := batchIDFrom(t, r.stdout)
 	s.checkOffboarded(ps, staff, seeded.ID)

@@ -39,6 +39,7 @@ const (
 	SurveyChunkName       = "SurveyChunk"
 	PlanOffboardChunkName = "PlanOffboardChunk"
 	StepReadEvent         = "read_event"
+	StepLoadChunk         = "load_roster" // a chunk loading its participants (and their cluster candidates)
 	StepSurvey            = "survey"
 )
 
@@ -62,11 +63,17 @@ var DriftKinds = []string{DriftUserMissing, DriftUserInactive, DriftNotAssigned,
 // setup's when it ran before; empty, the configured catalog and policy.
 // AllClusters (an offboard's dry run) lists every cluster of the workspace
 // instead of those under the policy, which is then not resolved.
+//
+// ClustersOnly reads the clusters and nothing else: the once-per-batch
+// listing that a provisioning batch (under the policy) and an offboard
+// (AllClusters) take their participants' cluster candidates from
+// (LoadChunkInput.Clusters), so that no participant lists them.
 type ReadEventInput struct {
-	BatchID     string `json:"batch_id"`
-	Catalog     string `json:"catalog"`
-	PolicyID    string `json:"policy_id"`
-	AllClusters bool   `json:"all_clusters,omitempty"`
+	BatchID      string `json:"batch_id"`
+	Catalog      string `json:"catalog"`
+	PolicyID     string `json:"policy_id"`
+	AllClusters  bool   `json:"all_clusters,omitempty"`
+	ClustersOnly bool   `json:"clusters_only,omitempty"`
 }
 
 // ReadEventResult names the stored snapshot (roster.Store.PutBlob) and says

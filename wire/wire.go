@@ -144,12 +144,29 @@ type LoadChunkInput struct {
 	Roster roster.Ref `json:"roster"`
 	Offset int        `json:"offset"`
 	Limit  int        `json:"limit"`
+	// Clusters, when set, is the batch's listing of the clusters (a
+	// ReadEventResult.Snapshot of ReadEvent with ClustersOnly): the result
+	// then says, per participant, the ids of the clusters tagged for them.
+	Clusters string `json:"clusters,omitempty"`
 }
 
 // LoadChunkResult is one page of participants.
 type LoadChunkResult struct {
 	Participants []roster.Participant `json:"participants"`
+	// Tagged, with LoadChunkInput.Clusters, holds for each participant (in
+	// roster order) the ids of the clusters the batch's listing found
+	// tagged for them: candidates, each read again by id before anything
+	// is done with it. Nil without a listing.
+	Tagged [][]string `json:"tagged,omitempty"`
 }
+
+// ClusterOwnerTag is the custom tag that marks a cluster Cohort created for
+// a participant: its value is the sha256 of their lower-cased email, as
+// SchemaOwnerProperty marks a schema. The participant tag alone anyone can
+// set (an admin's look-alike, a cluster re-created by someone else); a
+// cluster is Cohort's when it carries both, or, unmarked (created by an
+// earlier version), when it is the one Cohort recorded.
+const ClusterOwnerTag = "CohortOwner"
 
 // AwaitParticipantInput names a participant workflow that was already started
 // (by an earlier batch, or running in another one).
@@ -319,20 +336,29 @@ type CreateClusterInput struct {
 	Spec        ClusterSpec        `json:"spec"`
 	BatchID     string             `json:"batch_id"`
 	// Lookup says the participant may already have a cluster (their user
-	// existed before this run): look for it by tag before creating. A user
-	// created by this run cannot have one, so a first-day participant costs
-	// no clusters/list, which at 10,000 participants would page through
-	// 10,000 clusters each time. Retried attempts always look.
+	// existed before this run): look for one of Cohort's before creating
+	// (by id: see Listed). A user created by this run cannot have one, so a
+	// first-day participant costs no read at all. Retried attempts always
+	// look.
 	Lookup bool `json:"lookup,omitempty"`
 	// UserName is the cluster's single user (the user's userName); empty
 	// means the participant's email.
 	UserName string `json:"user_name,omitempty"`
 	// KnownClusterID is the cluster Cohort recorded for the participant (an
 	// earlier run's result). The step reads it with one clusters/get and
-	// adopts it when it still exists and carries the participant's tag;
-	// only when it is gone (or not theirs) does it list the clusters under
-	// the policy, so a participant whose cluster is known costs no listing.
+	// adopts it when it still exists and is still Cohort's for the
+	// participant; only when it is gone (or not theirs) does it look
+	// further (Tagged, or in inputs without Listed a listing under the
+	// policy).
 	KnownClusterID string `json:"known_cluster_id,omitempty"`
+	// Listed says the batch listed the clusters once (ReadEvent with
+	// ClustersOnly) and Tagged holds the ids it found tagged for the
+	// participant: a lookup reads those by id and never lists, and after a
+	// create error the step relies on the idempotency_token (a repeated
+	// create returns the cluster the failed one made). False in inputs of
+	// batches started before the listing: they list as they did.
+	Listed bool     `json:"listed,omitempty"`
+	Tagged []string `json:"tagged,omitempty"`
 }
 
 // CreateClusterResult identifies the participant's cluster.
@@ -494,15 +520,25 @@ type RemoveAssignmentResult struct {
 	Change string `json:"change,omitempty"` // for Provisioned.Changes; empty: nothing to do
 }
 
-// RemoveClustersInput: step remove_clusters, every cluster tagged with the
-// participant's email.
+// RemoveClustersInput: step remove_clusters, the participant's clusters that
+// are Cohort's (see ClusterOwnerTag). Recorded is the cluster id Cohort
+// recorded for them (their runs' results); with Listed, Tagged are the ids
+// the batch's single listing found tagged for them. Each is read by id
+// (clusters/get), and nothing is listed. Without Listed (inputs of batches
+// started before the listing) the step lists every cluster, as it did.
 type RemoveClustersInput struct {
-	Email string `json:"email"`
+	Email    string   `json:"email"`
+	Recorded string   `json:"recorded,omitempty"`
+	Listed   bool     `json:"listed,omitempty"`
+	Tagged   []string `json:"tagged,omitempty"`
 }
 
-// RemoveClustersResult lists the clusters permanently deleted.
+// RemoveClustersResult lists the clusters permanently deleted, and says of
+// each cluster tagged for the participant that is not Cohort's why it was
+// kept.
 type RemoveClustersResult struct {
 	ClusterIDs []string `json:"cluster_ids,omitempty"`
+	Kept       []string `json:"kept,omitempty"`
 }
 
 // RevokeGrantsInput: step revoke_grants, what step grant added (Catalog

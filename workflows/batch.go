@@ -94,6 +94,14 @@ const offboardReadOnce = "offboard-dry-run-read-once"
 // start their chunks after the read, as they did.
 const surveyPrefetch = "reconcile-survey-prefetch"
 
+// clustersListedOnce is the change that has a provisioning batch (the
+// clusters under the policy) and an offboard (every cluster of the
+// workspace) list the clusters once (ReadEvent with clusters_only) and hand
+// each participant the ids found tagged for them, so that no participant's
+// lookup lists the clusters (issue 18). Batches started before it leave
+// the lookup to each participant, as they did.
+const clustersListedOnce = "clusters-listed-once"
+
 // Attempt is the number of the attempt this input runs: 0 for the submitted
 // roster, n for the n-th retry.
 func (in BatchInput) Attempt() int { return len(in.Retries) }
@@ -145,7 +153,8 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 
 	// A reconcile reads the event (ReadEvent) while the setup runs: the
 	// read resolves the catalog and the policy itself. An offboard's dry
-	// run reads it too, with every cluster of the workspace.
+	// run reads it too, with every cluster of the workspace; provisioning
+	// and an offboard list the clusters alone (clustersListedOnce).
 	var readF workflow.Future
 	if rin, ok := eventRead(ctx, in); ok {
 		actx := workflow.WithActivityOptions(ctx, stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, in.StepTimeout,
@@ -228,6 +237,12 @@ func eventRead(ctx workflow.Context, in BatchInput) (wire.ReadEventInput, bool) 
 	case in.Mode == wire.ModeOffboard && in.Offboard.DryRun:
 		rin.PolicyID, rin.AllClusters = "", true
 		return rin, workflow.GetVersion(ctx, offboardReadOnce, workflow.DefaultVersion, 1) == 1
+	case in.Mode == wire.ModeProvision && !in.Recheck:
+		rin.ClustersOnly = true
+		return rin, workflow.GetVersion(ctx, clustersListedOnce, workflow.DefaultVersion, 1) == 1
+	case in.Mode == wire.ModeOffboard:
+		rin.PolicyID, rin.AllClusters, rin.ClustersOnly = "", true, true
+		return rin, workflow.GetVersion(ctx, clustersListedOnce, workflow.DefaultVersion, 1) == 1
 	}
 	return rin, false
 }
@@ -254,6 +269,12 @@ func readSnapshot(r *wire.ReadEventResult) string {
 	return r.Snapshot
 }
 
+// clustersOnly says whether the batch's read is the listing of the clusters
+// alone (clustersListedOnce): what provisioning and an offboard read.
+func clustersOnly(in BatchInput) bool {
+	return in.Mode == wire.ModeProvision || (in.Mode == wire.ModeOffboard && !in.Offboard.DryRun)
+}
+
 // startChunk starts chunk index of the current attempt. An early chunk
 // (a reconcile's, started with its read) awaits the setup and the read by
 // signal (ChunkInput.AwaitRead).
@@ -273,10 +294,16 @@ func startChunk(ctx workflow.Context, sel workflow.Selector, in BatchInput, inde
 	cin := ChunkInput{
 		BatchID: in.BatchID, Index: index, Roster: in.Current(), Offset: offset, Limit: limit,
 		Window: window, StepTimeout: in.StepTimeout, ParticipantTimeout: in.ParticipantTimeout, Recheck: in.Recheck,
-		Mode: in.Mode, Offboard: in.Offboard, DryRun: in.DryRun, Snapshot: readSnapshot(in.Read), AwaitRead: early,
+		Mode: in.Mode, Offboard: in.Offboard, DryRun: in.DryRun, AwaitRead: early,
 	}
 	if !early {
 		cin.Setup = *in.Setup
+	}
+	switch {
+	case in.Read != nil && clustersOnly(in):
+		cin.Clusters = in.Read.Snapshot
+	case in.Read != nil:
+		cin.Snapshot = in.Read.Snapshot
 	}
 	f := workflow.ExecuteChildWorkflow(cctx, ChunkWorkflowName, cin)
 	progress.Active = append(progress.Active, id)

@@ -52,6 +52,12 @@ type ChunkInput struct {
 	// (PrefetchSurvey) until the batch signals both (wire.EventReadSignal,
 	// an EventRead); Setup and Snapshot are empty until then.
 	AwaitRead bool `json:"await_read,omitempty"`
+	// Clusters, in provisioning and an offboard, is the batch's single
+	// listing of the clusters (ReadEvent with clusters_only): LoadChunk
+	// takes from it the ids tagged for each participant, and their runs
+	// find their clusters by those ids and the recorded one, never by a
+	// listing of their own. Empty in batches started before it.
+	Clusters string `json:"clusters,omitempty"`
 }
 
 // EventRead is what a reconcile batch signals the chunks it started before
@@ -116,10 +122,13 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 30 * time.Second, NonRetryableErrorTypes: wire.NonRetryable},
 	})
 	if err := workflow.ExecuteActivity(actx, wire.LoadChunkName, wire.LoadChunkInput{
-		Roster: in.Roster, Offset: in.Offset, Limit: in.Limit}).Get(ctx, &page); err != nil {
+		Roster: in.Roster, Offset: in.Offset, Limit: in.Limit, Clusters: in.Clusters}).Get(ctx, &page); err != nil {
 		return res, err
 	}
 	ps := page.Participants
+	// The listing answered for every participant, or (a result that does
+	// not fit) for none: they then look their clusters up as before.
+	listed := in.Clusters != "" && len(page.Tagged) == len(ps)
 	counts.Total = len(ps)
 	res.Outcomes = make([]Outcome, len(ps))
 	window := max(in.Window, 1)
@@ -214,10 +223,14 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 			TypedSearchAttributes: temporal.NewSearchAttributes(BatchAttr.ValueSet(in.BatchID), EmailAttr.ValueSet(p.Email)),
 			StaticSummary:         shorten("participant "+p.Email+" (batch "+in.BatchID+")", maxSummaryLen),
 		})
-		child := workflow.ExecuteChildWorkflow(cctx, ParticipantWorkflowName, ParticipantInput{
+		pin := ParticipantInput{
 			BatchID: in.BatchID, Participant: p, Catalog: in.Setup.Catalog, Cluster: in.Setup.Cluster,
 			StepTimeout: in.StepTimeout, Mode: in.Mode, Offboard: in.Offboard, Survey: survey,
-		})
+		}
+		if listed {
+			pin.ClustersListed, pin.Tagged = true, page.Tagged[i]
+		}
+		child := workflow.ExecuteChildWorkflow(cctx, ParticipantWorkflowName, pin)
 		if !again {
 			inFlight++
 			counts.Running++

@@ -22,7 +22,9 @@ import (
 // unknown origin, or re-created by someone since keeps both), the grants
 // Cohort recorded adding (what someone held before the event stays), the
 // schema only if marked for the participant or recorded by their runs, the
-// clusters tagged for them. Every step treats missing as
+// clusters tagged for them that Cohort marked (wire.ClusterOwnerTag) or
+// recorded, found by id: the recorded one and those the batch's single
+// listing found tagged for them (ClustersListed). Every step treats missing as
 // done, so a second offboard changes nothing. Reading the earlier runs comes
 // first: only they say whether Cohort created the user.
 func offboardParticipant(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
@@ -56,11 +58,14 @@ func offboardParticipant(ctx workflow.Context, in ParticipantInput) (Participant
 
 	var clusters wire.RemoveClustersResult
 	if err := step(removeClustersOptions(st, p), wire.StepRemoveClusters, wire.RemoveClustersName,
-		wire.RemoveClustersInput{Email: p.Email}, &clusters); err != nil {
+		wire.RemoveClustersInput{Email: p.Email, Recorded: prior.ClusterID, Listed: in.ClustersListed, Tagged: in.Tagged}, &clusters); err != nil {
 		return res, err
 	}
 	for _, id := range clusters.ClusterIDs {
 		res.Changes = append(res.Changes, "cluster "+id+" permanently deleted")
+	}
+	for _, k := range clusters.Kept {
+		res.Changes = append(res.Changes, "kept "+k)
 	}
 
 	var grants wire.RevokeGrantsResult
@@ -115,7 +120,8 @@ func removeAssignmentOptions(st time.Duration, p roster.Participant) workflow.Ac
 	return stepOptions(AssignmentTaskQueue, 2*time.Minute, heartbeatTimeout, st, "remove the workspace assignment of "+p.Email)
 }
 
-// removeClustersOptions: it pages through the clusters and waits for
+// removeClustersOptions: it reads the participant's clusters by id (or, in
+// batches started before the listing, pages through them) and waits for
 // terminations.
 func removeClustersOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
 	return stepOptions(ComputeTaskQueue, 10*time.Minute, heartbeatTimeout, st, "terminate and permanently delete the clusters of "+p.Email)

@@ -32,6 +32,13 @@ type ParticipantInput struct {
 	// participant: the run repairs only that. Nil in reconciles started
 	// before the read existed, which re-assert every step.
 	Survey *wire.Survey `json:"survey,omitempty"`
+	// ClustersListed says the batch listed the clusters once
+	// (clustersListedOnce) and Tagged are the ids it found tagged for this
+	// participant: create_cluster's lookup and remove_clusters read those
+	// (and the recorded id) by id and list nothing. These are inputs of
+	// the steps, not steps: a run recorded without them replays unchanged.
+	ClustersListed bool     `json:"clusters_listed,omitempty"`
+	Tagged         []string `json:"tagged,omitempty"`
 }
 
 // ParticipantResult is what an organizer sends to the participant. It is
@@ -264,12 +271,16 @@ func provisionSteps(ctx workflow.Context, in ParticipantInput, rec *reconciling)
 			known = prior.ClusterID
 		}
 	}
+	// The batch's listing (or, for a repair, the survey's read of the
+	// event, which found no cluster of theirs) stands in for a lookup's
+	// listing: candidates are read by id.
+	listed := in.ClustersListed || sv.repair()
 	for runs := 1; ; runs++ {
 		var cluster wire.CreateClusterResult
 		if runs > 1 || sv.needs(wire.DriftClusterGone) {
 			err := run(createClusterOptions(st, p), wire.CreateClusterName,
 				wire.CreateClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID, Lookup: lookup, UserName: user.UserName,
-					KnownClusterID: known}).Get(ctx, &cluster)
+					KnownClusterID: known, Listed: listed, Tagged: in.Tagged}).Get(ctx, &cluster)
 			if err != nil {
 				return res, stepFailed(p, wire.StepCreateCluster, wire.CreateClusterName, err)
 			}

@@ -59,6 +59,11 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+	// Provisioning batches and offboards list the clusters once
+	// (clustersListedOnce): unless a test mocks it, the listing finds none.
+	env.RegisterActivityWithOptions(func(context.Context, wire.ReadEventInput) (wire.ReadEventResult, error) {
+		return wire.ReadEventResult{Snapshot: "listing"}, nil
+	}, activity.RegisterOptions{Name: wire.ReadEventName})
 	t.Cleanup(func() { env.AssertExpectations(t) })
 	return env
 }

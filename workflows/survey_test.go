@@ -21,7 +21,6 @@ import (
 
 func newSurveyEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := newEnv(t)
-	env.RegisterActivityWithOptions(stub[wire.ReadEventInput, wire.ReadEventResult], activity.RegisterOptions{Name: wire.ReadEventName})
 	env.RegisterActivityWithOptions(stub[wire.SurveyChunkInput, wire.SurveyChunkResult], activity.RegisterOptions{Name: wire.SurveyChunkName})
 	env.RegisterActivityWithOptions(stub[wire.PrefetchSurveyInput, wire.PrefetchSurveyResult], activity.RegisterOptions{Name: wire.PrefetchSurveyName})
 	return env
