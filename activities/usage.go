@@ -164,7 +164,9 @@ func (a *Activities) participantUsage(ctx context.Context, email string, known [
 func (a *Activities) clusterEvents(ctx context.Context, id string, since int64) (clusterRead, int, error) {
 	const step = wire.StepUsage
 	r := clusterRead{id: id}
-	wrap := func(err error) error { return classify(step, fmt.Errorf("read the event log of cluster %s: %w", id, err)) }
+	wrap := func(err error) error {
+		return classify(step, fmt.Errorf("read the event log of cluster %s: %w", id, err))
+	}
 	if err := a.Limits.Wait(ctx, ClassEvents); err != nil {
 		return r, 0, wrap(err)
 	}
