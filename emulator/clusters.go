@@ -50,10 +50,14 @@ type cluster struct {
 	Pinned            bool              `json:"pinned,omitempty"`
 	UnpinnedAt        int64             `json:"unpinned_at,omitempty"` // unix ms of the last unpin
 	// KeepRunning is set by the control API (POST /emulator/v1/clusters/keep-running):
-	// the cluster is in use, so it is not auto-terminated while RUNNING. A
-	// terminate clears it.
-	KeepRunning bool  `json:"keep_running,omitempty"`
-	Seq         int64 `json:"seq"`
+	// the cluster is in use for good, so it is not auto-terminated while
+	// RUNNING; BusyUntil (POST /emulator/v1/clusters/busy, unix ms) is the
+	// end of a busy period, from which inactivity counts. A terminate clears
+	// both (events.go).
+	KeepRunning bool           `json:"keep_running,omitempty"`
+	BusyUntil   int64          `json:"busy_until,omitempty"`
+	Events      []clusterEvent `json:"events,omitempty"` // the event log, oldest first (events.go)
+	Seq         int64          `json:"seq"`
 }
 
 // purgeAt is when a terminated, unpinned cluster is permanently deleted (0:
@@ -98,19 +102,15 @@ func (s *Server) advance(cl *cluster, now time.Time) {
 		at := cl.NextAt
 		switch cl.NextState {
 		case stateRunning:
-			cl.State, cl.StateMessage = stateRunning, ""
-			cl.NextState, cl.NextAt = "", 0
-			cl.LastRestartedTime = at
-			if m := intAttr(cl.Spec, "autotermination_minutes"); m > 0 && !cl.KeepRunning {
-				cl.NextState = stateTerminating
-				cl.NextAt = at + s.scaled(time.Duration(m)*time.Minute).Milliseconds()
-			}
+			s.becomeRunning(cl, at)
 		case stateTerminating: // auto-termination after inactivity
 			cl.State = stateTerminating
 			cl.StateMessage = fmt.Sprintf("Inactive cluster terminated (inactive for %d minutes).", intAttr(cl.Spec, "autotermination_minutes"))
 			cl.TerminationReason = map[string]any{"code": "INACTIVITY", "type": "SUCCESS",
 				"parameters": map[string]string{"inactivity_duration_min": strconv.Itoa(intAttr(cl.Spec, "autotermination_minutes"))}}
 			cl.NextState, cl.NextAt = stateTerminated, at+cl.StopDelayMs
+			cl.BusyUntil = 0
+			s.recordEvent(cl, at, eventTerminating, map[string]any{"reason": cl.TerminationReason})
 		case stateTerminated:
 			cl.State, cl.TerminatedTime = stateTerminated, at
 			cl.NextState, cl.NextAt = "", 0
@@ -500,6 +500,7 @@ func (s *Server) createCluster(c *call) {
 		Seq:              s.st.nextSeq(),
 	}
 	cl.NextState, cl.NextAt = stateRunning, cl.StartTime+cl.StartDelayMs
+	s.recordEvent(cl, cl.StartTime, eventCreating, map[string]any{"user": c.caller.name, "attributes": original, "cluster_size": clusterSize(spec)})
 	s.st.Clusters[cl.ID] = cl
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{"cluster_id": cl.ID})
@@ -532,12 +533,15 @@ func (s *Server) editCluster(c *call) {
 	if !ok {
 		return
 	}
+	now := s.now().UnixMilli()
+	s.recordEvent(cl, now, eventEdited, map[string]any{"user": c.caller.name, "attributes": original, "previous_attributes": cl.Request,
+		"cluster_size": clusterSize(spec), "previous_cluster_size": clusterSize(cl.Spec)})
 	cl.Spec, cl.Request = spec, original
 	if cl.State == stateRunning {
-		now := s.now().UnixMilli()
 		cl.State, cl.StateMessage = statePending, "Restarting the cluster with the new configuration"
 		cl.StartDelayMs = s.startDelay().Milliseconds()
 		cl.NextState, cl.NextAt = stateRunning, now+cl.StartDelayMs
+		s.recordEvent(cl, now, eventRestarting, map[string]any{"user": c.caller.name})
 	}
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{})
@@ -738,12 +742,13 @@ func (s *Server) terminateCluster(c *call) {
 		return
 	}
 	now := s.now().UnixMilli()
-	cl.KeepRunning = false
+	cl.KeepRunning, cl.BusyUntil = false, 0
 	cl.State = stateTerminating
 	cl.StateMessage = "Terminating the cluster"
 	cl.TerminationReason = map[string]any{"code": "USER_REQUEST", "type": "SUCCESS", "parameters": map[string]string{"username": c.caller.name}}
 	cl.StopDelayMs = s.stopDelay().Milliseconds()
 	cl.NextState, cl.NextAt = stateTerminated, now+cl.StopDelayMs
+	s.recordEvent(cl, now, eventTerminating, map[string]any{"reason": cl.TerminationReason, "user": c.caller.name})
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{})
 }
@@ -786,6 +791,7 @@ func (s *Server) startCluster(c *call) {
 	cl.TerminatedTime = 0
 	cl.StartDelayMs = s.startDelay().Milliseconds()
 	cl.NextState, cl.NextAt = stateRunning, now+cl.StartDelayMs
+	s.recordEvent(cl, now, eventStarting, map[string]any{"user": c.caller.name, "cluster_size": clusterSize(cl.Spec)})
 	s.put(kindCluster, cl.ID, cl)
 	c.ok(map[string]any{})
 }
@@ -811,17 +817,17 @@ func (s *Server) keepRunning(id string) (int, any) {
 		return http.StatusBadRequest, apiError{ErrorCode: "INVALID_PARAMETER_VALUE",
 			Message: fmt.Sprintf("want {\"cluster_id\": \"<id>\"} naming an existing cluster (got %q)", id)}
 	}
+	cl.KeepRunning = true
 	switch cl.State {
 	case statePending:
-		cl.State, cl.StateMessage = stateRunning, ""
-		cl.LastRestartedTime = now.UnixMilli()
+		s.becomeRunning(cl, now.UnixMilli())
 	case stateRunning:
+		s.scheduleIdle(cl, cl.LastRestartedTime)
 	default:
+		cl.KeepRunning = false
 		return http.StatusBadRequest, apiError{ErrorCode: "INVALID_STATE",
 			Message: fmt.Sprintf("cluster %s is %s: start it first (clusters/start), then keep it running", id, cl.State)}
 	}
-	cl.NextState, cl.NextAt = "", 0
-	cl.KeepRunning = true
 	s.put(kindCluster, cl.ID, cl)
 	return http.StatusOK, map[string]any{"cluster_id": cl.ID, "state": cl.State}
 }
@@ -884,9 +890,11 @@ func (s *Server) pinCluster(pin bool) func(*call) {
 				return
 			}
 			cl.Pinned = true
+			s.recordEvent(cl, s.now().UnixMilli(), eventPinned, map[string]any{"user": c.caller.name})
 		} else {
 			cl.Pinned = false
 			cl.UnpinnedAt = s.now().UnixMilli()
+			s.recordEvent(cl, cl.UnpinnedAt, eventUnpinned, map[string]any{"user": c.caller.name})
 		}
 		s.put(kindCluster, cl.ID, cl)
 		c.ok(map[string]any{})

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Config is the effective configuration served at GET /emulator/v1/config.
@@ -38,6 +39,7 @@ type StrictConfig struct {
 	MaxSchemasPerCatalog     int        `json:"max_schemas_per_catalog"`
 	SchemaQuotaError         ErrorShape `json:"schema_quota_error"`
 	ClusterRetention         string     `json:"cluster_retention"`
+	EventRetention           string     `json:"event_retention"`
 	MaxPinnedClusters        int        `json:"max_pinned_clusters"`
 	PolicyDefinition         string     `json:"policy_definition"`
 	MaxClustersPerUser       int        `json:"max_clusters_per_user"`
@@ -103,7 +105,7 @@ func (s *Server) EffectiveConfig() Config {
 		WorkspaceCatalog: workspaceCatalogName(o.WorkspaceName), Catalogs: append([]string{}, o.Catalogs...), MetastoreRoot: o.MetastoreRoot,
 		MaxAccountUsers: o.MaxAccountUsers, UserQuotaError: o.UserQuotaError,
 		MaxSchemasPerCatalog: o.MaxSchemasPerCatalog, SchemaQuotaError: o.SchemaQuotaError,
-		ClusterRetention: o.ClusterRetention.String(), MaxPinnedClusters: o.MaxPinnedClusters,
+		ClusterRetention: o.ClusterRetention.String(), EventRetention: o.EventRetention.String(), MaxPinnedClusters: o.MaxPinnedClusters,
 		PolicyDefinition: s.policyDef, MaxClustersPerUser: o.MaxClustersPerUser,
 		AssignmentFlakyShare: o.AssignmentFlakyShare, AssignmentFlakyWindow: o.AssignmentFlakyWindow.String(),
 		AssignmentErrorBodyShare: o.AssignmentErrorBodyShare, AssignmentFlakyError: o.AssignmentFlakyError,
@@ -255,6 +257,21 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) int {
 			return bad("Could not parse request object: " + err.Error())
 		}
 		status, out := s.keepRunning(req.ClusterID)
+		writeJSON(w, status, out)
+		return status
+	case "POST /clusters/busy":
+		var req struct {
+			ClusterID string `json:"cluster_id"`
+			Duration  string `json:"duration"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return bad("Could not parse request object: " + err.Error())
+		}
+		d, err := time.ParseDuration(req.Duration)
+		if err != nil {
+			return bad(fmt.Sprintf("duration %q: want a Go duration such as \"90m\" (emulated time, before scaling)", req.Duration))
+		}
+		status, out := s.markBusy(req.ClusterID, d)
 		writeJSON(w, status, out)
 		return status
 	default:

@@ -24,6 +24,7 @@ var endpointKeys = []string{
 	"grants.get", "grants.update", "grants.effective", "metastores.summary",
 	"clusters.create", "clusters.get", "clusters.list", "clusters.delete", "clusters.permanent_delete",
 	"clusters.start", "clusters.edit", "clusters.pin", "clusters.unpin", "clusters.spark_versions", "clusters.list_node_types",
+	"clusters.events",
 	"policies.list", "policies.get", "policy_families.get",
 	"permissions.get", "permissions.update", "permissions.set", "permissions.levels",
 	wellKnownKey,
@@ -74,6 +75,7 @@ var realisticLatency = map[string]latencyRange{
 	"clusters.unpin":            {200, 400, 800},
 	"clusters.spark_versions":   {300, 500, 1000},
 	"clusters.list_node_types":  {500, 1000, 2000},
+	"clusters.events":           {200, 400, 1000},
 	"policies.list":             {200, 300, 600},
 	"policies.get":              {100, 200, 500},
 	"policy_families.get":       {100, 200, 500},
@@ -163,6 +165,7 @@ var rateClassDefaults = []rateClass{
 	{Name: "assignments", RPS: 10, Source: "[Est] no published figure; workspace assignment is slow and flaky", Endpoints: []string{"assignments.put", "assignments.list", "assignments.delete", "assignments.permissions"}},
 	{Name: "unity_catalog", RPS: 25, Source: "[Est] no published figure", Endpoints: []string{"catalogs.get", "catalogs.list", "catalogs.create", "schemas.create", "schemas.get", "schemas.list", "schemas.delete", "grants.get", "grants.update", "grants.effective", "metastores.summary"}},
 	{Name: "clusters", RPS: 30, Source: "[Est] no published figure; 'WebApp limits 30 calls/sec' anecdote", Endpoints: []string{"clusters.create", "clusters.get", "clusters.list", "clusters.delete", "clusters.permanent_delete", "clusters.start", "clusters.edit", "clusters.pin", "clusters.unpin", "clusters.spark_versions", "clusters.list_node_types"}},
+	{Name: "cluster_events", RPS: 30, Source: "[Est] no published figure; as the Clusters API", Endpoints: []string{"clusters.events"}},
 	{Name: "policies", RPS: 50, Source: "[Est] no published figure", Endpoints: []string{"policies.list", "policies.get", "policy_families.get"}},
 }
 

@@ -82,6 +82,9 @@ type Options struct {
 	// ClusterRetention is how long a terminated, unpinned cluster is kept
 	// before it is permanently deleted (0: 720h; before scaling).
 	ClusterRetention time.Duration
+	// EventRetention is how long cluster events are kept (0: 720h [Est];
+	// negative: for ever; before scaling).
+	EventRetention time.Duration
 	// MaxPinnedClusters caps pinned clusters per workspace (0: 100).
 	MaxPinnedClusters int
 	// PolicyOverrides is a JSON object merged into the Personal Compute
@@ -657,6 +660,7 @@ func (s *Server) buildRoutes() []*route {
 		add("POST", cl+"unpin", "clusters.unpin", true, true, s.pinCluster(false))
 		add("GET", cl+"spark-versions", "clusters.spark_versions", false, false, s.sparkVersions)
 		add("GET", cl+"list-node-types", "clusters.list_node_types", false, false, s.listNodeTypes)
+		add("POST", cl+"events", "clusters.events", false, false, s.clusterEvents)
 	}
 	add("GET", "/api/2.0/policies/clusters/list", "policies.list", false, false, s.listPolicies)
 	add("GET", "/api/2.0/policies/clusters/get", "policies.get", false, false, s.getPolicy)

@@ -92,6 +92,9 @@ func (o *Options) strictDefaults() error {
 	if o.ClusterRetention == 0 {
 		o.ClusterRetention = DefaultClusterRetention
 	}
+	if o.EventRetention == 0 {
+		o.EventRetention = DefaultEventRetention
+	}
 	if o.AssignmentFlakyWindow == 0 {
 		o.AssignmentFlakyWindow = DefaultAssignmentFlakyWindow
 	}
@@ -162,7 +165,7 @@ func (s *Server) draw(kind string, n uint64) float64 {
 // int64Fields are the 64-bit integer fields the emulator may send as strings.
 var int64Fields = map[string]bool{
 	"principal_id": true, "start_time": true, "terminated_time": true, "last_restarted_time": true,
-	"created_at": true, "updated_at": true,
+	"created_at": true, "updated_at": true, "timestamp": true, "end_time": true,
 }
 
 // quoteInt64s rewrites, in a share of the answers of an endpoint, the 64-bit
