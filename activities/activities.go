@@ -13,6 +13,7 @@ package activities
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/client"
@@ -42,6 +43,9 @@ type Activities struct {
 	Temporal temporalclient.Client
 	// Ledger keeps each participant's usage across runs (usage.go).
 	Ledger usage.Store
+	// Now, if set, is the clock usage is read against (tests: the
+	// emulator's); nil is time.Now.
+	Now func() time.Time
 	// ObserveUsage, if set, is told each participant's usage as a read
 	// finds it (the worker's metrics).
 	ObserveUsage func(wire.ParticipantUsage)
@@ -180,6 +184,14 @@ func FromClients(a *databricks.AccountClient, w *databricks.WorkspaceClient) (Ac
 		}
 	}
 	return acc, ws
+}
+
+// now is the clock usage is read against.
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // logger returns the activity logger, or nil outside an activity (step

@@ -135,7 +135,8 @@ func classify(step string, err error) error {
 
 // clusterStep reports whether step works on an existing cluster.
 func clusterStep(step string) bool {
-	return step == wire.StepSetPermission || step == wire.StepStopCluster || step == wire.StepRemoveClusters
+	return step == wire.StepSetPermission || step == wire.StepStopCluster || step == wire.StepRemoveClusters ||
+		step == wire.StepUsage || step == wire.StepBudget
 }
 
 func throttleDelay() time.Duration {

@@ -137,7 +137,7 @@ func (a *Activities) participantUsage(ctx context.Context, email string, known [
 		}
 		reads = append(reads, r)
 	}
-	now := time.Now().UTC()
+	now := a.now()
 	e, err = a.Ledger.Update(email, func(e *usage.Entry) error {
 		for _, r := range reads {
 			if r.gone {
@@ -255,7 +255,7 @@ func (a *Activities) EnforceBudget(ctx context.Context, in wire.EnforceBudgetInp
 			continue
 		}
 		var changes []string
-		at := time.Now().UTC()
+		at := a.now()
 		if in.Action == wire.BudgetRestrict {
 			changes, err = a.restrict(ctx, c, principal, in.Hours, in.Limit)
 		} else {

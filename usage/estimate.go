@@ -96,7 +96,7 @@ func State(t Totals, v Verdict) string {
 	switch {
 	case v.Over:
 		return StateOverBudget
-	case t.Starts == 0 && t.RunningMS == 0:
+	case t.Starts == 0 && !t.Running:
 		return StateNeverStarted
 	case v.Near:
 		return StateNearBudget

@@ -40,7 +40,12 @@ type Cluster struct {
 	RunningSince int64 `json:"running_since,omitempty"`
 	// ClosedMS is the length of its ended runs, in milliseconds.
 	ClosedMS int64 `json:"closed_ms"`
-	Starts   int   `json:"starts"`
+	// Starts counts the runs someone started: the run a cluster's creation
+	// makes (Cohort's own, stopped at once) is run time, not a start.
+	Starts int `json:"starts"`
+	// Creating says the cluster's creation was read and its first run not
+	// yet.
+	Creating bool `json:"creating,omitempty"`
 	// LastRun (ms) is the end of its latest ended run.
 	LastRun int64 `json:"last_run,omitempty"`
 	// Ends counts its ended runs by how they ended (EndInactivity, ...).
@@ -72,13 +77,19 @@ func (c *Cluster) Apply(events []Event, budgetStops []int64, day func(start, end
 			c.AtLast = append(c.AtLast, e.key())
 		}
 		switch e.Type {
+		case EventCreating:
+			c.Creating = true
 		case EventRunning:
 			if c.RunningSince == 0 {
 				c.RunningSince = max(e.Time, 1)
-				c.Starts++
+				if !c.Creating {
+					c.Starts++
+				}
+				c.Creating = false
 				out = append(out, Run{Start: c.RunningSince})
 			}
 		case EventTerminating, EventTerminated:
+			c.Creating = false // a creation stopped before it ran made no run
 			if c.RunningSince == 0 {
 				continue // the end of a run already ended (TERMINATING, then TERMINATED)
 			}

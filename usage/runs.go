@@ -11,6 +11,7 @@ import "cmp"
 // Event types of the Clusters API's event log that a run's start and end
 // are read from (compute.EventType's values).
 const (
+	EventCreating    = "CREATING"
 	EventRunning     = "RUNNING"
 	EventTerminating = "TERMINATING"
 	EventTerminated  = "TERMINATED"
@@ -43,11 +44,14 @@ type Event struct {
 // key identifies an event among those of the same millisecond.
 func (e Event) key() string { return e.Type + "/" + e.Reason }
 
-// eventOrder sorts events by time, then so that of one millisecond the
-// start comes before the end (a run of zero length, not a lost end).
+// eventOrder sorts events by time, then so that of one millisecond a
+// creation comes first and a start before an end (a run of zero length,
+// not a lost end).
 func eventOrder(a, b Event) int {
 	rank := func(t string) int {
 		switch t {
+		case EventCreating:
+			return -1
 		case EventRunning:
 			return 0
 		case EventTerminating:

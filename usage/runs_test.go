@@ -77,6 +77,28 @@ func TestClusterApply_rereadCountsOnce(t *testing.T) {
 	}
 }
 
+// The run a cluster's creation makes is run time but no start: a
+// participant whose only run is that one never started their cluster.
+func TestClusterApply_creationRunIsNoStart(t *testing.T) {
+	var c Cluster
+	c.Apply([]Event{ev(0, EventCreating), ev(2*min1, EventRunning), ev(3*min1, EventTerminating, EndUser)}, nil, nil)
+	if c.Starts != 0 || c.ClosedMS != min1 {
+		t.Errorf("after creation: %d starts, %d ms; want 0 starts, %d ms", c.Starts, c.ClosedMS, min1)
+	}
+	c.Apply([]Event{ev(60*min1, EventRunning)}, nil, nil)
+	if c.Starts != 1 {
+		t.Errorf("after a start: %d starts, want 1", c.Starts)
+	}
+	var d Cluster
+	d.Apply([]Event{ev(min1, EventTerminating, EndUser), ev(min1, EventCreating), ev(60*min1, EventRunning)}, nil, nil)
+	if d.Starts != 1 {
+		t.Errorf("a start after a creation stopped before it ran: %d starts, want 1", d.Starts)
+	}
+	if s := State(Totals{Starts: 0, RunningMS: min1}, Verdict{}); s != StateNeverStarted {
+		t.Errorf("state with only the creation's run = %q, want %q", s, StateNeverStarted)
+	}
+}
+
 func TestClusterApply_budgetEnd(t *testing.T) {
 	stop := time.UnixMilli(60 * min1)
 	var c Cluster
