@@ -14,6 +14,9 @@
 # missing (make temporal-server; minutes, once) and needs PostgreSQL installed
 # (.ci/run installs it).
 #
+# Without Chromium the usage report's browser tests skip (see README, Test it):
+# this script says so before go test, whose output hides a passing skip.
+#
 # Every step runs even when an earlier one fails, so one run shows every
 # problem; the last line says which steps failed. Exit status 1 if any did.
 set -euo pipefail
@@ -69,6 +72,11 @@ if [ -f workflowcheck.config.yaml ]; then wfc_flags=(-config workflowcheck.confi
 rc=0
 "$gobin/workflowcheck" "${wfc_flags[@]}" ./workflows/... || rc=$?
 record "workflowcheck" "$rc"
+
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then
+  # go test shows a passing package's skips only with -v: say it here.
+  printf '\nWARNING: no chromium, chromium-browser or google-chrome on PATH: the usage report'"'"'s browser tests (usagehtml) are SKIPPED (with CI=true they fail); install it: apt-get install -y chromium\n'
+fi
 
 step "go test ./... -count=1 -timeout 25m -parallel 3"
 rc=0
