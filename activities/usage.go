@@ -222,8 +222,9 @@ func (a *Activities) usageOf(e usage.Entry, known []string, now time.Time) wire.
 	if u.ClusterID == "" && len(u.ClusterIDs) > 0 {
 		u.ClusterID = u.ClusterIDs[len(u.ClusterIDs)-1]
 	}
+	unrestricted := slices.ContainsFunc(u.ClusterIDs, func(id string) bool { return !e.RestrictedCluster(id) })
 	switch {
-	case v.Over && (!e.Restricted || t.Running):
+	case v.Over && (!e.Restricted || t.Running || unrestricted): // a cluster re-created since is restricted too
 		u.Action = wire.BudgetRestrict
 	case !v.Over && e.Restricted:
 		u.Action = wire.BudgetRestore // budget raised, granted, or switched off

@@ -221,6 +221,17 @@ func (e *Entry) BudgetStops(id string) []int64 {
 	return ts
 }
 
+// RestrictedCluster says the budget's latest action on cluster id lowered
+// the permission (and no restore came after it).
+func (e *Entry) RestrictedCluster(id string) bool {
+	for i := len(e.Actions) - 1; i >= 0; i-- {
+		if e.Actions[i].ClusterID == id {
+			return e.Actions[i].Kind == ActionRestrict
+		}
+	}
+	return false
+}
+
 // AddDay adds an ended run's interval to the daily totals, split at UTC
 // midnights.
 func (e *Entry) AddDay(start, end int64) {
