@@ -800,7 +800,8 @@ func (s *Server) startCluster(c *call) {
 // that is starting (PENDING, e.g. right after clusters/start) reaches RUNNING
 // now instead of after its start delay, and a RUNNING one loses its
 // auto-termination deadline; either then stays RUNNING until someone
-// terminates it, as a cluster with a notebook in use does. A benchmark or
+// terminates it, as a cluster with a notebook in use does (a busy period
+// that never ends; POST /clusters/busy is the one that ends, events.go). A benchmark or
 // test can so have a participant "running their cluster" at once (the start
 // takes 3-8 minutes otherwise) and for as long as it needs. A stopped or
 // stopping cluster is refused: start it first. It answers the status and

@@ -15,7 +15,7 @@
 // dapi-emulator-user, "" disables), --account-id, --workspace-id, --state FILE,
 // --latency none|realistic, --rate-limits none|azure, --limit CLASS=RPS or
 // CLASS.burst=N (repeatable), --faults P, --seed N, --time-scale X,
-// --assignment-lag D, --cluster-start-delay D, --cluster-stop-delay D,
+// --assignment-lag D, --cluster-start-delay D, --cluster-stop-delay D, --event-retention D,
 // --write-config FILE (YAML fragment with account_host, account_id, workspace_host,
 // workspace_id; never the token), -v (log every request). It prints host, account
 // id, workspace id and token, then "listening on http://ADDR"; SIGINT/SIGTERM shut
@@ -34,8 +34,8 @@
 // (effective-permissions/{catalog|schema}/{name}, ?principal= adds what the
 // principal's built-in groups hold), metastores.summary (metastore_summary:
 // storage_root only with --metastore-root) (/api/2.1/unity-catalog/...), clusters.create/get/list/delete/permanent_delete/start/edit/pin/unpin/
-// spark_versions/list_node_types (/api/2.1/clusters/..., /api/2.0 also
-// accepted), policies.list/get,
+// spark_versions/list_node_types/events (/api/2.1/clusters/..., /api/2.0 also
+// accepted; events: see "Cluster events"), policies.list/get,
 // policy_families.get, permissions.get/update (PATCH)/set (PUT)/levels
 // (/api/2.0/permissions/clusters/{id}), scim.me (/api/2.0/preview/scim/v2/Me, with the
 // X-Databricks-Org-Id header), wellknown (/.well-known/databricks-config, no auth,
@@ -67,6 +67,41 @@
 //	POST /emulator/v1/clusters/keep-running {"cluster_id":"..."}: a PENDING cluster (just started) is RUNNING
 //	                                now, a RUNNING one stays so: no auto-termination until someone terminates
 //	                                it (a notebook in use); TERMINATING/TERMINATED: 400 INVALID_STATE, start it first
+//	POST /emulator/v1/clusters/busy {"cluster_id":"...","duration":"2h"}: a participant works on the cluster
+//	                                for that long (emulated time, before scaling) from now; it auto-terminates
+//	                                autotermination_minutes after the later of RUNNING and the busy end
+//	                                (TERMINATING, reason INACTIVITY). PENDING or RUNNING only; repeating it
+//	                                extends, never shortens; a terminate ends it. Answers {"cluster_id",
+//	                                "state","busy_until","keep_running","auto_terminates_at"} (unix ms)
+//
+// A participant acts with their own identity through a token minted by POST
+// /emulator/v1/tokens: clusters/start and clusters/delete with it need
+// CAN_RESTART (or CAN_MANAGE) on the cluster, else 403 PERMISSION_DENIED;
+// CAN_ATTACH_TO is not enough.
+//
+// # Cluster events
+//
+// POST /api/2.1/clusters/events (docs/databricks-api.md §1.6.1) answers each
+// cluster's event log, recorded by the state machine at the instant of each
+// transition (not when it is observed): CREATING (user, attributes,
+// cluster_size), STARTING (user), RUNNING (current/target_num_workers) and
+// DRIVER_HEALTHY at the end of each start delay, EDITED (attributes,
+// previous_attributes) and for a RUNNING cluster RESTARTING, TERMINATING
+// (details.reason as termination_reason: USER_REQUEST with details.user, or
+// INACTIVITY), PINNED, UNPINNED. There is no TERMINATED event (the API has
+// none); terminated_time in clusters/get is the end of TERMINATING.
+// Timestamps are the emulator's clock: with --time-scale X the time between
+// two events is the emulated duration divided by X.
+// Paging: limit (default 50, > 500 is 400 INVALID_PARAMETER_VALUE) and offset
+// answered with total_count and next_page (absent on the last page; it
+// carries end_time, frozen at the first page's now for DESC, which needs it
+// with an offset), or page_size/page_token answered with
+// next_page_token/prev_page_token. Events older than --event-retention (720h
+// [Est], scaled; 0 on the command line keeps them) are dropped; a
+// permanently deleted cluster answers 400 INVALID_PARAMETER_VALUE "Cluster X
+// does not exist", a purged one 400 INVALID_STATE as clusters/get does.
+// Reading a log needs CAN_ATTACH_TO or more [Est]. Rate class
+// cluster_events, 30/s [Est].
 //
 // # State
 //
@@ -165,7 +200,7 @@
 //     Everything is divided by TimeScale.
 //   - Rate limits "azure": published scim_write 5/s, scim_list 4/s (240/min), scim_get
 //     20/s, scim_patch 2/s, permissions_read 100/s, permissions_write 30/s; estimated
-//     assignments 10/s, unity_catalog 25/s, clusters 30/s, policies 50/s. Burst = 1 s
+//     assignments 10/s, unity_catalog 25/s, clusters 30/s, cluster_events 30/s, policies 50/s. Burst = 1 s
 //     worth. Limits overrides apply in either mode; with "none" only overridden
 //     classes are enforced. Throttled: 429 REQUEST_LIMIT_EXCEEDED with Retry-After.
 //   - Faults: with probability Faults a request fails with 503, 500 or a TCP reset;

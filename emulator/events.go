@@ -212,8 +212,8 @@ func (r *eventsRequest) validate() string {
 		return fmt.Sprintf("start_time %d is after end_time %d.", r.StartTime, r.EndTime)
 	case r.Offset > 0 && r.Order != "ASC" && r.EndTime == 0:
 		return "end_time is required when offset is set and the order is DESC."
-	case r.PageToken != "" && (r.Offset > 0 || r.Limit > 0):
-		return "page_token cannot be combined with offset or limit; use page_size."
+	case (r.PageToken != "" || r.PageSize != 0) && (r.Offset > 0 || r.Limit > 0):
+		return "page_token and page_size cannot be combined with offset or limit."
 	}
 	return ""
 }

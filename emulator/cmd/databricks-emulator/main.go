@@ -148,6 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		maxUsers      = fs.Int("max-account-users", emulator.DefaultMaxAccountUsers, "users and service principals per account (negative: no cap)")
 		maxSchemas    = fs.Int("max-schemas-per-catalog", emulator.DefaultMaxSchemasPerCatalog, "schemas per catalog, default and information_schema included (negative: no cap)")
 		retention     = fs.Duration("cluster-retention", emulator.DefaultClusterRetention, "terminated unpinned clusters are permanently deleted this long after termination (before scaling; negative: never)")
+		evRetention   = fs.Duration("event-retention", emulator.DefaultEventRetention, "cluster events are dropped this long after they happened [Est] (before scaling; 0: kept for ever)")
 		maxPinned     = fs.Int("max-pinned-clusters", emulator.DefaultMaxPinnedClusters, "pinned clusters per workspace (negative: no cap)")
 		policyFile    = fs.String("policy-overrides", "", "JSON file merged into the Personal Compute family's definition (policy_family_definition_overrides; may hold max_clusters_per_user)")
 		maxPerUser    = fs.Int("max-clusters-per-user", 0, "Personal Compute max_clusters_per_user (0: unset)")
@@ -201,6 +202,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *retention == 0 {
 		*retention = -1
 	}
+	if *evRetention == 0 {
+		*evRetention = -1
+	}
 	emu, err := emulator.New(emulator.Options{
 		Token: *token, UserToken: *userToken, AccountID: *accountID, WorkspaceID: *workspaceID,
 		StatePath: *state, Latency: *latency, RateLimits: *rateLimits, Limits: limits,
@@ -209,7 +213,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		WorkspaceName: *wsName, Catalogs: catalogs, MetastoreRoot: *metastoreRoot,
 		MaxAccountUsers: offInt(*maxUsers), UserQuotaError: userQuota,
 		MaxSchemasPerCatalog: offInt(*maxSchemas), SchemaQuotaError: schemaQuota,
-		ClusterRetention: *retention, MaxPinnedClusters: offInt(*maxPinned),
+		ClusterRetention: *retention, EventRetention: *evRetention, MaxPinnedClusters: offInt(*maxPinned),
 		PolicyOverrides: overrides, MaxClustersPerUser: *maxPerUser,
 		AssignmentFlakyShare: off(*flakyShare), AssignmentFlakyWindow: *flakyWindow,
 		AssignmentErrorBodyShare: off(*errBodyShare), AssignmentFlakyError: flakyError,

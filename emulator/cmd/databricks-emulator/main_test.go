@@ -95,7 +95,7 @@ func TestCommand_endToEnd(t *testing.T) {
 	args := []string{"--listen", "127.0.0.1:0", "--token", "dapi-e2e", "--account-id", "acc-e2e", "--workspace-id", "4242",
 		"--state", state, "--write-config", cfgPath, "--limit", "scim_write=100", "--seed", "3",
 		"--metastore-root", "abfss://m@a.dfs.core.windows.net/r", "--catalog", "shared", "--catalog", "cohort",
-		"--max-schemas-per-catalog", "50", "--assignment-flaky-share", "0", "--cluster-retention", "48h",
+		"--max-schemas-per-catalog", "50", "--assignment-flaky-share", "0", "--cluster-retention", "48h", "--event-retention", "72h",
 		"--schema-quota-error", "400:QUOTA_EXCEEDED:full {catalog}", "--policy-overrides", policy, "--int64-as-string-share", "0"}
 	cmd, host, out := start(t, bin, args...)
 	if strings.HasSuffix(host, ":0") || !strings.HasPrefix(host, "http://127.0.0.1:") {
@@ -142,7 +142,7 @@ func TestCommand_endToEnd(t *testing.T) {
 	resp.Body.Close()
 	st := ec.Strict
 	if st.MetastoreRoot != "abfss://m@a.dfs.core.windows.net/r" || len(st.Catalogs) != 2 || st.MaxSchemasPerCatalog != 50 || st.AssignmentFlakyShare >= 0 ||
-		st.ClusterRetention != "48h0m0s" || st.SchemaQuotaError.Message != "full {catalog}" || st.MaxClustersPerUser != 3 ||
+		st.ClusterRetention != "48h0m0s" || st.EventRetention != "72h0m0s" || st.SchemaQuotaError.Message != "full {catalog}" || st.MaxClustersPerUser != 3 ||
 		!strings.Contains(st.PolicyDefinition, `"value":60`) || st.Int64AsStringShare >= 0 || st.MaxAccountUsers != 10000 || st.MaxPinnedClusters != 100 {
 		t.Errorf("strict config = %+v", st)
 	}
