@@ -77,6 +77,9 @@ type usageTotals struct {
 	DBU          float64 `json:"dbu,omitempty"`
 	Cost         float64 `json:"cost,omitempty"`
 	Currency     string  `json:"currency,omitempty"`
+	// SetupHours is the run time of the clusters' creation runs: Cohort's
+	// provisioning (billed, but nobody's use), in no participant's hours.
+	SetupHours float64 `json:"setup_hours"`
 	// Estimated says DBU and Cost cover every participant's hours; false
 	// when a node type has no rate (those hours are not priced).
 	Estimated    bool     `json:"estimated"`
@@ -107,6 +110,7 @@ func buildUsage(ps []roster.Participant, entries map[string]usage.Entry, rates u
 		t := &r.Totals
 		t.Participants++
 		t.Hours += row.Hours
+		t.SetupHours += float64(e.Totals(now).SetupMS) / float64(time.Hour.Milliseconds())
 		t.DBU += row.dbu
 		t.Cost += row.cost
 		if row.Hours > 0 && (!row.hasDBU || (rates.PricePerDBU > 0 && !row.hasCost)) {
@@ -149,7 +153,7 @@ func buildUsage(ps []roster.Participant, entries map[string]usage.Entry, rates u
 func usageRowOf(p roster.Participant, e usage.Entry, rates usage.Rates, budget usage.Budget, now time.Time) usageRow {
 	t := e.Totals(now)
 	v := budget.Judge(t.Hours(), e.GrantedHours)
-	row := usageRow{Email: strings.ToLower(strings.TrimSpace(p.Email)), DisplayName: p.DisplayName, Hours: round3(t.Hours()),
+	row := usageRow{Email: strings.ToLower(strings.TrimSpace(p.Email)), DisplayName: p.DisplayName, Hours: round6(t.Hours()),
 		Starts: t.Starts, State: usage.State(t, v), lastRun: t.LastRun, hasBudget: budget.On()}
 	if !t.LastRun.IsZero() {
 		row.LastRun = t.LastRun.Format(time.RFC3339)
@@ -223,6 +227,9 @@ func dbuRate(r usage.Rates, node string) (float64, bool) {
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
+// round6 keeps hours to 3.6 ms: enough for any comparison, short to read.
+func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
+
 func sortedKeys(m map[string]int) []string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
@@ -290,6 +297,9 @@ func writeUsageTable(w io.Writer, r usageReport) error {
 	}
 	if !t.Estimated {
 		fmt.Fprint(w, " (some node types have no DBU rate in the config: their hours are not priced)")
+	}
+	if t.SetupHours > 0 {
+		fmt.Fprintf(w, "; and %.2f hours of Cohort's own provisioning runs (a cluster runs briefly when created)", t.SetupHours)
 	}
 	fmt.Fprintf(w, "\n%d over budget, %d near it, %d never started\n", t.OverBudget, t.NearBudget, t.NeverStarted)
 	if len(t.Remind) > 0 {

@@ -44,8 +44,13 @@ type Cluster struct {
 	// makes (Cohort's own, stopped at once) is run time, not a start.
 	Starts int `json:"starts"`
 	// Creating says the cluster's creation was read and its first run not
-	// yet.
-	Creating bool `json:"creating,omitempty"`
+	// yet; InCreation that the run going on is the creation's.
+	Creating   bool `json:"creating,omitempty"`
+	InCreation bool `json:"in_creation,omitempty"`
+	// SetupMS is the run time of the creation's run: Cohort's provisioning
+	// (it creates the cluster and stops it at once), billed but not the
+	// participant's use.
+	SetupMS int64 `json:"setup_ms,omitempty"`
 	// LastRun (ms) is the end of its latest ended run.
 	LastRun int64 `json:"last_run,omitempty"`
 	// Ends counts its ended runs by how they ended (EndInactivity, ...).
@@ -82,10 +87,10 @@ func (c *Cluster) Apply(events []Event, budgetStops []int64, day func(start, end
 		case EventRunning:
 			if c.RunningSince == 0 {
 				c.RunningSince = max(e.Time, 1)
-				if !c.Creating {
+				c.InCreation, c.Creating = c.Creating, false
+				if !c.InCreation {
 					c.Starts++
 				}
-				c.Creating = false
 				out = append(out, Run{Start: c.RunningSince})
 			}
 		case EventTerminating, EventTerminated:
@@ -105,8 +110,14 @@ func (c *Cluster) Apply(events []Event, budgetStops []int64, day func(start, end
 	return out
 }
 
-// close ends the running run as r.
+// close ends the running run as r. The creation's run is Cohort's
+// provisioning (SetupMS), not the participant's.
 func (c *Cluster) close(r Run, day func(start, end int64)) {
+	if c.InCreation {
+		c.SetupMS += max(r.End-r.Start, 0)
+		c.RunningSince, c.InCreation = 0, false
+		return
+	}
 	c.ClosedMS += max(r.End-r.Start, 0)
 	c.LastRun = max(c.LastRun, r.End)
 	if c.Ends == nil {
@@ -139,7 +150,7 @@ func endOf(e Event, budgetStops []int64) string {
 // ongoing run's part included.
 func (c Cluster) RunningMS(now int64) int64 {
 	t := c.ClosedMS
-	if c.RunningSince > 0 && now > c.RunningSince {
+	if c.RunningSince > 0 && !c.InCreation && now > c.RunningSince {
 		t += now - c.RunningSince
 	}
 	return t
@@ -293,6 +304,7 @@ func (e *Entry) bound() {
 		}
 		c := e.Clusters[i]
 		e.Folded.ClosedMS += c.RunningMS(e.ReadAt.UnixMilli())
+		e.Folded.SetupMS += c.SetupMS
 		e.Folded.Starts += c.Starts
 		e.Folded.LastRun = max(e.Folded.LastRun, c.LastRun)
 		for k, n := range c.Ends {
@@ -325,6 +337,8 @@ type Totals struct {
 	LastRun time.Time
 	Running bool
 	Ends    map[string]int
+	// SetupMS is the run time of the clusters' creation runs (Cohort's).
+	SetupMS int64
 }
 
 // Hours is the run time in hours.
@@ -338,7 +352,8 @@ func (e *Entry) Totals(now time.Time) Totals {
 		t.RunningMS += c.RunningMS(now.UnixMilli())
 		t.Starts += c.Starts
 		last = max(last, c.LastRun)
-		if c.RunningSince > 0 {
+		t.SetupMS += c.SetupMS
+		if c.RunningSince > 0 && !c.InCreation {
 			t.Running = true
 			last = max(last, now.UnixMilli())
 		}

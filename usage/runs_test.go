@@ -77,13 +77,13 @@ func TestClusterApply_rereadCountsOnce(t *testing.T) {
 	}
 }
 
-// The run a cluster's creation makes is run time but no start: a
-// participant whose only run is that one never started their cluster.
+// The run a cluster's creation makes is Cohort's (setup time), not the
+// participant's: no start, no hours.
 func TestClusterApply_creationRunIsNoStart(t *testing.T) {
 	var c Cluster
 	c.Apply([]Event{ev(0, EventCreating), ev(2*min1, EventRunning), ev(3*min1, EventTerminating, EndUser)}, nil, nil)
-	if c.Starts != 0 || c.ClosedMS != min1 {
-		t.Errorf("after creation: %d starts, %d ms; want 0 starts, %d ms", c.Starts, c.ClosedMS, min1)
+	if c.Starts != 0 || c.ClosedMS != 0 || c.SetupMS != min1 {
+		t.Errorf("after creation: %d starts, %d ms, %d setup ms; want 0 starts, 0 ms, %d setup ms", c.Starts, c.ClosedMS, c.SetupMS, min1)
 	}
 	c.Apply([]Event{ev(60*min1, EventRunning)}, nil, nil)
 	if c.Starts != 1 {

@@ -248,7 +248,9 @@ func observeUsage(m *metrics.Metrics) func(wire.ParticipantUsage) {
 	if m == nil {
 		return nil
 	}
-	return func(u wire.ParticipantUsage) { m.ObserveUsage(u.Email, u.Hours, u.State == cohortusage.StateOverBudget) }
+	return func(u wire.ParticipantUsage) {
+		m.ObserveUsage(u.Email, u.Hours, u.State == cohortusage.StateOverBudget)
+	}
 }
 
 // newWorkers polls one task queue each: workflows and light activities on the
