@@ -63,17 +63,9 @@ func (a *Activities) UsageChunk(ctx context.Context, in wire.UsageChunkInput) (w
 	g.SetLimit(usageConcurrency)
 	for i, p := range ps {
 		g.Go(func() error {
-			var known []string
-			if in.ClusterIDs != nil {
-				known = in.ClusterIDs[i]
-			} else {
-				prior, err := a.PriorRuns(gctx, wire.PriorRunsInput{WorkflowID: in.WorkflowIDs[i]})
-				if err != nil {
-					return err
-				}
-				if prior.ClusterID != "" {
-					known = []string{prior.ClusterID}
-				}
+			known, err := a.knownClusters(gctx, in, i, p.Email)
+			if err != nil {
+				return err
 			}
 			u, pages, err := a.participantUsage(gctx, p.Email, known, nodeType)
 			if err != nil {
@@ -95,6 +87,25 @@ func (a *Activities) UsageChunk(ctx context.Context, in wire.UsageChunkInput) (w
 		return wire.UsageChunkResult{}, err
 	}
 	return out, nil
+}
+
+// knownClusters are the clusters to read for participant i besides those
+// their ledger holds: the ones the input names (a reconcile's), else, when
+// the ledger has no cluster still there, the one their earlier runs
+// recorded (PriorRuns: Temporal reads, so only the first read of an event,
+// or after a purge, pays them).
+func (a *Activities) knownClusters(ctx context.Context, in wire.UsageChunkInput, i int, email string) ([]string, error) {
+	if in.ClusterIDs != nil {
+		return in.ClusterIDs[i], nil
+	}
+	if e, err := a.Ledger.Load(email); err == nil && len(e.ClusterIDs()) > 0 {
+		return nil, nil
+	}
+	prior, err := a.PriorRuns(ctx, wire.PriorRunsInput{WorkflowID: in.WorkflowIDs[i]})
+	if err != nil || prior.ClusterID == "" {
+		return nil, err
+	}
+	return []string{prior.ClusterID}, nil
 }
 
 // clusterRead is one cluster's new events.

@@ -99,6 +99,13 @@ func TestEmulator_usageAndBudget(t *testing.T) {
 	if again := u.read(); again.Starts != 1 || !near(again.Hours, 0.5) {
 		t.Errorf("re-read: %+v, want the same 1 start and 0.5 h", again)
 	}
+	// A usage batch's read (no cluster ids given) takes the cluster from
+	// the ledger: no earlier run is read (there is no Temporal here).
+	r, err := run[wire.UsageChunkInput, wire.UsageChunkResult](t, u.acts, func(a *Activities) any { return a.UsageChunk },
+		wire.UsageChunkInput{Roster: u.ref, Limit: 1, WorkflowIDs: []string{"cohort-participant/" + u.p.Email}})
+	if err != nil || len(r.Usage) != 1 || r.Usage[0].ClusterID != u.cluster || r.Usage[0].Starts != 1 {
+		t.Errorf("read without cluster ids: %+v, %v; want the ledger's cluster", r, err)
+	}
 
 	u.acts.Settings.Budget = usage.Budget{HoursPerParticipant: 1, WarnFraction: 0.8}
 	u.clock.Advance(40 * time.Minute)

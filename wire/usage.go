@@ -27,7 +27,8 @@ const ModeUsage = "usage"
 
 // UsageChunkInput: activity UsageChunk, for one chunk's slice of the
 // roster. WorkflowIDs are the participants' workflow IDs in roster order,
-// whose earlier runs name the cluster Cohort recorded; ClusterIDs, when set
+// whose earlier runs name the cluster Cohort recorded (read only for a
+// participant whose ledger holds no cluster still there); ClusterIDs, when set
 // (a reconcile, whose survey read them), are each participant's known
 // clusters instead, and no earlier run is read. NodeType is the batch's
 // resolved node type ("": the configured one), for the estimate.
