@@ -235,6 +235,7 @@ func (a *Activities) usageOf(e usage.Entry, known []string, now time.Time) wire.
 	}
 	unrestricted := slices.ContainsFunc(u.ClusterIDs, func(id string) bool { return !e.RestrictedCluster(id) })
 	switch {
+	case len(u.ClusterIDs) == 0: // nothing left to act on (purged, offboarded)
 	case v.Over && (!e.Restricted || t.Running || unrestricted): // a cluster re-created since is restricted too
 		u.Action = wire.BudgetRestrict
 	case !v.Over && e.Restricted:
