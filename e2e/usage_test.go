@@ -125,7 +125,7 @@ func (s *scenario) waitStopped(ctx context.Context, t *testing.T, id string) {
 
 // TestUsage: four participants on an emulator whose day is a minute: one
 // never starts, one starts once (and their cluster is purged afterwards),
-// one starts on two days, one runs past a 3-hour budget. starter usage's
+// one starts on two days, one runs past a 6-hour budget. starter usage's
 // hours agree with the runs the emulator made within an emulated minute;
 // the one past the budget is stopped and cannot start their cluster with
 // their own token until a budget grant and the next read; the purged
@@ -133,10 +133,10 @@ func (s *scenario) waitStopped(ctx context.Context, t *testing.T, id string) {
 func TestUsage(t *testing.T) {
 	s := newScenario(t, "usage", "s19.e2e.example", 0, 19,
 		"--time-scale", fmt.Sprint(usageScale), "--cluster-retention", "12h")
-	// 3 emulated hours of budget, in Cohort's (real) hours.
+	// 6 emulated hours of budget, in Cohort's (real) hours.
 	budget := filepath.Join(s.dir, "budget.yaml")
 	if err := os.WriteFile(budget, fmt.Appendf(nil, "budget:\n  cluster_hours_per_participant: %g\nrate_limits:\n  cluster_events: 100\n",
-		3.0/usageScale), 0o644); err != nil {
+		6.0/usageScale), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.configs = append(s.configs, budget)
@@ -153,10 +153,13 @@ func TestUsage(t *testing.T) {
 		cluster[email] = cs[0].ClusterId
 	}
 	w := s.emu.workspaceClient(t, emuToken)
-	// The daily participant's cluster is pinned (kept past the retention);
-	// the once participant's is purged 12 emulated hours after its run.
-	if err := w.Clusters.Pin(ctx, compute.PinCluster{ClusterId: cluster[daily]}); err != nil {
-		t.Fatal(err)
+	// The daily and the over-budget participants' clusters are pinned
+	// (kept past the retention); the once participant's is purged 12
+	// emulated hours after its run.
+	for _, e := range []string{daily, over} {
+		if err := w.Clusters.Pin(ctx, compute.PinCluster{ClusterId: cluster[e]}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tokens := map[string]string{}
 	for _, p := range ps {
@@ -189,8 +192,8 @@ func TestUsage(t *testing.T) {
 		t.Errorf("totals = %+v, want %s alone to remind", u.Totals, never)
 	}
 
-	// Past 3 emulated hours (7.5 s), the next read stops them.
-	time.Sleep(time.Until(overStart.Add(8 * time.Second)))
+	// Past 6 emulated hours (15 s), the next read stops them.
+	time.Sleep(time.Until(overStart.Add(16 * time.Second)))
 	r := s.starter(3*time.Minute, "usage", "--format", "csv", batch)
 	if r.code != 0 || !strings.Contains(r.stdout, over) {
 		t.Fatalf("usage past the budget: %s", r)
