@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +132,30 @@ func TestUsage_badFormat(t *testing.T) {
 	var ue usageError
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "table, csv, json, html") {
 		t.Errorf("err = %v, want a usage error naming the formats", err)
+	}
+}
+
+// --out writes the whole output to a file only the owner reads, and
+// refuses what is not a regular file.
+func TestWriteOut(t *testing.T) {
+	var errb bytes.Buffer
+	m := &Main{Stdout: &bytes.Buffer{}, Stderr: &errb}
+	path := filepath.Join(t.TempDir(), "usage.html")
+	if err := m.writeOut(path, func(w io.Writer) error { _, err := io.WriteString(w, "<html>"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != 6 {
+		t.Errorf("--out file: %v, %v; want 6 bytes, mode 0600", fi, err)
+	}
+	if err := m.writeOut(filepath.Dir(path), func(io.Writer) error { return nil }); err == nil {
+		t.Error("--out a directory: no error")
+	}
+	failed := filepath.Join(filepath.Dir(path), "half.html")
+	if err := m.writeOut(failed, func(w io.Writer) error { return errors.New("render failed") }); err == nil {
+		t.Error("a failed render: no error")
+	}
+	if _, err := os.Stat(failed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed render left %s: %v", failed, err)
 	}
 }
