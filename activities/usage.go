@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/databricks/databricks-sdk-go/service/compute"
 	"golang.org/x/sync/errgroup"
@@ -72,7 +73,7 @@ func (a *Activities) UsageChunk(ctx context.Context, in wire.UsageChunkInput) (w
 				if t := errorType(err); t == wire.ErrThrottled || t == wire.ErrUnavailable || gctx.Err() != nil {
 					return err
 				}
-				u = wire.ParticipantUsage{Email: strings.ToLower(p.Email), Error: err.Error()}
+				u = wire.ParticipantUsage{Email: strings.ToLower(p.Email), Error: clip(err.Error(), maxUsageError)}
 			}
 			if a.ObserveUsage != nil && u.Error == "" {
 				a.ObserveUsage(u)
@@ -106,6 +107,21 @@ func (a *Activities) knownClusters(ctx context.Context, in wire.UsageChunkInput,
 		return nil, err
 	}
 	return []string{prior.ClusterID}, nil
+}
+
+// maxUsageError bounds a participant's error in a chunk's result, so 250
+// long SDK messages stay far under Temporal's payload limit.
+const maxUsageError = 400
+
+// clip cuts s to at most n bytes, at a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // clusterRead is one cluster's new events.
