@@ -503,7 +503,7 @@ func (m *Main) budget(_ context.Context, args []string) error {
 	fmt.Fprintf(m.Stdout, "granted %s %g more cluster hours (%g granted in all)", email, hours, e.GrantedHours)
 	if b.On() {
 		v := b.Judge(t.Hours(), e.GrantedHours)
-		fmt.Fprintf(m.Stdout, ": %.2f of %.2f hours used", t.Hours(), v.Limit)
+		fmt.Fprintf(m.Stdout, ": %.4g of %.4g hours used", t.Hours(), v.Limit)
 		if e.Restricted && !v.Over {
 			fmt.Fprint(m.Stdout, "; the next usage read (the daily run, or starter usage) gives CAN_RESTART back")
 		}

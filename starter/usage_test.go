@@ -117,7 +117,7 @@ func TestBudgetGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "granted a@x.org 2.5 more cluster hours") || !strings.Contains(out, "of 12.50 hours") {
+	if !strings.Contains(out, "granted a@x.org 2.5 more cluster hours") || !strings.Contains(out, "of 12.5 hours") {
 		t.Errorf("output = %q, want the grant and the new limit", out)
 	}
 	e, err := usage.Store{Dir: dir + "/rosters/ledger"}.Load("a@x.org")
