@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,11 @@ func TestEmulator_usageAndBudget(t *testing.T) {
 	c, err := u.w.Clusters.Get(context.Background(), compute.GetClusterRequest{ClusterId: u.cluster})
 	if err != nil || !stopped(c.State) {
 		t.Fatalf("cluster after the budget: %v, %v; want terminating", c.State, err)
+	}
+	// A reconcile's survey takes the budget's CAN_ATTACH_TO for no drift.
+	surveys, _ := u.readAndSurvey([]roster.Participant{u.p})
+	if s := surveys[0]; s.Has(wire.DriftPermissionMissing) || !slices.ContainsFunc(s.Notes, func(n string) bool { return strings.Contains(n, "over the budget") }) {
+		t.Errorf("survey of the restricted participant = %+v, want no permission drift, a note", s)
 	}
 	u.clock.Advance(5 * time.Minute)
 	err = u.start()
