@@ -74,9 +74,7 @@ func readUsage(ctx workflow.Context, in ChunkInput, ps []roster.Participant, clu
 			continue
 		}
 		out[i].changes = er.Changes
-		if u := &out[i].usage; len(er.Changes) > 0 || u.Action != "" {
-			u.Restricted = u.Action == wire.BudgetRestrict
-		}
+		out[i].usage.Restricted = out[i].usage.Action == wire.BudgetRestrict
 	}
 	return out, nil
 }
