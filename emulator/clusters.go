@@ -57,6 +57,7 @@ type cluster struct {
 	KeepRunning bool           `json:"keep_running,omitempty"`
 	BusyUntil   int64          `json:"busy_until,omitempty"`
 	Events      []clusterEvent `json:"events,omitempty"` // the event log, oldest first (events.go)
+	Runs        runTotals      `json:"runs"`             // how long it ran (runs.go)
 	Seq         int64          `json:"seq"`
 }
 
@@ -78,8 +79,7 @@ func (s *Server) expire(cl *cluster, now time.Time) bool {
 	if at == 0 || now.UnixMilli() < at {
 		return false
 	}
-	delete(s.st.Clusters, cl.ID)
-	s.del(kindCluster, cl.ID)
+	s.forgetCluster(cl, at)
 	s.st.Purged[cl.ID] = at
 	s.put(kindPurged, cl.ID, at)
 	return true
@@ -110,6 +110,7 @@ func (s *Server) advance(cl *cluster, now time.Time) {
 				"parameters": map[string]string{"inactivity_duration_min": strconv.Itoa(intAttr(cl.Spec, "autotermination_minutes"))}}
 			cl.NextState, cl.NextAt = stateTerminated, at+cl.StopDelayMs
 			cl.BusyUntil = 0
+			cl.runEnded(at)
 			s.recordEvent(cl, at, eventTerminating, map[string]any{"reason": cl.TerminationReason})
 		case stateTerminated:
 			cl.State, cl.TerminatedTime = stateTerminated, at
@@ -538,6 +539,7 @@ func (s *Server) editCluster(c *call) {
 		"cluster_size": clusterSize(spec), "previous_cluster_size": clusterSize(cl.Spec)})
 	cl.Spec, cl.Request = spec, original
 	if cl.State == stateRunning {
+		cl.runEnded(now)
 		cl.State, cl.StateMessage = statePending, "Restarting the cluster with the new configuration"
 		cl.StartDelayMs = s.startDelay().Milliseconds()
 		cl.NextState, cl.NextAt = stateRunning, now+cl.StartDelayMs
@@ -742,6 +744,7 @@ func (s *Server) terminateCluster(c *call) {
 		return
 	}
 	now := s.now().UnixMilli()
+	cl.runEnded(now)
 	cl.KeepRunning, cl.BusyUntil = false, 0
 	cl.State = stateTerminating
 	cl.StateMessage = "Terminating the cluster"
@@ -855,8 +858,7 @@ func (s *Server) permanentDeleteCluster(c *call) {
 		c.fail(http.StatusBadRequest, "INVALID_STATE", fmt.Sprintf("Cannot delete pinned cluster %s. Unpin it first.", id))
 		return
 	}
-	delete(s.st.Clusters, id)
-	s.del(kindCluster, id)
+	s.forgetCluster(cl, s.now().UnixMilli())
 	c.ok(map[string]any{})
 }
 

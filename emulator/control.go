@@ -259,6 +259,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) int {
 		status, out := s.keepRunning(req.ClusterID)
 		writeJSON(w, status, out)
 		return status
+	case "GET /clusters/runs":
+		writeJSON(w, http.StatusOK, s.clusterRuns())
 	case "POST /clusters/busy":
 		var req struct {
 			ClusterID string `json:"cluster_id"`

@@ -73,6 +73,11 @@
 //	                                (TERMINATING, reason INACTIVITY). PENDING or RUNNING only; repeating it
 //	                                extends, never shortens; a terminate ends it. Answers {"cluster_id",
 //	                                "state","busy_until","keep_running","auto_terminates_at"} (unix ms)
+//	GET  /emulator/v1/clusters/runs {"time_scale","clusters":[{"cluster_id","cluster_name","single_user_name",
+//	                                "state","runs","ran_seconds","last_running_at","gone_at"}]}: the emulator's own
+//	                                account of how long each cluster was RUNNING (emulated seconds; a run ends at
+//	                                TERMINATING, an edit's restart or its removal), purged and permanently
+//	                                deleted clusters included (state GONE): a ground truth for usage reads
 //
 // A participant acts with their own identity through a token minted by POST
 // /emulator/v1/tokens: clusters/start and clusters/delete with it need

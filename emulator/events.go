@@ -99,6 +99,7 @@ func clusterSize(spec map[string]any) map[string]any {
 func (s *Server) becomeRunning(cl *cluster, at int64) {
 	cl.State, cl.StateMessage = stateRunning, ""
 	cl.LastRestartedTime = at
+	cl.runStarted(at)
 	s.scheduleIdle(cl, at)
 	workers := intAttr(cl.Spec, "num_workers")
 	s.recordEvent(cl, at, eventRunning, map[string]any{"current_num_workers": workers, "target_num_workers": workers})

@@ -156,6 +156,40 @@ func TestClusterEvents_lifecycle(t *testing.T) {
 	if r := desc[4].Details.Reason; r.Type != compute.TerminationReasonTypeSuccess || r.Parameters["inactivity_duration_min"] != "30" {
 		t.Errorf("INACTIVITY reason = %+v, want type SUCCESS and inactivity_duration_min 30", r)
 	}
+
+	// The emulator's own account, in emulated time: 2h35m (RUNNING at 5 min
+	// to the idle end at 2h40m), then 1 min.
+	if r := e.runs()[id]; r.Runs != 2 || r.RanSeconds != (2*time.Hour+36*time.Minute).Seconds() || r.State != "TERMINATED" || r.SingleUserName != u.UserName {
+		t.Errorf("runs = %+v, want 2 runs, %v s, TERMINATED, single user %s", r, (2*time.Hour + 36*time.Minute).Seconds(), u.UserName)
+	}
+}
+
+// runRow is one row of GET /emulator/v1/clusters/runs.
+type runRow struct {
+	ClusterID      string  `json:"cluster_id"`
+	State          string  `json:"state"`
+	ClusterName    string  `json:"cluster_name"`
+	SingleUserName string  `json:"single_user_name"`
+	Runs           int     `json:"runs"`
+	RanSeconds     float64 `json:"ran_seconds"`
+	LastRunningAt  int64   `json:"last_running_at"`
+	GoneAt         int64   `json:"gone_at"`
+}
+
+// runs reads the emulator's run totals by cluster id.
+func (e *env) runs() map[string]runRow {
+	e.t.Helper()
+	var out struct {
+		Clusters []runRow `json:"clusters"`
+	}
+	if st := e.control("GET", "/emulator/v1/clusters/runs", nil, &out); st != 200 {
+		e.t.Fatalf("GET clusters/runs: %d", st)
+	}
+	m := map[string]runRow{}
+	for _, r := range out.Clusters {
+		m[r.ClusterID] = r
+	}
+	return m
 }
 
 // token mints a participant's own PAT through the control API.
@@ -400,14 +434,14 @@ func TestClusterEvents_retentionAndPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(40 * time.Minute)
+	clock.Advance(20 * time.Minute) // before its 30 idle minutes
 	if _, err := e.w.Clusters.Delete(ctx, compute.DeleteCluster{ClusterId: cl.ClusterId}); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(30 * time.Minute) // the creation is 70 min old, the terminate 30
+	clock.Advance(50 * time.Minute) // the creation is 70 min old, the terminate 50
 	evs := eventsOf(t, e.w, compute.GetEvents{ClusterId: cl.ClusterId})
-	if len(evs) != 1 || evs[0].Type != compute.EventTypeTerminating {
-		t.Errorf("after an hour's retention = %+v, want only the TERMINATING 30 min ago", evs)
+	if len(evs) != 1 || evs[0].Type != compute.EventTypeTerminating || evs[0].Details.Reason.Code != compute.TerminationReasonCodeUserRequest {
+		t.Errorf("after an hour's retention = %+v, want only the user's TERMINATING 50 min ago", evs)
 	}
 	if got, _ := e.w.Clusters.EventsAll(ctx, compute.GetEvents{ClusterId: cl.ClusterId}); len(got) != 1 {
 		t.Errorf("EventsAll = %d events, want 1", len(got))
@@ -416,6 +450,11 @@ func TestClusterEvents_retentionAndPurge(t *testing.T) {
 	clock.Advance(2 * time.Hour) // past the cluster retention: purged
 	_, err = e.w.Clusters.EventsAll(ctx, compute.GetEvents{ClusterId: cl.ClusterId})
 	wantErr(t, err, "Cannot access cluster "+cl.ClusterId, []error{apierr.ErrInvalidState})
+	// The emulator's account of it outlives the purge: RUNNING 50 ms after
+	// the create, terminated 1 s + 20 min after it.
+	if r := e.runs()[cl.ClusterId]; r.State != "GONE" || r.Runs != 1 || r.RanSeconds != 1200.95 || r.GoneAt == 0 || r.ClusterName != "evt-old" {
+		t.Errorf("runs of the purged cluster = %+v, want GONE, 1 run of 1200.95 s", r)
+	}
 
 	other, err := runningCluster(t, e, clock, "evt-other", u.UserName)
 	if err != nil {
@@ -582,6 +621,9 @@ func TestClusterEvents_surviveRestart(t *testing.T) {
 		want = append(want, w)
 	}
 	checkEvents(t, after, want)
+	if a, b := e.runs()[cl.ClusterId], e2.runs()[cl.ClusterId]; a != b || a.Runs != 1 || a.RanSeconds != (91*time.Minute).Seconds() {
+		t.Errorf("runs before the restart %+v, after %+v; want equal, 1 run of 91 min (busy from its first emulated minute for 1 h, 30 idle)", a, b)
+	}
 }
 
 // TestClusterEvents_busyWhilePending: a cluster marked busy while it starts

@@ -22,8 +22,9 @@ type state struct {
 	Schemas  map[string]*schema    // by lower-case full name
 	Grants   map[string]map[string][]string
 	Clusters map[string]*cluster
-	Tokens   map[string]string // extra PATs -> user name
-	Purged   map[string]int64  // clusters deleted by the retention rule -> unix ms
+	Tokens   map[string]string     // extra PATs -> user name
+	Purged   map[string]int64      // clusters deleted by the retention rule -> unix ms
+	Gone     map[string]*runTotals // run totals of purged and permanently deleted clusters (runs.go)
 	seq      int64
 }
 
@@ -38,6 +39,7 @@ func newState() *state {
 		Clusters: map[string]*cluster{},
 		Tokens:   map[string]string{},
 		Purged:   map[string]int64{},
+		Gone:     map[string]*runTotals{},
 	}
 }
 
@@ -137,6 +139,7 @@ const (
 	kindCluster = "cluster"
 	kindToken   = "token"
 	kindPurged  = "purged_cluster"
+	kindGone    = "gone_cluster_runs"
 )
 
 // record is one journal line: a put (V set) or a delete (D true) of one object.
@@ -173,6 +176,8 @@ func (st *state) apply(rec record) error {
 			delete(st.Tokens, rec.ID)
 		case kindPurged:
 			delete(st.Purged, rec.ID)
+		case kindGone:
+			delete(st.Gone, rec.ID)
 		default:
 			return fmt.Errorf("unknown kind %q", rec.K)
 		}
@@ -236,6 +241,12 @@ func (st *state) apply(rec record) error {
 			return err
 		}
 		st.Purged[rec.ID] = at
+	case kindGone:
+		var t runTotals
+		if err := json.Unmarshal(rec.V, &t); err != nil {
+			return err
+		}
+		st.Gone[rec.ID] = &t
 	default:
 		return fmt.Errorf("unknown kind %q", rec.K)
 	}
@@ -280,6 +291,9 @@ func (st *state) snapshot() []record {
 	}
 	for _, id := range sortedKeys(st.Purged) {
 		put(kindPurged, id, st.Purged[id])
+	}
+	for _, id := range sortedKeys(st.Gone) {
+		put(kindGone, id, st.Gone[id])
 	}
 	return recs
 }
