@@ -32,6 +32,7 @@ type usageJSON struct {
 		Hours      float64 `json:"hours"`
 		Starts     int     `json:"starts"`
 		State      string  `json:"state"`
+		SetupHours float64 `json:"setup_hours"`
 		EndedBy    string  `json:"ended_by"`
 		BudgetLeft string  `json:"budget_left"`
 	} `json:"participants"`
@@ -51,6 +52,39 @@ func (u usageJSON) of(t *testing.T, email string) (hours float64, starts int, st
 	}
 	t.Fatalf("starter usage lists no %s", email)
 	return
+}
+
+// ranMinutes is the emulator's own account of how long each cluster ran
+// (GET /emulator/v1/clusters/runs, purged ones included), in emulated
+// minutes, by cluster id.
+func (s *scenario) ranMinutes(t *testing.T) map[string]float64 {
+	t.Helper()
+	var runs struct {
+		Clusters []struct {
+			ClusterID  string  `json:"cluster_id"`
+			RanSeconds float64 `json:"ran_seconds"`
+		} `json:"clusters"`
+	}
+	s.emu.control(t, http.MethodGet, "/clusters/runs", nil, &runs)
+	out := map[string]float64{}
+	for _, c := range runs.Clusters {
+		out[c.ClusterID] = c.RanSeconds / 60
+	}
+	return out
+}
+
+// agreesWithEmulator checks each participant's hours, with their
+// clusters' creation runs (Cohort's setup hours), against what the
+// emulator says their cluster ran: within an emulated minute.
+func (s *scenario) agreesWithEmulator(t *testing.T, u usageJSON, cluster map[string]string) {
+	t.Helper()
+	ran := s.ranMinutes(t)
+	for _, p := range u.Participants {
+		got := emulated(p.Hours + p.SetupHours)
+		if want := ran[cluster[p.Email]]; math.Abs(got-want) > 1 {
+			t.Errorf("%s: usage says %.2f emulated min (setup included), the emulator ran cluster %s %.2f min", p.Email, got, cluster[p.Email], want)
+		}
+	}
 }
 
 // usage runs starter usage --format json on batch and decodes it.
@@ -188,6 +222,7 @@ func TestUsage(t *testing.T) {
 	check(u, never, 0, "never started")
 	check(u, once, 1, "active")
 	check(u, daily, 1, "active")
+	s.agreesWithEmulator(t, u, cluster)
 	if u.Totals.NeverStarted != 1 || len(u.Totals.Remind) != 1 || u.Totals.Remind[0] != never {
 		t.Errorf("totals = %+v, want %s alone to remind", u.Totals, never)
 	}
@@ -228,6 +263,7 @@ func TestUsage(t *testing.T) {
 	u = s.usage(batch, 0)
 	check(u, once, 1, "active")
 	check(u, daily, 2, "active")
+	s.agreesWithEmulator(t, u, cluster) // the purged cluster's hours included
 	if _, _, state, endedBy := u.of(t, over); state == "over budget" || !strings.Contains(endedBy, "budget 1") {
 		t.Errorf("%s after the grant: %s, ended by %q; want within budget, one run ended by the budget", over, state, endedBy)
 	}

@@ -55,6 +55,9 @@ type usageRow struct {
 	BudgetLeft  string    `csv:"budget_left" json:"budget_left,omitempty"`
 	State       string    `csv:"state" json:"state"`
 	Ends        string    `csv:"ended_by" json:"ended_by,omitempty"`
+	// SetupHours is the run time of their clusters' creation runs
+	// (Cohort's provisioning), in none of the figures above.
+	SetupHours float64 `csv:"-" json:"setup_hours,omitempty"`
 	lastRun     time.Time `csv:"-"`
 	dbu, cost   float64
 	hasDBU      bool
@@ -110,7 +113,7 @@ func buildUsage(ps []roster.Participant, entries map[string]usage.Entry, rates u
 		t := &r.Totals
 		t.Participants++
 		t.Hours += row.Hours
-		t.SetupHours += float64(e.Totals(now).SetupMS) / float64(time.Hour.Milliseconds())
+		t.SetupHours += row.SetupHours
 		t.DBU += row.dbu
 		t.Cost += row.cost
 		if row.Hours > 0 && (!row.hasDBU || (rates.PricePerDBU > 0 && !row.hasCost)) {
@@ -193,6 +196,7 @@ func usageRowOf(p roster.Participant, e usage.Entry, rates usage.Rates, budget u
 		ends = append(ends, fmt.Sprintf("%s %d", k, t.Ends[k]))
 	}
 	row.Ends = strings.Join(ends, ", ")
+	row.SetupHours = round6(float64(t.SetupMS) / float64(time.Hour.Milliseconds()))
 	return row
 }
 
