@@ -44,26 +44,26 @@ const maxCell = 40
 
 // usageRow is one participant in starter usage's output.
 type usageRow struct {
-	Email       string    `csv:"email" json:"email"`
-	DisplayName string    `csv:"display_name" json:"display_name"`
-	ClusterID   string    `csv:"cluster_id" json:"cluster_id"`
-	Hours       float64   `csv:"hours" json:"hours"`
-	Starts      int       `csv:"starts" json:"starts"`
-	LastRun     string    `csv:"last_run" json:"last_run,omitempty"`
-	DBU         string    `csv:"dbu" json:"dbu,omitempty"`
-	Cost        string    `csv:"cost" json:"cost,omitempty"`
-	BudgetLeft  string    `csv:"budget_left" json:"budget_left,omitempty"`
-	State       string    `csv:"state" json:"state"`
-	Ends        string    `csv:"ended_by" json:"ended_by,omitempty"`
+	Email       string  `csv:"email" json:"email"`
+	DisplayName string  `csv:"display_name" json:"display_name"`
+	ClusterID   string  `csv:"cluster_id" json:"cluster_id"`
+	Hours       float64 `csv:"hours" json:"hours"`
+	Starts      int     `csv:"starts" json:"starts"`
+	LastRun     string  `csv:"last_run" json:"last_run,omitempty"`
+	DBU         string  `csv:"dbu" json:"dbu,omitempty"`
+	Cost        string  `csv:"cost" json:"cost,omitempty"`
+	BudgetLeft  string  `csv:"budget_left" json:"budget_left,omitempty"`
+	State       string  `csv:"state" json:"state"`
+	Ends        string  `csv:"ended_by" json:"ended_by,omitempty"`
 	// SetupHours is the run time of their clusters' creation runs
 	// (Cohort's provisioning), in none of the figures above.
-	SetupHours float64 `csv:"-" json:"setup_hours,omitempty"`
-	lastRun     time.Time `csv:"-"`
-	dbu, cost   float64
-	hasDBU      bool
-	hasCost     bool
-	left        float64 // limit - hours: negative past the budget
-	hasBudget   bool
+	SetupHours float64   `csv:"-" json:"setup_hours,omitempty"`
+	lastRun    time.Time `csv:"-"`
+	dbu, cost  float64
+	hasDBU     bool
+	hasCost    bool
+	left       float64 // limit - hours: negative past the budget
+	hasBudget  bool
 }
 
 // usageDay is one day of the event.
