@@ -13,6 +13,7 @@ package activities
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/client"
@@ -25,6 +26,8 @@ import (
 	"go.temporal.io/sdk/log"
 
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/usage"
+	"github.com/cohort-dev/cohort/wire"
 )
 
 // Activities holds the dependencies of every Cohort activity. Workflows refer
@@ -38,6 +41,14 @@ type Activities struct {
 	// Roster and Temporal are used by the batch activities (batch.go).
 	Roster   roster.Store
 	Temporal temporalclient.Client
+	// Ledger keeps each participant's usage across runs (usage.go).
+	Ledger usage.Store
+	// Now, if set, is the clock usage is read against (tests: the
+	// emulator's); nil is time.Now.
+	Now func() time.Time
+	// ObserveUsage, if set, is told each participant's usage as a read
+	// finds it (the worker's metrics).
+	ObserveUsage func(wire.ParticipantUsage)
 }
 
 // AccountAPI is the account-level part of Databricks that Cohort uses.
@@ -124,8 +135,10 @@ type ClustersAPI interface {
 	PermanentDelete(ctx context.Context, request compute.PermanentDeleteCluster) error
 	UpdatePermissions(ctx context.Context, request compute.ClusterPermissionsRequest) (*compute.ClusterPermissions, error)
 	GetPermissions(ctx context.Context, request compute.GetClusterPermissionsRequest) (*compute.ClusterPermissions, error)
+	SetPermissions(ctx context.Context, request compute.ClusterPermissionsRequest) (*compute.ClusterPermissions, error)
 	SparkVersions(ctx context.Context) (*compute.GetSparkVersionsResponse, error)
 	ListNodeTypes(ctx context.Context) (*compute.ListNodeTypesResponse, error)
+	Events(ctx context.Context, request compute.GetEvents) listing.Iterator[compute.ClusterEvent]
 }
 
 // PoliciesAPI is satisfied by compute.ClusterPoliciesInterface
@@ -171,6 +184,14 @@ func FromClients(a *databricks.AccountClient, w *databricks.WorkspaceClient) (Ac
 		}
 	}
 	return acc, ws
+}
+
+// now is the clock usage is read against.
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // logger returns the activity logger, or nil outside an activity (step

@@ -144,7 +144,8 @@ func clusterMissing(err error) bool {
 }
 
 func clusterStep(step string) bool {
-	return step == wire.StepSetPermission || step == wire.StepStopCluster || step == wire.StepRemoveClusters
+	return step == wire.StepSetPermission || step == wire.StepStopCluster || step == wire.StepRemoveClusters ||
+		step == wire.StepUsage || step == wire.StepBudget
 }
 
 func throttleDelay() time.Duration {

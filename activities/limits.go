@@ -25,6 +25,7 @@ const (
 	ClassAssignments      Class = "assignments"       // account workspace assignment
 	ClassUnityCatalog     Class = "unity_catalog"     // catalogs, schemas, grants
 	ClassClusters         Class = "clusters"          // clusters, policies, runtimes, node types
+	ClassEvents           Class = "cluster_events"    // clusters/events pages (the usage read)
 )
 
 // RateRates are requests per second per class for the whole deployment.
@@ -38,6 +39,7 @@ type RateRates struct {
 	Assignments      float64
 	UnityCatalog     float64
 	Clusters         float64
+	ClusterEvents    float64
 }
 
 // Limits paces calls per API class. The zero value and nil pace nothing.
@@ -70,6 +72,7 @@ func NewLimits(r RateRates, workers int) *Limits {
 		ClassAssignments:      r.Assignments,
 		ClassUnityCatalog:     r.UnityCatalog,
 		ClassClusters:         r.Clusters,
+		ClassEvents:           r.ClusterEvents,
 	} {
 		if perSecond > 0 {
 			l.rates[class] = perSecond

@@ -32,6 +32,8 @@ func ClassOf(method, path string) Class {
 		return ClassPermissionsWrite
 	case strings.HasPrefix(p, "/api/2.1/unity-catalog/"):
 		return ClassUnityCatalog
+	case hasAPIPrefix(p, "clusters/events"):
+		return ClassEvents
 	case hasAPIPrefix(p, "clusters"), hasAPIPrefix(p, "policies"), hasAPIPrefix(p, "policy-families"):
 		return ClassClusters
 	}

@@ -469,11 +469,24 @@ func (a *Activities) survey(ctx context.Context, snap *eventSnapshot, cat string
 			}
 			reads++
 		}
-		if !slices.Contains(directLevels(perms, principal), compute.ClusterPermissionLevelCanRestart) {
+		ok := slices.Contains(directLevels(perms, principal), compute.ClusterPermissionLevelCanRestart)
+		switch {
+		case !ok && a.budgetRestricted(email, s.ClusterID):
+			s.Notes = append(s.Notes, "CAN_ATTACH_TO on cluster "+s.ClusterID+": over the budget (starter budget grant gives more hours)")
+		case !ok:
 			s.Add(wire.DriftPermissionMissing, "no CAN_RESTART on cluster "+s.ClusterID)
 		}
 	}
 	return s, reads, nil
+}
+
+// budgetRestricted says the budget lowered the participant's permission
+// on the cluster: a reconcile must not give CAN_RESTART back (the usage
+// read does, once they are within the budget again). An unreadable ledger
+// counts as not restricted.
+func (a *Activities) budgetRestricted(email, clusterID string) bool {
+	e, err := a.Ledger.Load(email)
+	return err == nil && e.RestrictedCluster(clusterID)
 }
 
 // missingNames is missingPrivileges for names: the wanted privileges not in

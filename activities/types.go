@@ -1,6 +1,10 @@
 package activities
 
-import "time"
+import (
+	"time"
+
+	"github.com/cohort-dev/cohort/usage"
+)
 
 // Settings are the non-secret provisioning settings the activities apply,
 // taken from the worker's configuration.
@@ -33,6 +37,11 @@ type Settings struct {
 	// SchemaMaxLen is the naming max length (0: roster.DefaultMaxLen): a
 	// schema renamed after a collision (<name>_2) stays within it.
 	SchemaMaxLen int
+
+	// Rates price the usage read's hours; Budget caps them (off when its
+	// hours are 0). See config.Usage and config.Budget.
+	Rates  usage.Rates
+	Budget usage.Budget
 }
 
 // Grant is a set of privileges on one securable ("catalog" or "schema").

@@ -6,6 +6,7 @@
 //	go run ./bench -n 10000 -time-scale 10 -ways cohort
 //	go run ./bench -limits-proof -n 5000 -time-scale 20
 //	go run ./bench -reconcile -n 300 -time-scale 1
+//	go run ./bench -usage -n 1000,10000 -time-scale 20
 //
 // For each N, each way runs on a FRESH emulator (--latency realistic
 // --rate-limits azure --time-scale X) with a fresh participant domain:
@@ -78,7 +79,9 @@ type options struct {
 	debugAddr     string
 
 	// The reconcile mode (see reconcile.go).
-	reconcile      bool
+	reconcile bool
+	// usage: the usage read's mode (usage.go).
+	usage          bool
 	driftShare     float64
 	verifyParallel int
 
@@ -134,6 +137,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, SQLite file, configs)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Hour, "give up on the whole invocation after this long")
 	fs.StringVar(&o.debugAddr, "worker-debug-addr", "", "start the worker with --debug-addr `host:port` (pprof, to profile it during a run)")
+	fs.BoolVar(&o.usage, "usage", false, "in process, no Temporal: N clusters seeded, then Cohort's usage read (UsageChunk) over them twice, against the clusters/events rate bound (issue 19)")
 	fs.BoolVar(&o.reconcile, "reconcile", false, "Cohort only: provision N participants, then measure reconcile on the unchanged event and with -drift-share of them drifted (issue 18)")
 	fs.Float64Var(&o.driftShare, "drift-share", 0.01, "with -reconcile: share of participants drifted (at least one per kind of drift)")
 	fs.IntVar(&o.verifyParallel, "verify-parallel", 8, "with -reconcile: per-participant reads of the held-out check at once (8 keeps Azure's 25 UC reads/s at realistic latencies)")
@@ -206,6 +210,17 @@ func run(ctx context.Context, args []string) error {
 	}
 	if err := os.Chdir(o.root); err != nil {
 		return err
+	}
+	if o.usage {
+		work, err := os.MkdirTemp("", "cohort-bench-usage-*")
+		if err != nil {
+			return err
+		}
+		if !o.keep {
+			defer os.RemoveAll(work)
+		}
+		printHeader(o, args)
+		return runUsage(ctx, o, work)
 	}
 	if o.temporal, err = findTemporal(o.temporal); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/usage"
 	"github.com/cohort-dev/cohort/wire"
 )
 
@@ -33,6 +35,8 @@ type Config struct {
 	RateLimits RateLimits `yaml:"rate_limits"`
 	Metrics    Metrics    `yaml:"metrics"`
 	Caps       Caps       `yaml:"caps"`
+	Usage      Usage      `yaml:"usage"`
+	Budget     Budget     `yaml:"budget"`
 	// RosterDir is where the starter stores validated rosters and the worker
 	// pages through them; both must see the same directory.
 	RosterDir string `yaml:"roster_dir"`
@@ -196,9 +200,34 @@ type RateLimits struct {
 	Assignments      float64 `yaml:"assignments"`
 	UnityCatalog     float64 `yaml:"unity_catalog"`
 	Clusters         float64 `yaml:"clusters"`
+	// ClusterEvents paces the usage read's pages of clusters/events: no
+	// published figure [Est], so a share of the clusters class's guess.
+	ClusterEvents float64 `yaml:"cluster_events"`
 	// Workers is how many worker processes share these limits; each paces
 	// itself to limit/Workers.
 	Workers int `yaml:"workers"`
+}
+
+// Usage prices the run time the usage read finds (starter usage): DBUs per
+// hour by node type and the price of a DBU. A node type without a rate, or
+// no price, shows hours only: Cohort never guesses a figure. The defaults
+// are Azure's published list figures for the default node type and
+// All-Purpose Compute on the Premium tier (examples/cohort.yaml names the
+// pages); check them against your region, tier and contract.
+type Usage struct {
+	DBUPerHour  map[string]float64 `yaml:"dbu_per_hour"`
+	PricePerDBU float64            `yaml:"price_per_dbu"`
+	Currency    string             `yaml:"currency"`
+}
+
+// Budget caps each participant's cluster run time (off while
+// cluster_hours_per_participant is 0). The daily run (reconcile or usage)
+// terminates the running cluster of a participant past it and lowers their
+// permission to CAN_ATTACH_TO; raising it, or starter budget grant, gives
+// CAN_RESTART back at the next run. Past WarnFraction they are listed.
+type Budget struct {
+	ClusterHoursPerParticipant float64 `yaml:"cluster_hours_per_participant"`
+	WarnFraction               float64 `yaml:"warn_fraction"`
 }
 
 // Metrics is the worker's Prometheus endpoint.
@@ -248,10 +277,16 @@ func Default() Config {
 			Assignments:      10, // no published figures for these three:
 			UnityCatalog:     25, // the emulator's estimates, see emulator/doc.go
 			Clusters:         30,
+			ClusterEvents:    10, // [Est] no published figure: a third of clusters'
 			Workers:          1,
 		},
 		RosterDir: "data/rosters",
 		Caps:      Caps{AccountUsers: 10000, SchemasPerCatalog: 10000},
+		// Azure's list figures (see examples/cohort.yaml for the pages):
+		// Standard_DS3_v2 is 0.75 DBU an hour; All-Purpose Compute on the
+		// Premium tier is 0.55 USD a DBU.
+		Usage:  Usage{DBUPerHour: map[string]float64{"Standard_DS3_v2": 0.75}, PricePerDBU: 0.55, Currency: "USD"},
+		Budget: Budget{WarnFraction: 0.8},
 	}
 }
 
@@ -389,13 +424,27 @@ func (c Config) Validate() error {
 	r := c.RateLimits
 	for name, v := range map[string]float64{"scim_write": r.SCIMWrite, "scim_list": r.SCIMList, "scim_get": r.SCIMGet, "scim_patch": r.SCIMPatch,
 		"permissions_write": r.PermissionsWrite, "permissions_read": r.PermissionsRead, "assignments": r.Assignments,
-		"unity_catalog": r.UnityCatalog, "clusters": r.Clusters} {
+		"unity_catalog": r.UnityCatalog, "clusters": r.Clusters, "cluster_events": r.ClusterEvents} {
 		if !(v > 0) || math.IsInf(v, 0) { // NaN fails v > 0
 			add("rate_limits.%s: expected a positive, finite rate in requests per second, got %v", name, v)
 		}
 	}
 	if r.Workers < 1 {
 		add("rate_limits.workers: expected at least 1")
+	}
+	for node, v := range c.Usage.DBUPerHour {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			add("usage.dbu_per_hour.%s: expected a DBU rate of 0 or more per hour, got %v", node, v)
+		}
+	}
+	if v := c.Usage.PricePerDBU; !(v >= 0) || math.IsInf(v, 0) {
+		add("usage.price_per_dbu: expected a price of 0 or more (0: hours and DBUs only), got %v", v)
+	}
+	if v := c.Budget.ClusterHoursPerParticipant; !(v >= 0) || math.IsInf(v, 0) {
+		add("budget.cluster_hours_per_participant: expected hours (0: no budget), got %v", v)
+	}
+	if v := c.Budget.WarnFraction; !(v > 0 && v < 1) {
+		add("budget.warn_fraction: expected a fraction between 0 and 1 (0.8 lists participants at 80%% of the budget), got %v", v)
 	}
 	if a := c.Metrics.Address; a != "" {
 		if _, _, err := net.SplitHostPort(a); err != nil {
@@ -408,3 +457,17 @@ func (c Config) Validate() error {
 	slices.Sort(p)
 	return errors.New(strings.Join(p, "; "))
 }
+
+// Rates are the usage section as usage.Rates.
+func (u Usage) Rates() usage.Rates {
+	return usage.Rates{DBUPerHour: u.DBUPerHour, PricePerDBU: u.PricePerDBU, Currency: u.Currency}
+}
+
+// Of is the budget section as usage.Budget.
+func (b Budget) Of() usage.Budget {
+	return usage.Budget{HoursPerParticipant: b.ClusterHoursPerParticipant, WarnFraction: b.WarnFraction}
+}
+
+// LedgerDir is where the usage ledger is kept: beside the stored rosters,
+// which the starter and the worker both see.
+func (c Config) LedgerDir() string { return filepath.Join(c.RosterDir, "ledger") }

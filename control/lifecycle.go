@@ -114,31 +114,48 @@ func (c *Client) lifecycleInput(batchID string, t Target, mode string, opts wire
 // ReconcileScheduleID is the Temporal Schedule that reconciles a target.
 func ReconcileScheduleID(source string) string { return "cohort-reconcile/" + source }
 
+// UsageScheduleID is the Temporal Schedule that reads a target's usage.
+func UsageScheduleID(source string) string { return "cohort-usage/" + source }
+
 // ScheduleReconcile creates, or updates, the Schedule that reconciles the
 // target every interval (overlaps skipped: a reconcile still running when
 // the next is due is not doubled). Each run is a batch whose id is
 // "reconcile-SOURCE-" and the scheduled time (see workflows.BatchWorkflow).
 // It reports whether the schedule existed.
 func (c *Client) ScheduleReconcile(ctx context.Context, t Target, every time.Duration, dryRun bool) (existed bool, err error) {
-	id := ReconcileScheduleID(t.Source)
-	// A run's batch id is "reconcile-SOURCE-" and the scheduled time
+	note := fmt.Sprintf("reconcile%s %s (%d participants) every %s", map[bool]string{true: " (dry run: report only)"}[dryRun], t.Source, t.Roster.Count, every)
+	return c.schedule(ctx, ReconcileScheduleID(t.Source), t, wire.ModeReconcile, every, dryRun, note)
+}
+
+// ScheduleUsage creates, or updates, the Schedule that reads the target's
+// usage and applies the budget every interval, as ScheduleReconcile does;
+// each run is a batch "usage-SOURCE-" and the scheduled time.
+func (c *Client) ScheduleUsage(ctx context.Context, t Target, every time.Duration) (existed bool, err error) {
+	note := fmt.Sprintf("usage of %s (%d participants) every %s", t.Source, t.Roster.Count, every)
+	return c.schedule(ctx, UsageScheduleID(t.Source), t, wire.ModeUsage, every, false, note)
+}
+
+// schedule creates or updates schedule id: a batch of mode over the
+// target every interval, overlaps skipped.
+func (c *Client) schedule(ctx context.Context, id string, t Target, mode string, every time.Duration, dryRun bool, note string) (existed bool, err error) {
+	// A run's batch id is "MODE-SOURCE-" and the scheduled time
 	// (2026-01-15T08:00:00Z): it must stay a valid batch id.
-	if run := "reconcile-" + t.Source + "-2006-01-02T15:04:05Z"; workflows.ValidateBatchRef(run) != nil {
+	if run := mode + "-" + t.Source + "-2006-01-02T15:04:05Z"; workflows.ValidateBatchRef(run) != nil {
 		return false, fmt.Errorf("schedule %s: its runs' batch ids (%s) would be too long; schedule the roster file instead", id, run)
 	}
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}
 	// BatchID left empty: each run takes its workflow ID's.
 	action := &client.ScheduleWorkflowAction{
-		ID:        workflows.BatchWorkflowID("reconcile-" + t.Source),
+		ID:        workflows.BatchWorkflowID(mode + "-" + t.Source),
 		Workflow:  workflows.BatchWorkflowName,
-		Args:      []any{c.lifecycleInput("", t, wire.ModeReconcile, wire.OffboardOptions{DryRun: dryRun})},
+		Args:      []any{c.lifecycleInput("", t, mode, wire.OffboardOptions{DryRun: dryRun})},
 		TaskQueue: workflows.TaskQueue,
 	}
 	sc := c.Temporal.ScheduleClient()
 	_, err = sc.Create(ctx, client.ScheduleOptions{
 		ID: id, Spec: spec, Action: action,
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Note:    fmt.Sprintf("reconcile%s %s (%d participants) every %s", map[bool]string{true: " (dry run: report only)"}[dryRun], t.Source, t.Roster.Count, every),
+		Note:    note,
 	})
 	if err == nil {
 		return false, nil
@@ -162,7 +179,12 @@ func (c *Client) ScheduleReconcile(ctx context.Context, t Target, every time.Dur
 // DeleteReconcileSchedule removes the target's schedule; false if there was
 // none. Runs it started are left to finish.
 func (c *Client) DeleteReconcileSchedule(ctx context.Context, source string) (bool, error) {
-	id := ReconcileScheduleID(source)
+	return c.DeleteSchedule(ctx, ReconcileScheduleID(source))
+}
+
+// DeleteSchedule removes schedule id; false if there was none. Runs it
+// started are left to finish.
+func (c *Client) DeleteSchedule(ctx context.Context, id string) (bool, error) {
 	err := c.Temporal.ScheduleClient().GetHandle(ctx, id).Delete(ctx)
 	var nf *serviceerror.NotFound
 	switch {

@@ -35,7 +35,7 @@ var (
 // namespaces are created by the shared dev server: one per scenario, so that
 // workers pointed at different emulators never share a task queue and each
 // scenario can count its own workflows.
-var namespaces = []string{"batch", "worker-crash", "server-restart", "faults", "delta", "retry", "bad-input", "metrics", "steps", "plan", "reconcile", "drift", "offboard", "offboard-ids", "collision",
+var namespaces = []string{"batch", "worker-crash", "server-restart", "faults", "delta", "retry", "bad-input", "metrics", "steps", "plan", "reconcile", "drift", "offboard", "offboard-ids", "collision", "usage",
 	"batch-ids", "csv", "wedge", "property"}
 
 const temporalInstall = "go install github.com/temporalio/cli/cmd/temporal@v1.5.1"

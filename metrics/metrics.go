@@ -16,6 +16,15 @@
 //	cohort_rate_limiter_wait_seconds{class}
 //	    time a call spent in Cohort's client-side token bucket before it was
 //	    sent, a histogram.
+//	cohort_cluster_hours_total
+//	    the participants' cluster run time in hours, as this worker's usage
+//	    reads last found it (a gauge: the ledger's totals, which only grow).
+//	cohort_participants_over_budget
+//	    how many of the participants this worker read are past their budget.
+//
+// The two usage gauges sum the participants this worker's usage reads
+// found since it started; with several workers each reports those it read
+// (take the max over workers, or run the usage batch on one).
 //
 // The package owns nothing but the collectors and their wiring; the worker
 // hands the pieces to the Temporal client, the Databricks clients and the
@@ -29,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +60,36 @@ type Metrics struct {
 	requests    *prometheus.CounterVec
 	limiterWait *prometheus.HistogramVec
 	ready       atomic.Bool
+
+	usageMu    sync.Mutex
+	usageSeen  map[string]participantUsage
+	hours      prometheus.Gauge
+	overBudget prometheus.Gauge
+}
+
+// participantUsage is what the usage gauges last heard of one participant.
+type participantUsage struct {
+	hours float64
+	over  bool
+}
+
+// ObserveUsage records one participant's usage as a read found it.
+func (m *Metrics) ObserveUsage(email string, hours float64, over bool) {
+	m.usageMu.Lock()
+	defer m.usageMu.Unlock()
+	if m.usageSeen == nil {
+		m.usageSeen = map[string]participantUsage{}
+	}
+	m.usageSeen[email] = participantUsage{hours: hours, over: over}
+	total, n := 0.0, 0
+	for _, u := range m.usageSeen {
+		total += u.hours
+		if u.over {
+			n++
+		}
+	}
+	m.hours.Set(total)
+	m.overBudget.Set(float64(n))
 }
 
 // SetReady says whether the worker polls its task queues: /healthz answers
@@ -102,11 +142,19 @@ func New() (*Metrics, error) {
 			Help:    "Time a Databricks call waited in Cohort's client-side rate limiter, by API class.",
 			Buckets: secondsBuckets,
 		}, []string{"class"}),
+		hours: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cohort_cluster_hours_total",
+			Help: "Participants' cluster run time in hours, as the usage reads of this worker last found it (the ledger's totals).",
+		}),
+		overBudget: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cohort_participants_over_budget",
+			Help: "Participants past their cluster-hours budget, among those the usage reads of this worker found.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.steps, m.requests, m.limiterWait,
+		m.steps, m.requests, m.limiterWait, m.hours, m.overBudget,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

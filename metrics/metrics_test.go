@@ -243,3 +243,19 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("ready: %d, want 200", got)
 	}
 }
+
+// The usage gauges sum each participant's latest read: a participant read
+// again replaces their earlier figures.
+func TestObserveUsage(t *testing.T) {
+	m := newMetrics(t)
+	m.ObserveUsage("a@x.org", 2, false)
+	m.ObserveUsage("b@x.org", 11, true)
+	m.ObserveUsage("a@x.org", 3, false)
+	fams := scrape(t, m)
+	if got := value(fams, "cohort_cluster_hours_total", nil); got != 14 {
+		t.Errorf("cohort_cluster_hours_total = %v, want 14", got)
+	}
+	if got := value(fams, "cohort_participants_over_budget", nil); got != 1 {
+		t.Errorf("cohort_participants_over_budget = %v, want 1", got)
+	}
+}

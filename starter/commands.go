@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -354,6 +355,9 @@ func (m *Main) status(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stdout, "  FAILED %s at %s: %s\n", o.Email, o.Step, o.Error)
 	}
 	printChanges(m.Stdout, outcomes)
+	if line := usageSummary(outcomes); line != "" {
+		fmt.Fprintln(m.Stdout, line)
+	}
 	if total.Failed > 0 {
 		fmt.Fprintf(m.Stdout, "re-run them: starter retry-failed %s; Web UI: %s\n", id, cl.FailuresURL(id))
 		return errSomeFailed
@@ -405,6 +409,11 @@ type reportRow struct {
 	Changes     string `csv:"changes" json:"changes,omitempty"`
 	// Drift is what a reconcile found drifted (wire.DriftKinds).
 	Drift string `csv:"drift" json:"drift,omitempty"`
+	// Hours and UsageState are what a usage read found (a usage batch or
+	// the daily reconcile): cluster hours and never started, active, near
+	// budget or over budget.
+	Hours      string `csv:"hours" json:"hours,omitempty"`
+	UsageState string `csv:"usage_state" json:"usage_state,omitempty"`
 }
 
 func (m *Main) report(ctx context.Context, args []string) error {
@@ -440,6 +449,9 @@ func writeReport(w io.Writer, format string, outcomes []workflows.Outcome) error
 			Mode: o.Mode, UserCreated: o.UserCreated, Changes: strings.Join(o.Changes, "; "), Drift: strings.Join(o.Drift, " ")}
 		if o.Unchanged && rows[i].Changes == "" {
 			rows[i].Changes = "unchanged"
+		}
+		if u := o.Usage; u != nil {
+			rows[i].Hours, rows[i].UsageState = strconv.FormatFloat(round3(u.Hours), 'f', -1, 64), u.State
 		}
 	}
 	if format == "json" {

@@ -9,6 +9,8 @@
 //	starter status BATCH
 //	starter retry-failed [--wait] BATCH
 //	starter report BATCH [--format csv|json]
+//	starter usage [--format table|csv|json|html] [--out FILE] [--every DURATION|off] [--cached] FILE.csv|BATCH
+//	starter budget grant EMAIL +HOURS
 //	starter version
 //	starter COMMAND -h
 //
@@ -85,6 +87,9 @@ var commands = []struct{ name, args, summary string }{
 		"read the event once and repair only what drifted (purged clusters re-created\nand stopped, running ones left alone); --dry-run only lists the drift (exit 1\nif any); --every keeps a Temporal Schedule doing it"},
 	{"offboard", "[--wait] [--dry-run] [--delete-users] [--drop-schemas] FILE.csv|BATCH",
 		"close the event: remove assignments, clusters, grants (schemas), then deactivate\n(or delete) the users Cohort created; --dry-run only lists it"},
+	{"usage", "[--format table|csv|json|html] [--out FILE] [--every DURATION|off] [--cached] FILE.csv|BATCH",
+		"read every participant's cluster event log into the usage ledger, apply the\nbudget, then list hours, starts, last run, DBU and cost estimates, budget\nleft and who never started (remind them); --every keeps a Schedule doing it"},
+	{"budget", "grant EMAIL +HOURS", "give a participant more cluster hours (stored in the ledger): the next usage\nread gives CAN_RESTART back to one past the budget"},
 	{"version", "", "Cohort's version and the Temporal and Databricks SDK versions it was built with"},
 }
 
@@ -92,8 +97,8 @@ const commonFlags = `common flags: --config FILE (default $COHORT_CONFIG or coho
               --address HOST:PORT ($TEMPORAL_ADDRESS), --namespace NS ($TEMPORAL_NAMESPACE)
 "starter COMMAND -h" lists a command's flags.`
 
-// usage is the starter's own usage text.
-func usage() string {
+// usageText is the starter's own usage text.
+func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage: starter COMMAND [flags] ARGS\n\ncommands:\n")
 	for _, c := range commands {
@@ -149,7 +154,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 
 func (m *Main) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("%s", usage())
+		return usagef("%s", usageText())
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -167,16 +172,20 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.reconcile(ctx, rest)
 	case "offboard":
 		return m.offboard(ctx, rest)
+	case "usage":
+		return m.usage(ctx, rest)
+	case "budget":
+		return m.budget(ctx, rest)
 	case "version":
 		return m.version(rest)
 	case "help", "-h", "--help":
 		if len(rest) == 1 && rest[0] != "help" {
 			return m.run(ctx, []string{rest[0], "-h"})
 		}
-		fmt.Fprintln(m.Stdout, usage())
+		fmt.Fprintln(m.Stdout, usageText())
 		return nil
 	default:
-		return usagef("starter: unknown command %q\n%s", cmd, usage())
+		return usagef("starter: unknown command %q\n%s", cmd, usageText())
 	}
 }
 

@@ -116,6 +116,8 @@ func TestRun_helpForEveryCommand(t *testing.T) {
 		{"report", append([]string{"-format format"}, common...)},
 		{"reconcile", append([]string{"-wait", "-every DURATION"}, common...)},
 		{"offboard", append([]string{"-wait", "-dry-run", "-delete-users", "-drop-schemas"}, common...)},
+		{"usage", append([]string{"-format format", "-out FILE", "-every DURATION", "-cached"}, common...)},
+		{"budget", common},
 		{"version", nil},
 	}
 	if len(tests) != len(commands) {

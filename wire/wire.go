@@ -233,6 +233,9 @@ type Provisioned struct {
 	// Drift lists the kinds of drift (DriftKinds) a reconcile found; with
 	// a dry run, what it would repair.
 	Drift []string `json:"drift,omitempty"`
+	// Usage is what a usage read (a usage batch, or the daily reconcile)
+	// found: the participant's hours and the budget's verdict.
+	Usage *ParticipantUsage `json:"usage,omitempty"`
 }
 
 // CreateUserInput: step create_user.

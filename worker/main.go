@@ -35,6 +35,7 @@ import (
 	"github.com/cohort-dev/cohort/config"
 	"github.com/cohort-dev/cohort/metrics"
 	"github.com/cohort-dev/cohort/roster"
+	cohortusage "github.com/cohort-dev/cohort/usage"
 	"github.com/cohort-dev/cohort/wire"
 	"github.com/cohort-dev/cohort/workflows"
 )
@@ -214,7 +215,7 @@ func newActivities(cfg config.Config, tc client.Client, m *metrics.Metrics) (*ac
 	limits := activities.NewLimits(activities.RateRates{
 		SCIMWrite: r.SCIMWrite, SCIMList: r.SCIMList, SCIMGet: r.SCIMGet, SCIMPatch: r.SCIMPatch,
 		PermissionsWrite: r.PermissionsWrite, PermissionsRead: r.PermissionsRead,
-		Assignments: r.Assignments, UnityCatalog: r.UnityCatalog, Clusters: r.Clusters,
+		Assignments: r.Assignments, UnityCatalog: r.UnityCatalog, Clusters: r.Clusters, ClusterEvents: r.ClusterEvents,
 	}, r.Workers)
 	if m != nil {
 		limits.Observe = func(c activities.Class, waited time.Duration) { m.ObserveWait(string(c), waited) }
@@ -232,11 +233,24 @@ func newActivities(cfg config.Config, tc client.Client, m *metrics.Metrics) (*ac
 			StorageRoot:     cfg.Catalog.StorageRoot,
 			MaxAccountUsers: cfg.Caps.AccountUsers, MaxSchemasPerCatalog: cfg.Caps.SchemasPerCatalog,
 			SchemaMaxLen: cfg.Naming.MaxLen,
+			Rates:        cfg.Usage.Rates(), Budget: cfg.Budget.Of(),
 		},
-		Limits:   limits,
-		Roster:   roster.Store{Dir: cfg.RosterDir},
-		Temporal: tc,
+		Limits:       limits,
+		Roster:       roster.Store{Dir: cfg.RosterDir},
+		Temporal:     tc,
+		Ledger:       cohortusage.Store{Dir: cfg.LedgerDir()},
+		ObserveUsage: observeUsage(m),
 	}, nil
+}
+
+// observeUsage feeds the usage gauges (nil without metrics).
+func observeUsage(m *metrics.Metrics) func(wire.ParticipantUsage) {
+	if m == nil {
+		return nil
+	}
+	return func(u wire.ParticipantUsage) {
+		m.ObserveUsage(u.Email, u.Hours, u.State == cohortusage.StateOverBudget)
+	}
 }
 
 // newWorkers polls one task queue each: workflows and light activities on the
@@ -263,6 +277,7 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(main, acts.PrefetchSurvey, wire.PrefetchSurveyName)
 	register(main, acts.SurveyChunk, wire.SurveyChunkName)
 	register(main, acts.PlanOffboardChunk, wire.PlanOffboardChunkName)
+	register(main, acts.UsageChunk, wire.UsageChunkName)
 
 	ao := accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers)
 	ao.Identity = identity
@@ -291,6 +306,7 @@ func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities
 	register(compute, acts.StopCluster, wire.StopClusterName)
 	register(compute, acts.ProvisionCluster, wire.ProvisionClusterName)
 	register(compute, acts.RemoveClusters, wire.RemoveClustersName)
+	register(compute, acts.EnforceBudget, wire.EnforceBudgetName)
 	return []worker.Worker{main, account, assignment, catalog, compute}
 }
 

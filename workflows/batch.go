@@ -139,8 +139,8 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		// the batch's id, so each run's chunks and report are its own.
 		in.BatchID = strings.TrimPrefix(workflow.GetInfo(ctx).WorkflowExecution.ID, BatchWorkflowID(""))
 	}
-	if in.Setup == nil && in.Mode == wire.ModeOffboard {
-		in.Setup = &wire.SetupBatchResult{} // the activities use the configured catalog
+	if in.Setup == nil && (in.Mode == wire.ModeOffboard || in.Mode == wire.ModeUsage) {
+		in.Setup = &wire.SetupBatchResult{} // the activities use the configured catalog and node type
 	}
 	if err := in.validate(); err != nil {
 		return BatchResult{}, err
@@ -332,6 +332,8 @@ func phaseOf(in BatchInput) string {
 		return "planning"
 	case in.Mode == wire.ModeOffboard:
 		return "offboarding"
+	case in.Mode == wire.ModeUsage:
+		return "reading usage"
 	}
 	return "provisioning"
 }

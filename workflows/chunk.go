@@ -162,6 +162,11 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	if err != nil {
 		return failAll(res, ps, wire.ModeOffboard, wire.StepPlanOffboard, err), nil
 	}
+	if in.Mode == wire.ModeUsage {
+		res = usageChunk(ctx, in, ps, res)
+		counts = res.Counts
+		return res, nil
+	}
 
 	sel := workflow.NewSelector(ctx)
 	inFlight := 0
@@ -284,6 +289,7 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		}
 	}
 	res.Counts = counts
+	reconcileUsageChunk(ctx, in, ps, surveys, &res)
 	return res, nil
 }
 

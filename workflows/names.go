@@ -79,7 +79,7 @@ const MaxBatchRefLen = 255
 // reservedBatchPrefixes begin the ids Cohort derives (control.LifecycleBatchID,
 // control.TargetOfRoster's source); a chosen id starting so could become the
 // id of a future reconcile or offboard.
-var reservedBatchPrefixes = []string{"reconcile-", "offboard-", "roster-"}
+var reservedBatchPrefixes = []string{"reconcile-", "offboard-", "roster-", "usage-"}
 
 // ValidateBatchID checks an id a person chose for a new batch.
 func ValidateBatchID(id string) error {

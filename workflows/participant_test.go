@@ -56,6 +56,8 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 		wire.StopClusterName:      stub[wire.StopClusterInput, wire.StopClusterResult],
 		wire.ProvisionAccessName:  stub[wire.ProvisionAccessInput, wire.ProvisionAccessResult],
 		wire.ProvisionClusterName: stub[wire.ProvisionClusterInput, wire.ProvisionClusterResult],
+		wire.UsageChunkName:       stub[wire.UsageChunkInput, wire.UsageChunkResult],
+		wire.EnforceBudgetName:    stub[wire.EnforceBudgetInput, wire.EnforceBudgetResult],
 	} {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

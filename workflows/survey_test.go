@@ -57,6 +57,8 @@ func TestChunkWorkflow_reconcileRunsOnlyDrifted(t *testing.T) {
 					surveyIn = in
 					return wire.SurveyChunkResult{Surveys: surveysOf5()}, nil
 				})
+			env.OnActivity(wire.UsageChunkName, mock.Anything, mock.Anything).Return(
+				wire.UsageChunkResult{Usage: make([]wire.ParticipantUsage, 5)}, nil).Maybe()
 			var mu sync.Mutex
 			ran := map[string][]string{}
 			env.OnWorkflow(ParticipantWorkflowName, mock.Anything, mock.Anything).Return(
