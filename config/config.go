@@ -201,7 +201,8 @@ type RateLimits struct {
 	UnityCatalog     float64 `yaml:"unity_catalog"`
 	Clusters         float64 `yaml:"clusters"`
 	// ClusterEvents paces the usage read's pages of clusters/events: no
-	// published figure [Est], so a share of the clusters class's guess.
+	// published figure [Est], so the clusters class's guess (the emulator
+	// gives the endpoint a bucket of its own at that rate).
 	ClusterEvents float64 `yaml:"cluster_events"`
 	// Workers is how many worker processes share these limits; each paces
 	// itself to limit/Workers.
@@ -277,7 +278,7 @@ func Default() Config {
 			Assignments:      10, // no published figures for these three:
 			UnityCatalog:     25, // the emulator's estimates, see emulator/doc.go
 			Clusters:         30,
-			ClusterEvents:    10, // [Est] no published figure: a third of clusters'
+			ClusterEvents:    30, // [Est] no published figure: the clusters class's
 			Workers:          1,
 		},
 		RosterDir: "data/rosters",

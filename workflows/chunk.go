@@ -154,6 +154,7 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 
 	// A read that failed (after its retries) fails every participant of
 	// the chunk by name, at its step, with the reason.
+	usage := startReconcileUsage(ctx, &in, ps)
 	surveys, err := surveyChunk(ctx, &in, ps)
 	if err != nil {
 		return failAll(res, ps, wire.ModeReconcile, wire.StepSurvey, err), nil
@@ -289,7 +290,7 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 		}
 	}
 	res.Counts = counts
-	reconcileUsageChunk(ctx, in, ps, surveys, &res)
+	finishReconcileUsage(ctx, usage, &res)
 	return res, nil
 }
 

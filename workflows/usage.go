@@ -15,8 +15,8 @@ import (
 )
 
 // reconcileUsage is the change that has a reconcile's chunk read its
-// participants' usage and apply the budget after its runs (issue 19).
-// Chunks started before it do not.
+// participants' usage and apply the budget beside its survey and runs
+// (issue 19). Chunks started before it do not.
 const reconcileUsage = "reconcile-usage"
 
 // usageChunkOptions: reads only, paced per class; it heartbeats.
@@ -133,29 +133,52 @@ func withUsage(o *Outcome, uo usageOutcome) {
 	}
 }
 
-// reconcileUsageChunk, in a reconcile that read the event (not a dry run),
-// reads the chunk's usage after its runs and applies the budget, adding
-// each participant's usage to their outcome. The clusters read are those
-// the survey and the runs know.
-func reconcileUsageChunk(ctx workflow.Context, in ChunkInput, ps []roster.Participant, surveys []wire.Survey, res *ChunkResult) {
-	if in.Mode != wire.ModeReconcile || in.DryRun || surveys == nil {
-		return
+// pendingUsage is a reconcile chunk's usage read, running beside its
+// survey and runs (startReconcileUsage); done once it has ended.
+type pendingUsage struct {
+	done bool
+	uos  []usageOutcome
+	err  error
+}
+
+// startReconcileUsage, in a reconcile that reads the event (not a dry
+// run), starts reading the chunk's usage and applying the budget beside
+// the survey and the runs: its pages (clusters/events) are paced by a class
+// of their own, so it adds calls but no wall time while the survey's Unity
+// Catalog reads, the scarcest, are the bound. The clusters read are those
+// the ledger knows (else the earlier runs'); a cluster a run re-creates
+// now has no usage yet but its creation, and is read from the next day.
+// A chunk started before the read (in.AwaitRead) starts it once the
+// batch's setup has come (the node type prices the usage). Nil when the
+// chunk reads no usage.
+func startReconcileUsage(ctx workflow.Context, in *ChunkInput, ps []roster.Participant) *pendingUsage {
+	if in.Mode != wire.ModeReconcile || in.DryRun || (in.Snapshot == "" && !in.AwaitRead) {
+		return nil
 	}
 	if workflow.GetVersion(ctx, reconcileUsage, workflow.DefaultVersion, 1) != 1 {
+		return nil
+	}
+	p := &pendingUsage{}
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { p.done = true }()
+		if p.err = workflow.Await(ctx, func() bool { return !in.AwaitRead }); p.err != nil {
+			return
+		}
+		p.uos, p.err = readUsage(ctx, *in, ps, nil)
+	})
+	return p
+}
+
+// finishReconcileUsage waits for the chunk's usage read (p) and adds each
+// participant's usage, and what the budget did, to their outcome.
+func finishReconcileUsage(ctx workflow.Context, p *pendingUsage, res *ChunkResult) {
+	if p == nil {
 		return
 	}
-	ids := make([][]string, len(ps))
-	for i, s := range surveys {
-		for _, id := range []string{s.Prior.ClusterID, s.ClusterID, res.Outcomes[i].ClusterID} {
-			if id != "" && !slices.Contains(ids[i], id) {
-				ids[i] = append(ids[i], id)
-			}
-		}
-		if ids[i] == nil {
-			ids[i] = []string{}
-		}
+	if err := workflow.Await(ctx, func() bool { return p.done }); err != nil {
+		return
 	}
-	uos, err := readUsage(ctx, in, ps, ids)
+	uos, err := p.uos, p.err
 	if err != nil {
 		// The reconcile itself is done: its outcomes stand, each noting
 		// that the usage could not be read.

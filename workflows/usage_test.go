@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/workflow"
@@ -99,20 +100,30 @@ func TestChunkWorkflow_usage(t *testing.T) {
 	}
 }
 
-// A reconcile chunk reads the usage after its runs, of the clusters the
-// survey and the runs know, and adds it to the outcomes.
+// A reconcile chunk reads the usage beside its survey (started before the
+// survey ends), of the clusters the ledger knows, and adds it to the
+// outcomes after its runs.
 func TestChunkWorkflow_reconcileReadsUsage(t *testing.T) {
 	env := newSurveyEnv(t)
 	ps := people(5)
 	env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(wire.LoadChunkResult{Participants: ps}, nil)
-	env.OnActivity(wire.SurveyChunkName, mock.Anything, mock.Anything).Return(wire.SurveyChunkResult{Surveys: surveysOf5()}, nil)
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	env.OnActivity(wire.SurveyChunkName, mock.Anything, mock.Anything).After(time.Minute).Return(
+		func(context.Context, wire.SurveyChunkInput) (wire.SurveyChunkResult, error) {
+			note("survey")
+			return wire.SurveyChunkResult{Surveys: surveysOf5()}, nil
+		})
 	env.OnWorkflow(ParticipantWorkflowName, mock.Anything, mock.Anything).Return(
 		func(_ workflow.Context, in ParticipantInput) (ParticipantResult, error) {
+			note("run")
 			return ParticipantResult{Email: in.Participant.Email, Mode: wire.ModeReconcile, ClusterID: "new-" + in.Participant.Email}, nil
 		})
 	var usageIn wire.UsageChunkInput
 	env.OnActivity(wire.UsageChunkName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in wire.UsageChunkInput) (wire.UsageChunkResult, error) {
+			note("usage")
 			usageIn = in
 			us := make([]wire.ParticipantUsage, 5)
 			for i := range us {
@@ -129,9 +140,11 @@ func TestChunkWorkflow_reconcileReadsUsage(t *testing.T) {
 	if err := env.GetWorkflowResult(&got); err != nil {
 		t.Fatal(err)
 	}
-	if len(usageIn.ClusterIDs) != 5 || !slices.Equal(usageIn.ClusterIDs[0], []string{"c"}) ||
-		!slices.Equal(usageIn.ClusterIDs[3], []string{"c", "new-" + ps[3].Email}) {
-		t.Errorf("usage cluster ids = %q, want the survey's, and a run's new cluster", usageIn.ClusterIDs)
+	if usageIn.ClusterIDs != nil || usageIn.NodeType != setup.Cluster.NodeType {
+		t.Errorf("usage input: cluster ids %q, node type %q; want the ledger's clusters (none passed) and the setup's node type", usageIn.ClusterIDs, usageIn.NodeType)
+	}
+	if len(order) < 2 || order[0] != "usage" || order[1] != "survey" {
+		t.Errorf("order = %v, want the usage read beside the survey (before it ends), not after the runs", order)
 	}
 	for i, o := range got.Outcomes {
 		if o.Usage == nil || o.Usage.Hours != float64(i) {
