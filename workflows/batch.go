@@ -157,7 +157,7 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	// and an offboard list the clusters alone (clustersListedOnce).
 	var readF workflow.Future
 	if rin, ok := eventRead(ctx, in); ok {
-		actx := workflow.WithActivityOptions(ctx, stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, in.StepTimeout,
+		actx := workflow.WithActivityOptions(ctx, activityOptions(wire.ReadEventName, in.StepTimeout,
 			"read the event's users, assignments, schemas, grants and clusters (list calls)"))
 		readF = workflow.ExecuteActivity(actx, wire.ReadEventName, rin)
 	}
@@ -175,11 +175,7 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		}
 	}
 	if in.Setup == nil {
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout:    5 * time.Minute,
-			ScheduleToCloseTimeout: in.StepTimeout,
-			RetryPolicy:            retryPolicy(),
-		})
+		actx := workflow.WithActivityOptions(ctx, activityOptions(wire.SetupBatchName, in.StepTimeout, ""))
 		var setup wire.SetupBatchResult
 		if err := workflow.ExecuteActivity(actx, wire.SetupBatchName, wire.SetupBatchInput{BatchID: in.BatchID, Roster: in.Current()}).Get(ctx, &setup); err != nil {
 			return BatchResult{}, err // the activity error names the step and keeps its type

@@ -125,7 +125,7 @@ func reconcileParticipant(ctx workflow.Context, in ParticipantInput) (Participan
 
 // priorRunsOptions: a read of Temporal's own records, on the main queue.
 func priorRunsOptions(st time.Duration) workflow.ActivityOptions {
-	return stepOptions(TaskQueue, 2*time.Minute, 0, st, "read the earlier runs of this participant")
+	return activityOptions(wire.PriorRunsName, st, "read the earlier runs of this participant")
 }
 
 // priorRunsInput names this run's workflow, and the run to leave out.
@@ -136,7 +136,7 @@ func priorRunsInput(ctx workflow.Context) wire.PriorRunsInput {
 
 // surveyChunkOptions: reads only, paced per class; it heartbeats.
 func surveyChunkOptions(st time.Duration) workflow.ActivityOptions {
-	return stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, st, "read what the chunk's participants have, against the batch's read of the event")
+	return activityOptions(wire.SurveyChunkName, st, "read what the chunk's participants have, against the batch's read of the event")
 }
 
 // surveyChunk, in a reconcile that read the event (in.Snapshot), compares
