@@ -35,7 +35,8 @@ type BatchInput struct {
 	// ChunkInput.ParticipantTimeout and config.Batch.ParticipantTimeout.
 	ParticipantTimeout time.Duration `json:"participant_timeout,omitempty"`
 	// Recheck: see ChunkInput.Recheck (kept for batches started before
-	// reconcile replaced it; nothing sets it now).
+	// reconcile replaced it; nothing sets it now; when it can go:
+	// participant_legacy.go).
 	Recheck bool `json:"recheck,omitempty"`
 	// Mode is wire.ModeProvision (""), ModeReconcile or ModeOffboard (with
 	// Offboard's choices). An offboard needs no setup: it is skipped.

@@ -32,7 +32,8 @@ type ChunkInput struct {
 	ParticipantTimeout time.Duration `json:"participant_timeout,omitempty"`
 	// Recheck re-ran participants that completed before. Nothing sets it any
 	// more (starter reconcile replaced submit --recheck); it is still honoured
-	// for chunks started before, so their histories replay.
+	// for chunks started before, so their histories replay (when it can
+	// go: participant_legacy.go).
 	Recheck bool `json:"recheck,omitempty"`
 	// Mode is the batch's mode (wire.ModeProvision, ModeReconcile,
 	// ModeOffboard) with Offboard's choices; an offboard dry run starts no

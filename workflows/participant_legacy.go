@@ -10,20 +10,26 @@ package workflows
 // replays testdata/participant.json, recorded by that shape.
 //
 // When to delete it: once no participant run is open that started before
-// the seven-activities marker. Participant runs last minutes (at most the
-// participant timeout), so in practice a day after every worker was
-// upgraded. To check, list the open participant runs and the time the
-// oldest started:
+// the seven-activities marker, that is, before the first worker with the
+// seven activities was deployed (runs started since record the marker).
+// Participant runs end within the participant timeout (hours), so in
+// practice a day after every worker was upgraded. To check, with the
+// deployment's time in RFC 3339, expect no rows:
 //
-//	temporal workflow list --query "WorkflowType = 'Participant' AND ExecutionStatus = 'Running'"
+//	temporal workflow list --query "WorkflowType = 'Participant' AND ExecutionStatus = 'Running' AND StartTime < '2026-01-01T00:00:00Z'"
 //
-// If none started before the first worker with the seven activities was
-// deployed, delete this file, activities/legacy.go and wire/legacy.go, the
-// testdata/participant.json replay (TestReplay lists its files), and in
-// ParticipantWorkflow keep the GetVersion call (it must stay, returning 1,
-// for the runs recorded since) but drop its DefaultVersion branch. Chunk
-// and batch inputs' Recheck fields (batch.go, chunk.go) belong to batches
-// of the same era: drop them by the same check over Batch and Chunk runs.
+// Then delete this file, activities/legacy.go, wire/legacy.go and the two
+// rows' methods in worker/main.go (activityMethods; the wiring tests fail
+// until all go together); in ParticipantWorkflow keep the GetVersion call
+// (runs recorded since carry its marker) with its minimum raised to 1
+// (GetVersion(ctx, sevenActivities, 1, 1)) and no DefaultVersion branch;
+// and delete testdata/participant.json, the one history of that shape (the
+// replay test reads every file in testdata/). Two things stay: PriorRuns
+// (activities/offboard.go) reads ProvisionAccess results of closed runs,
+// which the namespace keeps until its retention ends; and the Recheck
+// fields of BatchInput and ChunkInput (batch.go, chunk.go), of an earlier
+// era again (submit --recheck), go by the same check over open Batch and
+// Chunk runs started before starter reconcile replaced it.
 
 import (
 	"errors"
