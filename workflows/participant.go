@@ -54,8 +54,8 @@ const ParticipantFailedError = "ParticipantFailed"
 type StepFailure = wire.StepFailure
 
 // Activity options: each activity's queue and timeouts are its row of the
-// wiring table (wiring.go); the helpers below add the Web UI summary. Every activity has a
-// StartToCloseTimeout, longer than the SDK's own retry window (30 s) plus a
+// wiring table (wiring.go); the helpers below add the Web UI summary.
+// Every activity has a StartToCloseTimeout, longer than the SDK's own retry window (30 s) plus a
 // wait at the client-side rate limiter; the ScheduleToCloseTimeout (the step
 // timeout) bounds queueing behind rate limits plus all retries. Activities
 // that can wait (for their turn at a scarce rate, for a fresh user to become
