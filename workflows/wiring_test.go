@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/cohort-dev/cohort/roster"
 	"github.com/cohort-dev/cohort/wire"
 )
 
@@ -123,7 +124,8 @@ func wireName(e ast.Expr) (string, bool) {
 }
 
 // Workflows schedule each activity on its row's queue: a provisioning run
-// (the seven steps), a run of the earlier shape, and an offboard, their
+// (the seven steps), a run of the earlier shape, an offboard and a
+// reconcile batch (setup, the event read, load, survey, usage), their
 // activities seen as the test server starts them.
 func TestWiringTable_scheduledOnItsQueue(t *testing.T) {
 	runs := []struct {
@@ -151,10 +153,20 @@ func TestWiringTable_scheduledOnItsQueue(t *testing.T) {
 			env.ExecuteWorkflow(ParticipantWorkflowName, ParticipantInput{BatchID: "b1", Participant: taro, Catalog: "cohort",
 				Mode: wire.ModeOffboard, Offboard: wire.OffboardOptions{DropSchemas: true}})
 		}},
+		{"reconcile batch", func(env *testsuite.TestWorkflowEnvironment) {
+			env.OnActivity(wire.SetupBatchName, mock.Anything, mock.Anything).Return(setup, nil)
+			env.OnActivity(wire.ReadEventName, mock.Anything, mock.Anything).After(time.Minute).Return(wire.ReadEventResult{Snapshot: "snap"}, nil)
+			env.OnActivity(wire.LoadChunkName, mock.Anything, mock.Anything).Return(wire.LoadChunkResult{Participants: people(2)}, nil)
+			env.OnActivity(wire.PrefetchSurveyName, mock.Anything, mock.Anything).Return(wire.PrefetchSurveyResult{}, nil)
+			env.OnActivity(wire.SurveyChunkName, mock.Anything, mock.Anything).Return(wire.SurveyChunkResult{Surveys: make([]wire.Survey, 2)}, nil)
+			env.OnActivity(wire.UsageChunkName, mock.Anything, mock.Anything).Return(wire.UsageChunkResult{Usage: make([]wire.ParticipantUsage, 2)}, nil)
+			env.ExecuteWorkflow(BatchWorkflowName, BatchInput{BatchID: "reconcile-x", Roster: roster.Ref{Key: "k", Count: 2}, ChunkSize: 2,
+				MaxInFlight: 2, ParallelChunks: 1, ChunksPerRun: 10, StepTimeout: time.Hour, Mode: wire.ModeReconcile})
+		}},
 	}
 	for _, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
-			env := newEnv(t)
+			env := newSurveyEnv(t)
 			var started []string
 			env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 				started = append(started, info.ActivityType.Name)
