@@ -10,9 +10,10 @@ import (
 // The activities of the earlier participant shape, which ran the seven steps
 // as two activities. A participant workflow started by a worker of that
 // shape replays its recorded history on an upgraded worker and goes on
-// scheduling them, so they stay registered, composed of the same steps, until
-// no such run is open (participant runs last minutes; see the
-// "seven-activities" version in workflows/participant.go).
+// scheduling them, so they stay registered (the wiring table's rows in
+// workflows/participant_legacy.go), composed of the same steps, until no
+// such run is open: participant_legacy.go says how to check, and what goes
+// with this file.
 
 // ProvisionAccess is steps create_user, assign_workspace, create_schema and
 // grant, in that order, as the earlier shape ran them. Its heartbeat names

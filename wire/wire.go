@@ -25,11 +25,7 @@ const (
 	SetPermissionName   = "SetPermission"
 	StopClusterName     = "StopCluster"
 
-	// The two activities of the earlier participant shape (steps 1-4 and
-	// 5-7). Participant workflows started by a worker of that shape still
-	// schedule them after an upgrade; remove them once no such run is open.
-	ProvisionAccessName  = "ProvisionAccess"
-	ProvisionClusterName = "ProvisionCluster"
+	// The earlier participant shape's two activities are in legacy.go.
 )
 
 // Steps, in the order a participant goes through them. They name where a
@@ -393,37 +389,6 @@ type StopClusterInput struct {
 // (TERMINATING or TERMINATED).
 type StopClusterResult struct {
 	State string `json:"state"`
-}
-
-// ProvisionAccessInput is the earlier shape's steps 1-4 (see
-// ProvisionAccessName).
-type ProvisionAccessInput struct {
-	Participant roster.Participant `json:"participant"`
-	Catalog     string             `json:"catalog"`
-}
-
-// ProvisionAccessResult is the earlier shape's result of steps 1-4.
-type ProvisionAccessResult struct {
-	UserID      string `json:"user_id"`
-	UserCreated bool   `json:"user_created"`
-	Schema      string `json:"schema"`
-}
-
-// ProvisionClusterInput is the earlier shape's steps 5-7 (see
-// ProvisionClusterName).
-type ProvisionClusterInput struct {
-	Participant roster.Participant `json:"participant"`
-	Spec        ClusterSpec        `json:"spec"`
-	BatchID     string             `json:"batch_id"`
-	Lookup      bool               `json:"lookup,omitempty"`
-}
-
-// ProvisionClusterResult is the earlier shape's result of steps 5-7.
-type ProvisionClusterResult struct {
-	ClusterID string `json:"cluster_id"`
-	URL       string `json:"url"`
-	State     string `json:"state"`
-	Created   bool   `json:"created"`
 }
 
 // Lifecycle: the runs after day one (reconcile) and at the end (offboard).

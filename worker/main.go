@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only with --debug-addr
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -143,7 +145,10 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 		return err
 	}
 	identity := workerIdentity()
-	workers := newWorkers(tc, cfg, acts, identity)
+	workers, err := newWorkers(tc, cfg, acts, identity)
+	if err != nil {
+		return err
+	}
 	for _, w := range workers {
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
@@ -253,61 +258,130 @@ func observeUsage(m *metrics.Metrics) func(wire.ParticipantUsage) {
 	}
 }
 
-// newWorkers polls one task queue each: workflows and light activities on the
-// main queue; each step activity on the queue of the Databricks API it calls
-// (see workflows.TaskQueue): CreateUser on a queue the server paces to the
-// SCIM write rate for all workers together, cluster work, which may wait for
-// clusters to stop, with many slots. The earlier shape's two activities stay
-// registered for participant runs it started (see wire.ProvisionAccessName).
-// identity names this worker process on every queue (the rate share counts
-// the workers by it).
-func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities, identity string) []worker.Worker {
-	main := worker.New(tc, workflows.TaskQueue, worker.Options{WorkerStopTimeout: stopTimeout, Identity: identity})
+// newWorkers polls one task queue each (queues): workflows and light
+// activities on the main queue; each step activity on the queue of the
+// Databricks API it calls, as the wiring table says (workflows.Activities):
+// CreateUser on a queue the server paces to the SCIM write rate for all
+// workers together, cluster work, which may wait for clusters to stop, with
+// many slots. identity names this worker process on every queue (the rate
+// share counts the workers by it).
+func newWorkers(tc client.Client, cfg config.Config, acts *activities.Activities, identity string) ([]worker.Worker, error) {
+	var all []worker.Worker
+	byQueue := map[string]registrar{}
+	for _, q := range queues(cfg, identity) {
+		w := worker.New(tc, q.name, q.options)
+		all = append(all, w)
+		byQueue[q.name] = w
+	}
+	main := all[0] // workflows.TaskQueue, the only queue with workflows
 	main.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ChunkWorkflow, workflow.RegisterOptions{Name: workflows.ChunkWorkflowName})
 	main.RegisterWorkflowWithOptions(workflows.ParticipantWorkflow, workflow.RegisterOptions{Name: workflows.ParticipantWorkflowName})
-	register(main, acts.SetupBatch, wire.SetupBatchName)
-	register(main, acts.LoadChunk, wire.LoadChunkName)
-	register(main, acts.AwaitParticipant, wire.AwaitParticipantName)
 	main.RegisterWorkflowWithOptions(workflows.PlanWorkflow, workflow.RegisterOptions{Name: workflows.PlanWorkflowName})
-	register(main, acts.PlanWorkspace, wire.PlanWorkspaceName)
-	register(main, acts.PriorRuns, wire.PriorRunsName)
-	register(main, acts.PlanOffboard, wire.PlanOffboardName)
-	register(main, acts.ReadEvent, wire.ReadEventName)
-	register(main, acts.PrefetchSurvey, wire.PrefetchSurveyName)
-	register(main, acts.SurveyChunk, wire.SurveyChunkName)
-	register(main, acts.PlanOffboardChunk, wire.PlanOffboardChunkName)
-	register(main, acts.UsageChunk, wire.UsageChunkName)
+	if err := registerActivities(byQueue, activityMethods(acts)); err != nil {
+		return nil, err
+	}
+	return all, nil
+}
 
+// queue is one task queue this worker polls, with its worker's options.
+type queue struct {
+	name    string
+	options worker.Options
+}
+
+// queues are the task queues a worker polls: the main one (workflows and
+// light activities), then one per Databricks API the steps call, sized to
+// the batch's in-flight bound.
+func queues(cfg config.Config, identity string) []queue {
 	ao := accountOptions(cfg.RateLimits.SCIMWrite, cfg.RateLimits.Workers)
 	ao.Identity = identity
-	account := worker.New(tc, workflows.AccountTaskQueue, ao)
-	register(account, acts.CreateUser, wire.CreateUserName)
-	register(account, acts.ProvisionAccess, wire.ProvisionAccessName)
-	register(account, acts.RemoveUser, wire.RemoveUserName)
-
 	activityOnly := func(slots int) worker.Options {
 		return worker.Options{DisableWorkflowWorker: true, MaxConcurrentActivityExecutionSize: slots,
 			WorkerStopTimeout: stopTimeout, Identity: identity}
 	}
-	assignment := worker.New(tc, workflows.AssignmentTaskQueue, activityOnly(cfg.Batch.MaxInFlight))
-	register(assignment, acts.AssignWorkspace, wire.AssignWorkspaceName)
-	register(assignment, acts.RemoveAssignment, wire.RemoveAssignmentName)
+	return []queue{
+		{workflows.TaskQueue, worker.Options{WorkerStopTimeout: stopTimeout, Identity: identity}},
+		{workflows.AccountTaskQueue, ao},
+		{workflows.AssignmentTaskQueue, activityOnly(cfg.Batch.MaxInFlight)},
+		{workflows.CatalogTaskQueue, activityOnly(2 * cfg.Batch.MaxInFlight)},
+		{workflows.ComputeTaskQueue, activityOnly(3 * cfg.Batch.MaxInFlight)},
+	}
+}
 
-	catalog := worker.New(tc, workflows.CatalogTaskQueue, activityOnly(2*cfg.Batch.MaxInFlight))
-	register(catalog, acts.CreateSchema, wire.CreateSchemaName)
-	register(catalog, acts.Grant, wire.GrantName)
-	register(catalog, acts.RevokeGrants, wire.RevokeGrantsName)
-	register(catalog, acts.DropSchema, wire.DropSchemaName)
+// activityMethods maps each activity name to the method of acts that runs
+// it. Every name must be a row of the wiring table (workflows.Activities),
+// and every row must have a method here: registerActivities refuses to
+// start otherwise. The earlier shape's two activities stay for participant
+// runs it started (see workflows/participant_legacy.go).
+func activityMethods(acts *activities.Activities) map[string]any {
+	return map[string]any{
+		wire.SetupBatchName:        acts.SetupBatch,
+		wire.LoadChunkName:         acts.LoadChunk,
+		wire.AwaitParticipantName:  acts.AwaitParticipant,
+		wire.PlanWorkspaceName:     acts.PlanWorkspace,
+		wire.PriorRunsName:         acts.PriorRuns,
+		wire.PlanOffboardName:      acts.PlanOffboard,
+		wire.ReadEventName:         acts.ReadEvent,
+		wire.PrefetchSurveyName:    acts.PrefetchSurvey,
+		wire.SurveyChunkName:       acts.SurveyChunk,
+		wire.PlanOffboardChunkName: acts.PlanOffboardChunk,
+		wire.UsageChunkName:        acts.UsageChunk,
 
-	compute := worker.New(tc, workflows.ComputeTaskQueue, activityOnly(3*cfg.Batch.MaxInFlight))
-	register(compute, acts.CreateCluster, wire.CreateClusterName)
-	register(compute, acts.SetPermission, wire.SetPermissionName)
-	register(compute, acts.StopCluster, wire.StopClusterName)
-	register(compute, acts.ProvisionCluster, wire.ProvisionClusterName)
-	register(compute, acts.RemoveClusters, wire.RemoveClustersName)
-	register(compute, acts.EnforceBudget, wire.EnforceBudgetName)
-	return []worker.Worker{main, account, assignment, catalog, compute}
+		wire.CreateUserName:      acts.CreateUser,
+		wire.AssignWorkspaceName: acts.AssignWorkspace,
+		wire.CreateSchemaName:    acts.CreateSchema,
+		wire.GrantName:           acts.Grant,
+		wire.CreateClusterName:   acts.CreateCluster,
+		wire.SetPermissionName:   acts.SetPermission,
+		wire.StopClusterName:     acts.StopCluster,
+
+		wire.RemoveAssignmentName: acts.RemoveAssignment,
+		wire.RemoveClustersName:   acts.RemoveClusters,
+		wire.RevokeGrantsName:     acts.RevokeGrants,
+		wire.DropSchemaName:       acts.DropSchema,
+		wire.RemoveUserName:       acts.RemoveUser,
+		wire.EnforceBudgetName:    acts.EnforceBudget,
+
+		wire.ProvisionAccessName:  acts.ProvisionAccess,
+		wire.ProvisionClusterName: acts.ProvisionCluster,
+	}
+}
+
+// registrar is the part of a worker.Worker that registers activities (a
+// fake in the wiring test).
+type registrar interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+// registerActivities registers every row of the wiring table, by name, on
+// the worker of the queue the row names, with its method from methods. A
+// row with no method or no such queue, or a method the table lacks, is an
+// error: the workflows would schedule an activity no worker runs.
+func registerActivities(byQueue map[string]registrar, methods map[string]any) error {
+	table := workflows.Activities()
+	seen := make(map[string]bool, len(table))
+	for _, a := range table {
+		fn, ok := methods[a.Name]
+		if !ok {
+			return fmt.Errorf("activity %s is in the wiring table but has no method in activityMethods", a.Name)
+		}
+		w, ok := byQueue[a.Queue]
+		if !ok {
+			return fmt.Errorf("activity %s runs on task queue %s, which this worker does not poll (see queues)", a.Name, a.Queue)
+		}
+		if seen[a.Name] {
+			return fmt.Errorf("activity %s is in the wiring table twice", a.Name)
+		}
+		seen[a.Name] = true
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: a.Name})
+	}
+	for _, name := range slices.Sorted(maps.Keys(methods)) {
+		if !seen[name] {
+			return fmt.Errorf("activity %s has a method in activityMethods but no row in the wiring table (workflows/wiring.go)", name)
+		}
+	}
+	return nil
 }
 
 // accountOptions paces the account task queue, whose activities start with
@@ -354,7 +428,3 @@ func workerIdentity() string {
 // activities finish before cancelling them; whatever is cut short is retried
 // elsewhere, every step being idempotent.
 const stopTimeout = 30 * time.Second
-
-func register(w worker.Worker, fn any, name string) {
-	w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
-}

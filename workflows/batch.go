@@ -35,7 +35,8 @@ type BatchInput struct {
 	// ChunkInput.ParticipantTimeout and config.Batch.ParticipantTimeout.
 	ParticipantTimeout time.Duration `json:"participant_timeout,omitempty"`
 	// Recheck: see ChunkInput.Recheck (kept for batches started before
-	// reconcile replaced it; nothing sets it now).
+	// reconcile replaced it; nothing sets it now; when it can go:
+	// participant_legacy.go).
 	Recheck bool `json:"recheck,omitempty"`
 	// Mode is wire.ModeProvision (""), ModeReconcile or ModeOffboard (with
 	// Offboard's choices). An offboard needs no setup: it is skipped.
@@ -157,7 +158,7 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	// and an offboard list the clusters alone (clustersListedOnce).
 	var readF workflow.Future
 	if rin, ok := eventRead(ctx, in); ok {
-		actx := workflow.WithActivityOptions(ctx, stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, in.StepTimeout,
+		actx := workflow.WithActivityOptions(ctx, activityOptions(wire.ReadEventName, in.StepTimeout,
 			"read the event's users, assignments, schemas, grants and clusters (list calls)"))
 		readF = workflow.ExecuteActivity(actx, wire.ReadEventName, rin)
 	}
@@ -175,11 +176,7 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		}
 	}
 	if in.Setup == nil {
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout:    5 * time.Minute,
-			ScheduleToCloseTimeout: in.StepTimeout,
-			RetryPolicy:            retryPolicy(),
-		})
+		actx := workflow.WithActivityOptions(ctx, activityOptions(wire.SetupBatchName, in.StepTimeout, ""))
 		var setup wire.SetupBatchResult
 		if err := workflow.ExecuteActivity(actx, wire.SetupBatchName, wire.SetupBatchInput{BatchID: in.BatchID, Roster: in.Current()}).Get(ctx, &setup); err != nil {
 			return BatchResult{}, err // the activity error names the step and keeps its type

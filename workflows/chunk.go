@@ -32,7 +32,8 @@ type ChunkInput struct {
 	ParticipantTimeout time.Duration `json:"participant_timeout,omitempty"`
 	// Recheck re-ran participants that completed before. Nothing sets it any
 	// more (starter reconcile replaced submit --recheck); it is still honoured
-	// for chunks started before, so their histories replay.
+	// for chunks started before, so their histories replay (when it can
+	// go: participant_legacy.go).
 	Recheck bool `json:"recheck,omitempty"`
 	// Mode is the batch's mode (wire.ModeProvision, ModeReconcile,
 	// ModeOffboard) with Offboard's choices; an offboard dry run starts no
@@ -114,13 +115,9 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	}
 
 	var page wire.LoadChunkResult
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		// A store that stays unreadable fails the chunk (its participants
-		// counted failed at load_roster) rather than retrying forever.
-		ScheduleToCloseTimeout: cmp.Or(in.StepTimeout, 30*time.Minute),
-		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 30 * time.Second, NonRetryableErrorTypes: wire.NonRetryable},
-	})
+	// A store that stays unreadable fails the chunk (its participants
+	// counted failed at load_roster) rather than retrying forever.
+	actx := workflow.WithActivityOptions(ctx, activityOptions(wire.LoadChunkName, cmp.Or(in.StepTimeout, 30*time.Minute), ""))
 	if err := workflow.ExecuteActivity(actx, wire.LoadChunkName, wire.LoadChunkInput{
 		Roster: in.Roster, Offset: in.Offset, Limit: in.Limit, Clusters: in.Clusters}).Get(ctx, &page); err != nil {
 		return res, err
@@ -145,12 +142,9 @@ func ChunkWorkflow(ctx workflow.Context, in ChunkInput) (ChunkResult, error) {
 	// (Timeouts are no part of what a replay matches a command by, so
 	// changing them needs no version.)
 	timeout := cmp.Or(in.ParticipantTimeout, wire.DefaultParticipantTimeout(in.StepTimeout))
-	awaitCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    timeout,
-		ScheduleToCloseTimeout: timeout,
-		HeartbeatTimeout:       time.Minute,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: time.Minute},
-	})
+	awaitOpts := activityOptions(wire.AwaitParticipantName, timeout, "")
+	awaitOpts.StartToCloseTimeout = timeout
+	awaitCtx := workflow.WithActivityOptions(ctx, awaitOpts)
 
 	// A read that failed (after its retries) fails every participant of
 	// the chunk by name, at its step, with the reason.

@@ -18,12 +18,13 @@ import (
 // others of slots, and so the server can cap the scarcest across every
 // worker (TaskQueueActivitiesPerSecond on AccountTaskQueue, per partition;
 // each worker's own limiter does the exact pacing: see worker/main.go).
+// Which activity runs on which queue is the wiring table's (wiring.go).
 const (
 	TaskQueue           = "cohort"
-	AccountTaskQueue    = "cohort-account"    // CreateUser: account SCIM (and the earlier shape's ProvisionAccess)
-	AssignmentTaskQueue = "cohort-assignment" // AssignWorkspace: account workspace assignment
-	CatalogTaskQueue    = "cohort-catalog"    // CreateSchema, Grant: Unity Catalog
-	ComputeTaskQueue    = "cohort-compute"    // CreateCluster, SetPermission, StopCluster (and ProvisionCluster)
+	AccountTaskQueue    = "cohort-account"    // account SCIM
+	AssignmentTaskQueue = "cohort-assignment" // account workspace assignment
+	CatalogTaskQueue    = "cohort-catalog"    // Unity Catalog
+	ComputeTaskQueue    = "cohort-compute"    // clusters and their permissions
 )
 
 // Workflow type names are a wire contract, like activity names.

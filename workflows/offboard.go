@@ -69,7 +69,7 @@ func offboardParticipant(ctx workflow.Context, in ParticipantInput) (Participant
 	}
 
 	var grants wire.RevokeGrantsResult
-	if err := step(catalogStepOptions(st, "revoke the grants of "+p.Email), wire.StepRevokeGrants, wire.RevokeGrantsName,
+	if err := step(activityOptions(wire.RevokeGrantsName, st, "revoke the grants of "+p.Email), wire.StepRevokeGrants, wire.RevokeGrantsName,
 		wire.RevokeGrantsInput{Email: p.Email, Catalog: cat, Schema: schema, CreatedUserID: prior.CreatedUserID,
 			Grants: prior.Grants, GrantsRecorded: prior.GrantsRecorded}, &grants); err != nil {
 		return res, err
@@ -86,7 +86,7 @@ func offboardParticipant(ctx workflow.Context, in ParticipantInput) (Participant
 
 	if in.Offboard.DropSchemas {
 		var drop wire.DropSchemaResult
-		if err := step(catalogStepOptions(st, "drop schema "+schema+" of "+p.Email), wire.StepDropSchema, wire.DropSchemaName,
+		if err := step(activityOptions(wire.DropSchemaName, st, "drop schema "+schema+" of "+p.Email), wire.StepDropSchema, wire.DropSchemaName,
 			wire.DropSchemaInput{Catalog: cat, Schema: schema, Email: p.Email, Recorded: recorded}, &drop); err != nil {
 			return res, err
 		}
@@ -117,32 +117,28 @@ func appendChange(cs []string, c string) []string {
 
 // removeAssignmentOptions: a SCIM lookup, then the assignment.
 func removeAssignmentOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
-	return stepOptions(AssignmentTaskQueue, 2*time.Minute, heartbeatTimeout, st, "remove the workspace assignment of "+p.Email)
+	return activityOptions(wire.RemoveAssignmentName, st, "remove the workspace assignment of "+p.Email)
 }
 
 // removeClustersOptions: it reads the participant's clusters by id (or, in
 // batches started before the listing, pages through them) and waits for
 // terminations.
 func removeClustersOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
-	return stepOptions(ComputeTaskQueue, 10*time.Minute, heartbeatTimeout, st, "terminate and permanently delete the clusters of "+p.Email)
-}
-
-func catalogStepOptions(st time.Duration, summary string) workflow.ActivityOptions {
-	return stepOptions(CatalogTaskQueue, 2*time.Minute, 0, st, summary)
+	return activityOptions(wire.RemoveClustersName, st, "terminate and permanently delete the clusters of "+p.Email)
 }
 
 // removeUserOptions: the account queue, paced for SCIM writes.
 func removeUserOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
-	return stepOptions(AccountTaskQueue, 2*time.Minute, heartbeatTimeout, st, "deactivate (or delete) the account user "+p.Email)
+	return activityOptions(wire.RemoveUserName, st, "deactivate (or delete) the account user "+p.Email)
 }
 
 // planOffboardOptions: the dry run's read-only look, on the main queue.
 func planOffboardOptions(st time.Duration) workflow.ActivityOptions {
-	return stepOptions(TaskQueue, 5*time.Minute, heartbeatTimeout, st, "list what an offboard would remove")
+	return activityOptions(wire.PlanOffboardName, st, "list what an offboard would remove")
 }
 
 // planOffboardChunkOptions: a chunk's dry run against the batch's read:
 // reads only, paced per class; it heartbeats.
 func planOffboardChunkOptions(st time.Duration) workflow.ActivityOptions {
-	return stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, st, "list what an offboard would remove, against the batch's read of the event")
+	return activityOptions(wire.PlanOffboardChunkName, st, "list what an offboard would remove, against the batch's read of the event")
 }

@@ -53,13 +53,9 @@ const ParticipantFailedError = "ParticipantFailed"
 // StepFailure says where and why a participant failed.
 type StepFailure = wire.StepFailure
 
-// sevenActivities is the change that split the participant's two activities
-// (access, cluster) into one activity per step. Runs recorded before it
-// (version DefaultVersion) replay, and go on, as two activities.
-const sevenActivities = "seven-activities"
-
-// Activity option presets, one per step. Every activity has a
-// StartToCloseTimeout, longer than the SDK's own retry window (30 s) plus a
+// Activity options: each activity's queue and timeouts are its row of the
+// wiring table (wiring.go); the helpers below add the Web UI summary.
+// Every activity has a StartToCloseTimeout, longer than the SDK's own retry window (30 s) plus a
 // wait at the client-side rate limiter; the ScheduleToCloseTimeout (the step
 // timeout) bounds queueing behind rate limits plus all retries. Activities
 // that can wait (for their turn at a scarce rate, for a fresh user to become
@@ -78,26 +74,15 @@ func retryPolicy() *temporal.RetryPolicy {
 
 const heartbeatTimeout = 30 * time.Second
 
-func stepOptions(queue string, startToClose, heartbeat, stepTimeout time.Duration, summary string) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		TaskQueue:              queue,
-		StartToCloseTimeout:    startToClose,
-		HeartbeatTimeout:       heartbeat,
-		ScheduleToCloseTimeout: stepTimeout,
-		RetryPolicy:            retryPolicy(),
-		Summary:                summary,
-	}
-}
-
 // createUserOptions: the account queue, which the server paces to the SCIM
 // write rate across all workers; it may wait its turn at the local bucket.
 func createUserOptions(st time.Duration, email string) workflow.ActivityOptions {
-	return stepOptions(AccountTaskQueue, 2*time.Minute, heartbeatTimeout, st, "create account user "+email)
+	return activityOptions(wire.CreateUserName, st, "create account user "+email)
 }
 
 // assignWorkspaceOptions: it waits for a fresh user to become visible.
 func assignWorkspaceOptions(st time.Duration, email string) workflow.ActivityOptions {
-	return stepOptions(AssignmentTaskQueue, 2*time.Minute, heartbeatTimeout, st, "assign "+email+" to the workspace (USER)")
+	return activityOptions(wire.AssignWorkspaceName, st, "assign "+email+" to the workspace (USER)")
 }
 
 // singleCallTimeout bounds the steps that make one or a few calls and do not
@@ -107,25 +92,25 @@ func assignWorkspaceOptions(st time.Duration, email string) workflow.ActivityOpt
 const singleCallTimeout = time.Minute
 
 func createSchemaOptions(st time.Duration, p roster.Participant, catalog string) workflow.ActivityOptions {
-	return stepOptions(CatalogTaskQueue, singleCallTimeout, 0, st, "create schema "+catalog+"."+p.Schema+" for "+p.Email)
+	return activityOptions(wire.CreateSchemaName, st, "create schema "+catalog+"."+p.Schema+" for "+p.Email)
 }
 
 func grantOptions(st time.Duration, email, schema string) workflow.ActivityOptions {
-	return stepOptions(CatalogTaskQueue, singleCallTimeout, 0, st, "grant "+email+" the catalog, "+schema+" and the shared data")
+	return activityOptions(wire.GrantName, st, "grant "+email+" the catalog, "+schema+" and the shared data")
 }
 
 // createClusterOptions: it may page through the clusters under the policy.
 func createClusterOptions(st time.Duration, p roster.Participant) workflow.ActivityOptions {
-	return stepOptions(ComputeTaskQueue, 10*time.Minute, heartbeatTimeout, st, "create cluster "+p.ClusterName+" for "+p.Email)
+	return activityOptions(wire.CreateClusterName, st, "create cluster "+p.ClusterName+" for "+p.Email)
 }
 
 func setPermissionOptions(st time.Duration, email, clusterID string) workflow.ActivityOptions {
-	return stepOptions(ComputeTaskQueue, singleCallTimeout, 0, st, "let "+email+" restart cluster "+clusterID+" (CAN_RESTART)")
+	return activityOptions(wire.SetPermissionName, st, "let "+email+" restart cluster "+clusterID+" (CAN_RESTART)")
 }
 
 // stopClusterOptions: it terminates again a cluster that still reads as running.
 func stopClusterOptions(st time.Duration, email, clusterID string) workflow.ActivityOptions {
-	return stepOptions(ComputeTaskQueue, 20*time.Minute, heartbeatTimeout, st, "stop cluster "+clusterID+" of "+email)
+	return activityOptions(wire.StopClusterName, st, "stop cluster "+clusterID+" of "+email)
 }
 
 // maxClusterRuns bounds how often a participant's cluster is created (or
@@ -155,7 +140,7 @@ func ParticipantWorkflow(ctx workflow.Context, in ParticipantInput) (Participant
 		return offboardParticipant(ctx, in)
 	}
 	if workflow.GetVersion(ctx, sevenActivities, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return participantTwoActivities(ctx, in)
+		return participantTwoActivities(ctx, in) // the earlier shape: participant_legacy.go
 	}
 	return provisionSteps(ctx, in, nil)
 }
@@ -407,75 +392,6 @@ func stepFailedAs(verb string, p roster.Participant, step, activity string, err 
 		ParticipantFailedError, nil, StepFailure{Step: step, Activity: activity, Reason: reason})
 }
 
-// participantTwoActivities is the participant workflow as it was before
-// sevenActivities: the seven steps as two activities, access and cluster. It
-// runs only for histories recorded by that shape.
-func participantTwoActivities(ctx workflow.Context, in ParticipantInput) (ParticipantResult, error) {
-	p := in.Participant
-	res := ParticipantResult{Email: p.Email, DisplayName: p.DisplayName}
-
-	var access wire.ProvisionAccessResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, legacyAccessOptions(in.StepTimeout)),
-		wire.ProvisionAccessName, wire.ProvisionAccessInput{Participant: p, Catalog: in.Catalog}).Get(ctx, &access)
-	if err != nil {
-		return res, fail(p, wire.StepCreateUser, err)
-	}
-	res.UserID, res.Schema, res.UserCreated = access.UserID, access.Schema, access.UserCreated
-	if access.UserCreated {
-		res.CreatedUserID = access.UserID
-	}
-
-	var cluster wire.ProvisionClusterResult
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, legacyClusterOptions(in.StepTimeout)),
-		wire.ProvisionClusterName, wire.ProvisionClusterInput{Participant: p, Spec: in.Cluster, BatchID: in.BatchID,
-			Lookup: !access.UserCreated}).Get(ctx, &cluster)
-	if err != nil {
-		return res, fail(p, wire.StepCreateCluster, err)
-	}
-	res.ClusterID, res.ClusterURL = cluster.ClusterID, cluster.URL
-
-	return res, nil
-}
-
-// fail turns an error of the earlier shape's activities into the
-// participant's failure: the step comes from the activity error's details
-// when it has them (the activity knows which of its steps failed), else from
-// the heartbeat of an activity that timed out (the step it was in), else the
-// activity's first step. A step that gave up at
-// its timeout says so, with the last attempt's reason.
-func fail(p roster.Participant, step string, err error) error {
-	reason := err.Error()
-	detailed := false
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		reason = appErr.Message()
-		var s string
-		if appErr.HasDetails() && appErr.Details(&s) == nil && s != "" {
-			step, detailed = s, true
-		}
-	}
-	// Retries that ran into the step timeout end either in a timeout (that
-	// wraps the last attempt's error) or in the last attempt's error with
-	// retry state TIMEOUT: both are looked for apart.
-	var timeoutErr *temporal.TimeoutError
-	var actErr *temporal.ActivityError
-	switch {
-	case errors.As(err, &timeoutErr):
-		reason = "gave up after the step timeout: " + lastFailure(timeoutErr)
-		var hb struct {
-			Step string `json:"step"`
-		}
-		if !detailed && timeoutErr.HasLastHeartbeatDetails() && timeoutErr.LastHeartbeatDetails(&hb) == nil && hb.Step != "" {
-			step = hb.Step
-		}
-	case errors.As(err, &actErr) && actErr.RetryState() == enumspb.RETRY_STATE_TIMEOUT:
-		reason = "gave up after the step timeout: " + reason
-	}
-	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("provision %s: %s: %s", p.Email, step, reason),
-		ParticipantFailedError, nil, StepFailure{Step: step, Reason: reason})
-}
-
 func lastFailure(err *temporal.TimeoutError) string {
 	if cause := errors.Unwrap(err); cause != nil {
 		var appErr *temporal.ApplicationError
@@ -485,33 +401,4 @@ func lastFailure(err *temporal.TimeoutError) string {
 		return cause.Error()
 	}
 	return err.Error()
-}
-
-// legacyAccessOptions (the earlier shape): user, assignment, schema and grants, on the queue the server
-// paces to the SCIM write rate across all workers. The activity heartbeats
-// all along, so a worker killed mid-step (or a completion lost while the
-// Temporal server was down) is retried within HeartbeatTimeout, not after
-// StartToCloseTimeout.
-func legacyAccessOptions(stepTimeout time.Duration) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		TaskQueue:              AccountTaskQueue,
-		StartToCloseTimeout:    5 * time.Minute,
-		HeartbeatTimeout:       30 * time.Second,
-		ScheduleToCloseTimeout: stepTimeout,
-		RetryPolicy:            retryPolicy(),
-	}
-}
-
-// legacyClusterOptions (the earlier shape): the cluster activity heartbeats once it runs past a few
-// seconds (it may wait for the clusters rate or repeat a terminate), so a
-// crashed worker is noticed within HeartbeatTimeout and the idempotent steps
-// are re-run elsewhere, resuming at the recorded cluster.
-func legacyClusterOptions(stepTimeout time.Duration) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		TaskQueue:              ComputeTaskQueue,
-		StartToCloseTimeout:    20 * time.Minute,
-		HeartbeatTimeout:       30 * time.Second,
-		ScheduleToCloseTimeout: stepTimeout,
-		RetryPolicy:            retryPolicy(),
-	}
 }

@@ -44,11 +44,7 @@ func PlanWorkflow(ctx workflow.Context, in PlanInput) (PlanResult, error) {
 	if in.Roster.Key == "" {
 		return PlanResult{}, temporal.NewNonRetryableApplicationError("plan needs a stored roster", wire.ErrInvalidInput, nil)
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    5 * time.Minute,
-		ScheduleToCloseTimeout: 10 * time.Minute,
-		RetryPolicy:            retryPolicy(),
-	})
+	actx := workflow.WithActivityOptions(ctx, activityOptions(wire.PlanWorkspaceName, 10*time.Minute, ""))
 	var res wire.PlanWorkspaceResult
 	if err := workflow.ExecuteActivity(actx, wire.PlanWorkspaceName, wire.PlanWorkspaceInput{Roster: in.Roster, Pending: in.Pending}).Get(ctx, &res); err != nil {
 		return PlanResult{}, err

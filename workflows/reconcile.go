@@ -125,7 +125,7 @@ func reconcileParticipant(ctx workflow.Context, in ParticipantInput) (Participan
 
 // priorRunsOptions: a read of Temporal's own records, on the main queue.
 func priorRunsOptions(st time.Duration) workflow.ActivityOptions {
-	return stepOptions(TaskQueue, 2*time.Minute, 0, st, "read the earlier runs of this participant")
+	return activityOptions(wire.PriorRunsName, st, "read the earlier runs of this participant")
 }
 
 // priorRunsInput names this run's workflow, and the run to leave out.
@@ -134,9 +134,10 @@ func priorRunsInput(ctx workflow.Context) wire.PriorRunsInput {
 	return wire.PriorRunsInput{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
 }
 
-// surveyChunkOptions: reads only, paced per class; it heartbeats.
-func surveyChunkOptions(st time.Duration) workflow.ActivityOptions {
-	return stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, st, "read what the chunk's participants have, against the batch's read of the event")
+// surveyChunkOptions: reads only, paced per class; it heartbeats. name is
+// SurveyChunk, or PrefetchSurvey (its first part, the same summary).
+func surveyChunkOptions(name string, st time.Duration) workflow.ActivityOptions {
+	return activityOptions(name, st, "read what the chunk's participants have, against the batch's read of the event")
 }
 
 // surveyChunk, in a reconcile that read the event (in.Snapshot), compares
@@ -152,10 +153,11 @@ func surveyChunk(ctx workflow.Context, in *ChunkInput, ps []roster.Participant) 
 	for i, p := range ps {
 		ids[i] = ParticipantWorkflowID(p.Email)
 	}
-	actx := workflow.WithActivityOptions(ctx, surveyChunkOptions(cmp.Or(in.StepTimeout, 30*time.Minute)))
+	st := cmp.Or(in.StepTimeout, 30*time.Minute)
 	sin := wire.SurveyChunkInput{Roster: in.Roster, Offset: in.Offset, Limit: in.Limit, WorkflowIDs: ids}
 	if in.AwaitRead {
-		prefetchF := workflow.ExecuteActivity(actx, wire.PrefetchSurveyName, wire.PrefetchSurveyInput{
+		pctx := workflow.WithActivityOptions(ctx, surveyChunkOptions(wire.PrefetchSurveyName, st))
+		prefetchF := workflow.ExecuteActivity(pctx, wire.PrefetchSurveyName, wire.PrefetchSurveyInput{
 			Roster: in.Roster, Offset: in.Offset, Limit: in.Limit, WorkflowIDs: ids})
 		// The batch signals once its setup and read have ended; if either
 		// fails, the batch fails and its chunks end with it (the parent
@@ -171,6 +173,7 @@ func surveyChunk(ctx workflow.Context, in *ChunkInput, ps []roster.Participant) 
 	}
 	sin.Snapshot, sin.Catalog = in.Snapshot, in.Setup.Catalog
 	var r wire.SurveyChunkResult
+	actx := workflow.WithActivityOptions(ctx, surveyChunkOptions(wire.SurveyChunkName, st))
 	if err := workflow.ExecuteActivity(actx, wire.SurveyChunkName, sin).Get(ctx, &r); err != nil {
 		return nil, err
 	}

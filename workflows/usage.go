@@ -21,12 +21,12 @@ const reconcileUsage = "reconcile-usage"
 
 // usageChunkOptions: reads only, paced per class; it heartbeats.
 func usageChunkOptions(st time.Duration) workflow.ActivityOptions {
-	return stepOptions(TaskQueue, 30*time.Minute, heartbeatTimeout, st, "read the chunk's cluster event logs into the usage ledger")
+	return activityOptions(wire.UsageChunkName, st, "read the chunk's cluster event logs into the usage ledger")
 }
 
 // enforceBudgetOptions: a few cluster and permission calls on the compute queue.
 func enforceBudgetOptions(st time.Duration, email, action string) workflow.ActivityOptions {
-	return stepOptions(ComputeTaskQueue, 2*time.Minute, 0, st, "budget: "+action+" "+email)
+	return activityOptions(wire.EnforceBudgetName, st, "budget: "+action+" "+email)
 }
 
 // readUsage reads the usage of a chunk's participants (UsageChunk), then
