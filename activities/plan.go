@@ -228,7 +228,7 @@ func (a *Activities) readiness(ctx context.Context, ps []roster.Participant) (*r
 	}
 
 	// Room under the caps.
-	pending := a.sortUsers(r, users, ps)
+	pending := a.splitNewUsers(r, users, ps)
 	if !adminOK {
 		skip(CheckUserCap, "the caller cannot list account users")
 	} else {
@@ -282,10 +282,10 @@ func (a *Activities) listAccountUsers(ctx context.Context) ([]iam.User, error) {
 	return out, nil
 }
 
-// sortUsers splits the participants into new ones (no account user with
+// splitNewUsers splits the participants into new ones (no account user with
 // their email) and existing ones, and returns how many users a batch would
 // create.
-func (a *Activities) sortUsers(r *ready, users []iam.User, ps []roster.Participant) int {
+func (a *Activities) splitNewUsers(r *ready, users []iam.User, ps []roster.Participant) int {
 	active := map[string]bool{}
 	for _, u := range users {
 		active[strings.ToLower(u.UserName)] = u.Active
