@@ -1,5 +1,8 @@
 package main
 
+// One concern, running Cohort under the bench: the Temporal server, worker and
+// starter processes, and the figures read back from the workflow histories.
+
 import (
 	"bufio"
 	"bytes"

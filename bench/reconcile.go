@@ -1,5 +1,8 @@
 package main
 
+// One concern, the reconcile bench: drift planted, the dry run and repair
+// measured as phases, and their printout.
+
 import (
 	"context"
 	"fmt"
