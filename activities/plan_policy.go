@@ -1,5 +1,11 @@
 // The cluster-policy rule parser: a policy definition read as rules by attribute
 // path, and whether a rule allows a value (the client side of policy evaluation).
+//
+// Policy evaluation is written twice on purpose: here, where Cohort predicts
+// what the workspace will accept, and in emulator/cluster_policy.go, where the
+// emulator enforces it as Databricks does. The two share no code, so the
+// emulator cannot agree with Cohort by construction and the tests catch a
+// misread policy. Do not merge them.
 
 package activities
 

@@ -1,5 +1,11 @@
 // Cluster policies: the rules a create or edit must satisfy (the server side
 // of policy evaluation) and the policy endpoints.
+//
+// Policy evaluation is written twice on purpose: here, as Databricks enforces
+// it, and in activities/plan_policy.go, where Cohort predicts it. The two share
+// no code, so the emulator cannot agree with Cohort by construction: a Cohort
+// that misreads a policy is refused here as a real workspace would refuse it.
+// Do not merge them.
 
 package emulator
 
