@@ -4,7 +4,9 @@ package emulator
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -51,7 +53,7 @@ func (s *Server) permissionsCluster(c *call) (*cluster, bool) {
 
 func (s *Server) renderPermissions(cl *cluster) map[string]any {
 	var acl []map[string]any
-	for _, k := range sortedKeys(cl.ACL) {
+	for _, k := range slices.Sorted(maps.Keys(cl.ACL)) {
 		kind, name, _ := strings.Cut(k, ":")
 		e := map[string]any{kind: name, "all_permissions": []map[string]any{{"permission_level": cl.ACL[k], "inherited": false}}}
 		if kind == "user_name" {

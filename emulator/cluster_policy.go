@@ -12,8 +12,10 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -109,7 +111,7 @@ func applyPolicy(req map[string]any, def string, applyDefaults bool) error {
 	if err != nil {
 		return fmt.Errorf("Requests for the policy cannot be satisfied due to the malformed policy definition: %v", err)
 	}
-	for _, path := range sortedKeys(rules) {
+	for _, path := range slices.Sorted(maps.Keys(rules)) {
 		r := rules[path]
 		v, present := getAttr(req, path)
 		useDefault := func() {

@@ -3,7 +3,9 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,7 +240,7 @@ func (s *Server) patchUser(c *call) {
 				c.scimFail(http.StatusBadRequest, "A patch operation without path must be add or replace with an object value.", "noTarget")
 				return
 			}
-			for _, k := range sortedKeys(attrs) {
+			for _, k := range slices.Sorted(maps.Keys(attrs)) {
 				if msg := u.patchAttr(kind, k, attrs[k]); msg != "" {
 					c.scimFail(http.StatusBadRequest, msg, "invalidValue")
 					return
