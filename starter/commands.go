@@ -97,6 +97,38 @@ func (m *Main) openBatch(ctx context.Context, fs *flag.FlagSet, c *common, args 
 	return pos[0], cl, closeFn, nil
 }
 
+// openRoster is openBatch for the commands that take a roster (submit,
+// plan): it parses the one FILE argument, runs check (nil: none) before
+// anything is read, loads the config, reads and validates the roster, and
+// connects. It returns the file with the participants; the caller closes.
+func (m *Main) openRoster(ctx context.Context, fs *flag.FlagSet, c *common, args []string, check func() error,
+	skipInvalid *bool, verb, done string) (string, []roster.Participant, *control.Client, func(), error) {
+	pos, err := parse(fs, args, 1, "one roster FILE.csv")
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return "", nil, nil, nil, err
+		}
+	}
+	if err := c.load(m.Getenv); err != nil {
+		return "", nil, nil, nil, err
+	}
+	m.mark("config loaded")
+	participants, err := m.readRoster(ctx, pos[0], c, skipInvalid, verb, done)
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	m.mark("roster read and validated (%d participants)", len(participants))
+	cl, closeFn, err := m.connect(ctx, c)
+	if err != nil {
+		return "", nil, nil, nil, err
+	}
+	m.mark("connected to Temporal")
+	return pos[0], participants, cl, closeFn, nil
+}
+
 // parse parses flags that may stand before or after the positional
 // arguments ("report BATCH --format csv"), and wants exactly n of those.
 // -h or --help returns a helpRequest; an unknown flag's error names the

@@ -23,18 +23,7 @@ func (m *Main) plan(ctx context.Context, args []string) error {
 	var c common
 	c.register(fs)
 	skipInvalid := fs.Bool("skip-invalid", false, "plan for the valid rows and list the invalid ones")
-	pos, err := parse(fs, args, 1, "one roster FILE.csv")
-	if err != nil {
-		return err
-	}
-	if err := c.load(m.Getenv); err != nil {
-		return err
-	}
-	participants, err := m.readRoster(ctx, pos[0], &c, skipInvalid, "plan for", "planned")
-	if err != nil {
-		return err
-	}
-	cl, closeFn, err := m.connect(ctx, &c)
+	file, participants, cl, closeFn, err := m.openRoster(ctx, fs, &c, args, nil, skipInvalid, "plan for", "planned")
 	if err != nil {
 		return err
 	}
@@ -44,7 +33,7 @@ func (m *Main) plan(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	m.printPlan(pos[0], p)
+	m.printPlan(file, p)
 	if !p.Ready() {
 		return errNotReady
 	}

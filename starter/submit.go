@@ -17,32 +17,21 @@ func (m *Main) submit(ctx context.Context, args []string) error {
 	wait := fs.Bool("wait", false, "follow the batch with a progress bar until it ends")
 	batchID := fs.String("batch", "", "batch `id`: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit (default: today's date and the roster's hash)")
 	skipInvalid := fs.Bool("skip-invalid", false, "submit the valid rows and list the invalid ones")
-	pos, err := parse(fs, args, 1, "one roster FILE.csv")
-	if err != nil {
-		return err
-	}
-	if *batchID != "" {
+	checkBatch := func() error {
+		if *batchID == "" {
+			return nil
+		}
 		// Refused before the roster is read or stored.
 		if err := workflows.ValidateBatchID(*batchID); err != nil {
 			return usagef("submit: --batch: %v; nothing was submitted", err)
 		}
+		return nil
 	}
-	if err := c.load(m.Getenv); err != nil {
-		return err
-	}
-	m.mark("config loaded")
-	participants, err := m.readRoster(ctx, pos[0], &c, skipInvalid, "submit", "submitted")
-	if err != nil {
-		return err
-	}
-	m.mark("roster read and validated (%d participants)", len(participants))
-
-	cl, closeFn, err := m.connect(ctx, &c)
+	_, participants, cl, closeFn, err := m.openRoster(ctx, fs, &c, args, checkBatch, skipInvalid, "submit", "submitted")
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	m.mark("connected to Temporal")
 	sub, err := cl.Submit(ctx, participants, *batchID)
 	if err != nil {
 		return err
