@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -36,16 +35,7 @@ func (c *common) register(fs *flag.FlagSet) {
 // load reads the configuration with the usual precedence: flags over
 // environment over file over defaults.
 func (c *common) load(getenv func(string) string) error {
-	paths := c.config
-	if len(paths) == 0 && getenv("COHORT_CONFIG") != "" {
-		paths = config.Paths{getenv("COHORT_CONFIG")}
-	}
-	if len(paths) == 0 {
-		if _, err := os.Stat("cohort.yaml"); err == nil {
-			paths = config.Paths{"cohort.yaml"}
-		}
-	}
-	cfg, err := config.Load(paths...)
+	cfg, err := config.Load(config.Files(c.config, getenv)...)
 	if err != nil {
 		return usagef("config: %v", err)
 	}
