@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/cohort-dev/cohort/control"
 	"github.com/cohort-dev/cohort/roster"
@@ -66,4 +67,17 @@ func (m *Main) openTarget(ctx context.Context, c *common, arg string) (*control.
 		return nil, nil, control.Target{}, err
 	}
 	return cl, closeFn, t, nil
+}
+
+// parseEvery reads the --every of a command that can run on a schedule: ""
+// or "off" is 0 (no interval), else a duration of at least a minute.
+func parseEvery(cmd, every string) (time.Duration, error) {
+	if every == "" || every == "off" {
+		return 0, nil
+	}
+	interval, err := time.ParseDuration(every)
+	if err != nil || interval < time.Minute {
+		return 0, usagef("%s: --every: expected a duration of at least 1m (e.g. 24h) or off, got %q", cmd, every)
+	}
+	return interval, nil
 }

@@ -340,11 +340,9 @@ func (m *Main) usage(ctx context.Context, args []string) error {
 	if err := checkTarget(fs.Name(), pos[0]); err != nil {
 		return err
 	}
-	var interval time.Duration
-	if *every != "" && *every != "off" {
-		if interval, err = time.ParseDuration(*every); err != nil || interval < time.Minute {
-			return usagef("usage: --every: expected a duration of at least 1m (e.g. 24h) or off, got %q", *every)
-		}
+	interval, err := parseEvery(fs.Name(), *every)
+	if err != nil {
+		return err
 	}
 	if err := c.load(m.Getenv); err != nil {
 		return err
