@@ -26,9 +26,6 @@ func (m *Main) offboard(ctx context.Context, args []string) error {
 	if err := checkTarget(fs.Name(), pos[0]); err != nil {
 		return err
 	}
-	if err := c.load(m.Getenv); err != nil {
-		return err
-	}
 	cl, closeFn, t, err := m.openTarget(ctx, &c, pos[0])
 	if err != nil {
 		return err

@@ -36,11 +36,14 @@ func shortArg(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// openTarget resolves a lifecycle command's argument, a roster file (stored
-// like a submit's) or the id of a submitted batch, and connects. A roster is
-// read and validated before the connection, so a bad one is refused (exit
-// 2) without Temporal. The caller closes.
+// openTarget loads the config, resolves a lifecycle command's argument, a
+// roster file (stored like a submit's) or the id of a submitted batch, and
+// connects. A roster is read and validated before the connection, so a bad
+// one is refused (exit 2) without Temporal. The caller closes.
 func (m *Main) openTarget(ctx context.Context, c *common, arg string) (*control.Client, func(), control.Target, error) {
+	if err := c.load(m.Getenv); err != nil {
+		return nil, nil, control.Target{}, err
+	}
 	// Anything but a directory that exists under that name is meant as a
 	// roster; readRoster refuses what is not a regular file (a FIFO, a
 	// device) by name instead of taking it for a batch id.

@@ -344,9 +344,6 @@ func (m *Main) usage(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.load(m.Getenv); err != nil {
-		return err
-	}
 	cl, closeFn, t, err := m.openTarget(ctx, &c, pos[0])
 	if err != nil {
 		return err
