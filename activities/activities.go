@@ -7,7 +7,7 @@
 // already exists, grants and ACLs state their end result with PATCH, and the
 // stop step treats an already terminated cluster as done. Errors are
 // classified once, where a step meets the SDK (see classify), into the
-// *temporal.ApplicationError types listed in types.go.
+// *temporal.ApplicationError types listed in wire/wire.go (the wire.Err... constants).
 package activities
 
 import (

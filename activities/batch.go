@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/cohort-dev/cohort/wire"
+	"github.com/cohort-dev/cohort/workflows"
 )
 
 // LoadChunk reads one page of a stored roster. A missing or altered roster is
@@ -50,12 +51,12 @@ func (a *Activities) AwaitParticipant(ctx context.Context, in wire.AwaitParticip
 	var result wire.Provisioned
 	err := a.Temporal.GetWorkflow(ctx, in.WorkflowID, "").Get(ctx, &result)
 	if err == nil {
-		return wire.AwaitParticipantResult{Status: "ok", Result: result}, nil
+		return wire.AwaitParticipantResult{Status: workflows.StatusOK, Result: result}, nil
 	}
 	if ctx.Err() != nil {
 		return wire.AwaitParticipantResult{}, ctx.Err()
 	}
-	out := wire.AwaitParticipantResult{Status: "failed", Step: "unknown", Error: err.Error()}
+	out := wire.AwaitParticipantResult{Status: workflows.StatusFailed, Step: "unknown", Error: err.Error()}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		out.Error = appErr.Message()

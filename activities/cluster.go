@@ -1,5 +1,8 @@
 package activities
 
+// One concern, a participant's cluster: the CreateCluster, SetPermission and
+// StopCluster steps and the reads that let each adopt what an earlier run left.
+
 import (
 	"cmp"
 	"context"

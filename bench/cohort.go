@@ -1,5 +1,8 @@
 package main
 
+// One concern, running Cohort under the bench: the Temporal server, worker and
+// starter processes, and the figures read back from the workflow histories.
+
 import (
 	"bufio"
 	"bytes"
@@ -22,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cohort-dev/cohort/config"
+	"github.com/cohort-dev/cohort/testkit/ports"
 )
 
 // temporalServer is one fresh Temporal server: the dev server on its own
@@ -43,7 +47,7 @@ func (ts *temporalServer) usage() (procUsage, error) {
 }
 
 func startTemporal(ctx context.Context, o *options, dir string, dynamic []string) (*temporalServer, error) {
-	port, err := freePort()
+	port, err := ports.Free()
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +58,7 @@ func startTemporal(ctx context.Context, o *options, dir string, dynamic []string
 	var cmd *exec.Cmd
 	name, ready := "temporal dev server", 90*time.Second
 	if o.temporalKind == "postgres" {
-		if port, err = freeLowPort(); err != nil {
+		if port, err = ports.FreeLow(); err != nil {
 			return nil, err
 		}
 		// PostgreSQL runs as the postgres user when we are root: it must

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -120,31 +118,6 @@ func stopAll() {
 	for i := len(list) - 1; i >= 0; i-- {
 		list[i].stop(20 * time.Second)
 	}
-}
-
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// freeLowPort returns a free port on 127.0.0.1 below the kernel's ephemeral
-// range, with room above it for the server's internal ports: the Temporal
-// server keeps its ports in PostgreSQL as a smallint (at most 32767).
-func freeLowPort() (int, error) {
-	base := 20000 + rand.IntN(10000)
-	for p := base; p < base+2000; p += 10 {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err == nil {
-			l.Close()
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port in %d-%d", base, base+2000)
 }
 
 // waitFor polls check every 250 ms until it succeeds, p exits, or timeout.

@@ -1,8 +1,12 @@
 package main
 
+// One concern, the reconcile bench: drift planted, the dry run and repair
+// measured as phases, and their printout.
+
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -407,7 +411,7 @@ func printReconcileDetail(r *reconcileResult) {
 	fmt.Printf("### reconcile, N=%d\n\n", r.N)
 	fmt.Printf("- batch: %s (provisioned beforehand); read bound of an unchanged reconcile: %s\n", r.Batch, r.Reads)
 	var pc []string
-	for _, k := range sortedKeys(r.Reads.PerClass) {
+	for _, k := range slices.Sorted(maps.Keys(r.Reads.PerClass)) {
 		pc = append(pc, fmt.Sprintf("%s %.1fs", k, r.Reads.PerClass[k]))
 	}
 	fmt.Printf("- read time per rate class at N: %s\n", strings.Join(pc, ", "))
@@ -425,7 +429,7 @@ func printReconcileDetail(r *reconcileResult) {
 		fmt.Printf("- wall %s, lower bound %s (%.2fx)\n", fmtDur(ph.Run.Wall), fmtDur(secs(ph.BoundSec)), ph.Run.Wall.Seconds()/ph.BoundSec)
 		cc := classCalls(r.Cfg, ph.Stats)
 		var classes []string
-		for _, k := range sortedKeys(cc) {
+		for _, k := range slices.Sorted(maps.Keys(cc)) {
 			classes = append(classes, fmt.Sprintf("%s %d (%s)", k, cc[k], trimFloat(float64(cc[k])/float64(r.N))))
 		}
 		fmt.Printf("- calls by API class (per participant): %s\n", strings.Join(classes, ", "))
@@ -435,7 +439,7 @@ func printReconcileDetail(r *reconcileResult) {
 		}
 		fmt.Printf("- calls by endpoint: %s\n", strings.Join(all, ", "))
 		var writes []string
-		for _, e := range sortedKeys(ph.Stats.Writes) {
+		for _, e := range slices.Sorted(maps.Keys(ph.Stats.Writes)) {
 			var n int64
 			for _, c := range ph.Stats.Writes[e] {
 				n += c
@@ -448,7 +452,7 @@ func printReconcileDetail(r *reconcileResult) {
 			fmt.Printf("- writes (mutating requests): none\n")
 		}
 		var errs []string
-		for _, e := range sortedKeys(ph.Stats.Requests) {
+		for _, e := range slices.Sorted(maps.Keys(ph.Stats.Requests)) {
 			for st, n := range ph.Stats.Requests[e] {
 				if st >= "400" || st == "0" {
 					errs = append(errs, fmt.Sprintf("%s %s x%d", e, st, n))
@@ -460,7 +464,7 @@ func printReconcileDetail(r *reconcileResult) {
 		}
 		h := ph.Hist
 		var ev []string
-		for _, t := range sortedKeys(h.ByType) {
+		for _, t := range slices.Sorted(maps.Keys(h.ByType)) {
 			ev = append(ev, fmt.Sprintf("%s %d (max run %d)", t, h.ByType[t], h.MaxByType[t]))
 		}
 		fmt.Printf("- Temporal runs started in this phase: %d (%s); by status: %s; still open: %d; history events %d = %s; child workflows started %d\n",

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -161,7 +163,7 @@ func printTable(o *options, rows []row) {
 		fmt.Printf("### %s, N=%d\n\n", r.Way, r.N)
 		fmt.Printf("- lower bound: %s\n", r.Bound)
 		var pc []string
-		for _, k := range sortedKeys(r.Bound.PerClass) {
+		for _, k := range slices.Sorted(maps.Keys(r.Bound.PerClass)) {
 			pc = append(pc, fmt.Sprintf("%s %.1fs", k, r.Bound.PerClass[k]))
 		}
 		fmt.Printf("- minimum-call time per rate class at N: %s\n", strings.Join(pc, ", "))
@@ -181,7 +183,7 @@ func printTable(o *options, rows []row) {
 			fmt.Printf("- 429s by endpoint: %s\n", counts(r.Stats.Throttled))
 		}
 		var errs []string
-		for _, e := range sortedKeys(r.Stats.Requests) {
+		for _, e := range slices.Sorted(maps.Keys(r.Stats.Requests)) {
 			for st, n := range r.Stats.Requests[e] {
 				if st >= "400" || st == "0" {
 					errs = append(errs, fmt.Sprintf("%s %s x%d", e, st, n))
@@ -198,7 +200,7 @@ func printTable(o *options, rows []row) {
 			fmt.Printf("- Temporal runs: %d (%s); by status: %s; still running after the starter returned: %d\n",
 				h.Runs, counts(h.RunsByType), counts(h.ByStatus), h.StillOpen)
 			var ev []string
-			for _, t := range sortedKeys(h.ByType) {
+			for _, t := range slices.Sorted(maps.Keys(h.ByType)) {
 				ev = append(ev, fmt.Sprintf("%s %.2f (max run %d)", t, float64(h.ByType[t])/float64(r.N), h.MaxByType[t]))
 			}
 			fmt.Printf("- history events per participant: %.2f total = %s\n", float64(h.Events)/float64(r.N), strings.Join(ev, " + "))
@@ -261,19 +263,10 @@ func timelineSummary(tl []timelinePoint, n int, b Bound) string {
 	return strings.Join(parts, "; ")
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // counts renders "key n, key n" in key order.
 func counts[V int | int64](m map[string]V) string {
 	var parts []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")

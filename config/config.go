@@ -328,6 +328,30 @@ func (p *Paths) Set(v string) error {
 	return nil
 }
 
+// EnvFile names the environment variable that gives the config file when no
+// --config flag does, and DefaultFile the file read when neither does (and it
+// exists, in the working directory).
+const (
+	EnvFile     = "COHORT_CONFIG"
+	DefaultFile = "cohort.yaml"
+)
+
+// Files is the one rule for which config files a command reads: the --config
+// flags given, else $COHORT_CONFIG, else ./cohort.yaml if it exists, else
+// none (the defaults). The starter and the worker both follow it.
+func Files(flags Paths, getenv func(string) string) Paths {
+	if len(flags) > 0 {
+		return flags
+	}
+	if f := getenv(EnvFile); f != "" {
+		return Paths{f}
+	}
+	if _, err := os.Stat(DefaultFile); err == nil {
+		return Paths{DefaultFile}
+	}
+	return nil
+}
+
 // ApplyEnv lets TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE override the file, as
 // the Temporal CLI does, and TEMPORAL_UI_ADDRESS the Web UI links printed.
 func (c *Config) ApplyEnv(getenv func(string) string) {

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +142,32 @@ func TestApplyEnv(t *testing.T) {
 	if c.Temporal.Address != "temporal:7233" || c.Temporal.Namespace != "events" || c.Temporal.UIAddress != "http://ui:8080" {
 		t.Fatalf("got %+v", c.Temporal)
 	}
+}
+
+// TestFiles pins the one precedence the starter and the worker share: flags,
+// else $COHORT_CONFIG, else ./cohort.yaml when it exists, else none.
+func TestFiles(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == EnvFile {
+				return v
+			}
+			return ""
+		}
+	}
+	check := func(name string, got, want Paths) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: Files = %q, want %q", name, got, want)
+		}
+	}
+	check("nothing", Files(nil, env("")), nil)
+	if err := os.WriteFile(filepath.Join(dir, DefaultFile), []byte("{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check("default file present", Files(nil, env("")), Paths{DefaultFile})
+	check("env over default file", Files(nil, env("env.yaml")), Paths{"env.yaml"})
+	check("flags over env", Files(Paths{"a.yaml", "b.yaml"}, env("env.yaml")), Paths{"a.yaml", "b.yaml"})
 }

@@ -97,24 +97,40 @@ func (c *Client) Submit(ctx context.Context, participants []roster.Participant, 
 		return sub, err
 	}
 
-	in := workflows.BatchInput{
+	err = c.startBatch(ctx, c.batchInputFor(batchID, ref), fmt.Sprintf("batch %s: %d participants", batchID, ref.Count),
+		enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY, enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING)
+	if err != nil {
+		return sub, fmt.Errorf("start batch %s: %w", batchID, err)
+	}
+	return sub, nil
+}
+
+// batchInputFor is the input of a provisioning batch of roster ref, with the
+// configured batch settings (a lifecycle batch adds its mode to it).
+func (c *Client) batchInputFor(batchID string, ref roster.Ref) workflows.BatchInput {
+	return workflows.BatchInput{
 		BatchID: batchID, Roster: ref,
 		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
 		ParallelChunks: c.Batch.ParallelChunks, ChunksPerRun: c.Batch.ChunksPerRun,
 		StepTimeout: c.Batch.StepTimeout, ParticipantTimeout: c.Batch.ParticipantTimeoutOrDefault(),
 	}
-	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.BatchWorkflowID(batchID),
+}
+
+// startBatch starts the batch workflow of in.BatchID with the one set of
+// start options every batch shares; only the reuse and conflict policies
+// differ: a submit joins a running batch and reruns only a failed one, a
+// retry or a lifecycle run is always a new run and never joins one.
+func (c *Client) startBatch(ctx context.Context, in workflows.BatchInput, summary string,
+	reuse enumspb.WorkflowIdReusePolicy, conflict enumspb.WorkflowIdConflictPolicy) error {
+	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.BatchWorkflowID(in.BatchID),
 		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.BatchAttr.ValueSet(batchID)),
-		StaticSummary:            fmt.Sprintf("batch %s: %d participants", batchID, ref.Count),
+		WorkflowIDReusePolicy:    reuse,
+		WorkflowIDConflictPolicy: conflict,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.BatchAttr.ValueSet(in.BatchID)),
+		StaticSummary:            summary,
 	}, workflows.BatchWorkflowName, in)
-	if err != nil {
-		return sub, fmt.Errorf("start batch %s: %w", batchID, err)
-	}
-	return sub, nil
+	return err
 }
 
 // countProvisioned counts the participants whose participant workflow last
@@ -384,14 +400,8 @@ func (c *Client) RetryFailed(ctx context.Context, batchID string) (int, error) {
 	if next.ParticipantTimeout == 0 {                                                  // a batch submitted before there was one
 		next.ParticipantTimeout = c.Batch.ParticipantTimeoutOrDefault()
 	}
-	_, err = c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.BatchWorkflowID(batchID),
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.BatchAttr.ValueSet(batchID)),
-		StaticSummary:            fmt.Sprintf("batch %s: retry %d of %d failed participants", batchID, next.Attempt(), ref.Count),
-	}, workflows.BatchWorkflowName, next)
+	err = c.startBatch(ctx, next, fmt.Sprintf("batch %s: retry %d of %d failed participants", batchID, next.Attempt(), ref.Count),
+		enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL)
 	if err != nil {
 		return 0, fmt.Errorf("start retry of batch %s: %w", batchID, err)
 	}

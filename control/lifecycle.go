@@ -71,14 +71,8 @@ func (c *Client) StartLifecycle(ctx context.Context, t Target, mode string, opts
 		return "", fmt.Errorf("the %s of %s would be batch %s: %w; run it on the roster file instead", kindOf(mode, opts), t.Source, batchID, err)
 	}
 	in := c.lifecycleInput(batchID, t, mode, opts)
-	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.BatchWorkflowID(batchID),
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.BatchAttr.ValueSet(batchID)),
-		StaticSummary:            fmt.Sprintf("%s of %s: %d participants", kindOf(mode, opts), t.Source, t.Roster.Count),
-	}, workflows.BatchWorkflowName, in)
+	err := c.startBatch(ctx, in, fmt.Sprintf("%s of %s: %d participants", kindOf(mode, opts), t.Source, t.Roster.Count),
+		enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL)
 	if err != nil {
 		return "", fmt.Errorf("start %s of %s: %w", kindOf(mode, opts), t.Source, err)
 	}
@@ -103,12 +97,9 @@ func (c *Client) lifecycleInput(batchID string, t Target, mode string, opts wire
 		in.Mode, in.DryRun = mode, opts.DryRun
 		return in
 	}
-	return workflows.BatchInput{
-		BatchID: batchID, Roster: t.Roster,
-		ChunkSize: c.Batch.ChunkSize, MaxInFlight: c.Batch.MaxInFlight,
-		ParallelChunks: c.Batch.ParallelChunks, ChunksPerRun: c.Batch.ChunksPerRun,
-		StepTimeout: c.Batch.StepTimeout, ParticipantTimeout: c.Batch.ParticipantTimeoutOrDefault(), Mode: mode, Offboard: opts,
-	}
+	in := c.batchInputFor(batchID, t.Roster)
+	in.Mode, in.Offboard = mode, opts
+	return in
 }
 
 // ReconcileScheduleID is the Temporal Schedule that reconciles a target.

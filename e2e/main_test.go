@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cohort-dev/cohort/testkit/ports"
 )
 
 // Everything the package's tests share: the binaries, built once, and one
@@ -157,7 +159,7 @@ func private(t *testing.T, ns string) *temporalServer {
 	s := &temporalServer{bin: bins.temporal, dir: t.TempDir(), namespaces: []string{ns}}
 	s.db = filepath.Join(s.dir, "temporal.db")
 	var err error
-	if s.port, err = freePort(); err != nil {
+	if s.port, err = ports.Free(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.start(); err != nil {
@@ -184,7 +186,7 @@ func shared(t *testing.T) *temporalServer {
 			return
 		}
 		s.db = filepath.Join(s.dir, "temporal.db")
-		s.port, sharedErr = freePort()
+		s.port, sharedErr = ports.Free()
 		if sharedErr != nil {
 			return
 		}

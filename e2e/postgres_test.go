@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 	"github.com/cohort-dev/cohort/config"
 	emu "github.com/cohort-dev/cohort/emulator"
 	"github.com/cohort-dev/cohort/roster"
+	"github.com/cohort-dev/cohort/testkit/ports"
 	"github.com/cohort-dev/cohort/workflows"
 )
 
@@ -281,21 +280,6 @@ func batchClosed(s *scenario, batchID string) (bool, error) {
 	}
 }
 
-// freeLowPort returns a free port on 127.0.0.1 below the kernel's ephemeral
-// range, with room for the server's internal ports above it: the server
-// keeps its ports in PostgreSQL as a smallint (at most 32767).
-func freeLowPort() (int, error) {
-	base := 20000 + rand.IntN(10000)
-	for p := base; p < base+2000; p += 10 {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err == nil {
-			l.Close()
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port in %d-%d", base, base+2000)
-}
-
 // startPostgresTemporal runs scripts/temporal-postgres.sh on a fresh data
 // folder and free ports, and stops it (SIGTERM) in t.Cleanup.
 func startPostgresTemporal(t *testing.T) *temporalServer {
@@ -309,7 +293,7 @@ func startPostgresTemporal(t *testing.T) *temporalServer {
 	if err := os.Chmod(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port, err := freeLowPort()
+	port, err := ports.FreeLow()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,30 +167,4 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n-1:]
 	}
 	return strings.Join(lines, "")
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitPortFree waits until nothing listens on port any more.
-func waitPortFree(port int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			l.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("port %d still in use after %s: %w", port, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

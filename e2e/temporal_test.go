@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/cohort-dev/cohort/testkit/ports"
 	"github.com/cohort-dev/cohort/workflows"
 )
 
@@ -97,7 +98,7 @@ func (s *temporalServer) stop() error {
 		return nil
 	}
 	err := s.proc.stop(30 * time.Second)
-	if perr := waitPortFree(s.port, 15*time.Second); perr != nil && err == nil {
+	if perr := ports.WaitFree(s.port, 15*time.Second); perr != nil && err == nil {
 		err = perr
 	}
 	return err

@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 )
 
@@ -88,13 +90,13 @@ func (s *Server) clusterRuns() map[string]any {
 		}
 		out = append(out, r)
 	}
-	for _, id := range sortedKeys(s.st.Clusters) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.Clusters)) {
 		cl := s.st.Clusters[id]
 		t := cl.Runs
 		t.ClusterName, t.SingleUserName = fmt.Sprint(cl.Spec["cluster_name"]), singleUser(cl)
 		row(id, cl.State, t)
 	}
-	for _, id := range sortedKeys(s.st.Gone) {
+	for _, id := range slices.Sorted(maps.Keys(s.st.Gone)) {
 		row(id, "GONE", *s.st.Gone[id])
 	}
 	sort.SliceStable(out, func(i, j int) bool { return fmt.Sprint(out[i]["cluster_name"]) < fmt.Sprint(out[j]["cluster_name"]) })

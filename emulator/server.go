@@ -1,5 +1,8 @@
 package emulator
 
+// One concern, the server's frame: options, routing, authentication, fault
+// injection and the call helpers every handler uses. Handlers live in a file per API.
+
 import (
 	"bytes"
 	"encoding/json"

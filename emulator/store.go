@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -263,7 +265,7 @@ func (st *state) snapshot() []record {
 		}
 		recs = append(recs, record{K: kind, ID: id, V: b})
 	}
-	for _, id := range sortedKeys(st.Users) {
+	for _, id := range slices.Sorted(maps.Keys(st.Users)) {
 		put(kindUser, id, st.Users[id])
 	}
 	ids := make([]int64, 0, len(st.Assign))
@@ -274,37 +276,28 @@ func (st *state) snapshot() []record {
 	for _, id := range ids {
 		put(kindAssign, strconv.FormatInt(id, 10), st.Assign[id])
 	}
-	for _, id := range sortedKeys(st.Catalogs) {
+	for _, id := range slices.Sorted(maps.Keys(st.Catalogs)) {
 		put(kindCatalog, id, st.Catalogs[id])
 	}
-	for _, id := range sortedKeys(st.Schemas) {
+	for _, id := range slices.Sorted(maps.Keys(st.Schemas)) {
 		put(kindSchema, id, st.Schemas[id])
 	}
-	for _, id := range sortedKeys(st.Grants) {
+	for _, id := range slices.Sorted(maps.Keys(st.Grants)) {
 		put(kindGrant, id, st.Grants[id])
 	}
-	for _, id := range sortedKeys(st.Clusters) {
+	for _, id := range slices.Sorted(maps.Keys(st.Clusters)) {
 		put(kindCluster, id, st.Clusters[id])
 	}
-	for _, id := range sortedKeys(st.Tokens) {
+	for _, id := range slices.Sorted(maps.Keys(st.Tokens)) {
 		put(kindToken, id, st.Tokens[id])
 	}
-	for _, id := range sortedKeys(st.Purged) {
+	for _, id := range slices.Sorted(maps.Keys(st.Purged)) {
 		put(kindPurged, id, st.Purged[id])
 	}
-	for _, id := range sortedKeys(st.Gone) {
+	for _, id := range slices.Sorted(maps.Keys(st.Gone)) {
 		put(kindGone, id, st.Gone[id])
 	}
 	return recs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // journal is an append-only JSON-lines file of mutations. Each answered mutation is

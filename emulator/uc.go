@@ -1,5 +1,8 @@
 package emulator
 
+// One concern, the Unity Catalog API: catalogs, schemas and grants, which share
+// the securable names, the paging and the owner rules.
+
 import (
 	"time"
 

@@ -45,7 +45,7 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-// failedError marks a finished command whose participants did not all
+// errSomeFailed marks a finished command whose participants did not all
 // succeed (exit 1), after its output was printed.
 var errSomeFailed = errors.New("some participants failed")
 

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -192,7 +193,7 @@ func usageRowOf(p roster.Participant, e usage.Entry, rates usage.Rates, budget u
 		row.BudgetLeft = strconv.FormatFloat(round3(v.Left), 'f', -1, 64)
 	}
 	var ends []string
-	for _, k := range sortedKeys(t.Ends) {
+	for _, k := range slices.Sorted(maps.Keys(t.Ends)) {
 		ends = append(ends, fmt.Sprintf("%s %d", k, t.Ends[k]))
 	}
 	row.Ends = strings.Join(ends, ", ")
@@ -233,15 +234,6 @@ func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // round6 keeps hours to 3.6 ms: enough for any comparison, short to read.
 func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
-
-func sortedKeys(m map[string]int) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}
 
 // htmlReport is the report as usagehtml draws it.
 func htmlReport(r usageReport, title, batch string, generated time.Time) usagehtml.Report {
@@ -348,13 +340,8 @@ func (m *Main) usage(ctx context.Context, args []string) error {
 	if err := checkTarget(fs.Name(), pos[0]); err != nil {
 		return err
 	}
-	var interval time.Duration
-	if *every != "" && *every != "off" {
-		if interval, err = time.ParseDuration(*every); err != nil || interval < time.Minute {
-			return usagef("usage: --every: expected a duration of at least 1m (e.g. 24h) or off, got %q", *every)
-		}
-	}
-	if err := c.load(m.Getenv); err != nil {
+	interval, err := parseEvery(fs.Name(), *every)
+	if err != nil {
 		return err
 	}
 	cl, closeFn, t, err := m.openTarget(ctx, &c, pos[0])
