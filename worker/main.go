@@ -75,7 +75,7 @@ flags:`
 func run(ctx context.Context, args []string, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	var paths config.Paths
-	fs.Var(&paths, "config", "YAML config `file`; repeat to layer files, later ones winning (default $COHORT_CONFIG)")
+	fs.Var(&paths, "config", "YAML config `file`; repeat to layer files, later ones winning (default $COHORT_CONFIG, else ./cohort.yaml if present)")
 	address := fs.String("address", "", "Temporal frontend `host:port` (default $TEMPORAL_ADDRESS or the config)")
 	namespace := fs.String("namespace", "", "Temporal `namespace` (default $TEMPORAL_NAMESPACE or the config)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this `host:port` (off by default)")
@@ -101,10 +101,9 @@ func run(ctx context.Context, args []string, logger *slog.Logger) error {
 			logger.Info("pprof", "addr", *debugAddr, "error", http.ListenAndServe(*debugAddr, nil))
 		}()
 	}
-	if len(paths) == 0 && os.Getenv("COHORT_CONFIG") != "" {
-		paths = config.Paths{os.Getenv("COHORT_CONFIG")}
-	}
-	cfg, err := config.Load(paths...)
+	// The starter's rule (config.Files): the flags, else $COHORT_CONFIG,
+	// else ./cohort.yaml if there is one.
+	cfg, err := config.Load(config.Files(paths, os.Getenv)...)
 	if err != nil {
 		return err
 	}
