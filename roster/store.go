@@ -93,10 +93,10 @@ func (s Store) Put(ps []Participant) (Ref, error) {
 	}
 	// Index first: a data file without its index is repaired on load, but
 	// the data file's presence is what marks the roster as stored.
-	if err := writeAtomic(idxPath, idxJSON); err != nil {
+	if err := WriteAtomic(idxPath, idxJSON); err != nil {
 		return Ref{}, fmt.Errorf("put roster %s: %w", ref.Key, err)
 	}
-	if err := writeAtomic(data, buf.Bytes()); err != nil {
+	if err := WriteAtomic(data, buf.Bytes()); err != nil {
 		return Ref{}, fmt.Errorf("put roster %s: %w", ref.Key, err)
 	}
 	return ref, nil
@@ -241,9 +241,10 @@ func validKey(k string) bool {
 	return err == nil
 }
 
-// writeAtomic writes b to path through a temporary file in the same
-// directory and a rename, so readers never see a partial file.
-func writeAtomic(path string, b []byte) (err error) {
+// WriteAtomic writes b to path, owner-only (0600), through a temporary
+// file in the same directory and a rename, so readers never see a partial
+// file. The usage ledger writes its entries with it too.
+func WriteAtomic(path string, b []byte) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
@@ -254,10 +255,10 @@ func writeAtomic(path string, b []byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(b); err != nil {
+	if err = tmp.Chmod(fileMode); err != nil {
 		return err
 	}
-	if err = tmp.Chmod(fileMode); err != nil {
+	if _, err = tmp.Write(b); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {
@@ -299,7 +300,7 @@ func (s Store) PutBlob(b []byte) (string, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(b)) {
 		return key, restrict(path)
 	}
-	if err := writeAtomic(path, b); err != nil {
+	if err := WriteAtomic(path, b); err != nil {
 		return "", fmt.Errorf("put blob %s: %w", key, err)
 	}
 	return key, nil

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cohort-dev/cohort/roster"
 )
 
 // maxEntrySize bounds a ledger file that Load reads: an entry within its
@@ -105,35 +107,8 @@ func (s Store) Update(email string, change func(*Entry) error) (Entry, error) {
 	if err := enc.Encode(e); err != nil {
 		return Entry{}, fmt.Errorf("update usage ledger of %s: encode: %w", email, err)
 	}
-	if err := writeAtomic(path, buf.Bytes()); err != nil {
+	if err := roster.WriteAtomic(path, buf.Bytes()); err != nil {
 		return Entry{}, fmt.Errorf("update usage ledger of %s: %w", email, err)
 	}
 	return e, nil
-}
-
-// writeAtomic writes b to path through a temporary file and a rename.
-func writeAtomic(path string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(fileMode); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(b); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
